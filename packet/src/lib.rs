@@ -1,6 +1,17 @@
 //! The packet core every stage and port stands on: buffers with headroom, bursts,
 //! parse-once metadata, flow keys and checksums.
 
+pub mod buffer;
+pub mod burst;
+pub mod checksum;
+pub mod flow;
 pub mod mac;
+pub mod meta;
+pub mod parse;
 
+pub use buffer::{AllocError, Packet, Pool, PoolConfig, MIN_HEADROOM};
+pub use burst::{Burst, MAX_BURST};
+pub use flow::FlowKey;
 pub use mac::MacAddr;
+pub use meta::{Meta, Tunnel, L3, L4};
+pub use parse::{parse, Layer, ParseError, ParseErrorKind};
