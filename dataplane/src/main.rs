@@ -1,1 +1,106 @@
-fn main(){}
+//! The `dataplane` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dataplane::replay::{replay, ReplayOptions, DEFAULT_BURST};
+use dataplane::topology::Topology;
+
+#[derive(Parser)]
+#[command(
+    name = "dataplane",
+    version,
+    about = "Userspace fast-path packet dataplane"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the pipeline over pcap inputs and write one pcap per port that sent packets.
+    Replay {
+        /// The topology file.
+        #[arg(long)]
+        config: PathBuf,
+        /// An input capture for a port, as PORT=FILE (pcap or pcapng); repeatable.
+        #[arg(long = "in", value_name = "PORT=FILE", value_parser = port_input)]
+        inputs: Vec<(String, PathBuf)>,
+        /// Where DIR/PORT.pcap outputs are written.
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+        /// Print the counters as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Packets per burst (1 to 256).
+        #[arg(long, default_value_t = DEFAULT_BURST as u16, value_parser = clap::value_parser!(u16).range(1..=256))]
+        burst: u16,
+    },
+    /// Validate a topology file and say what it holds.
+    Check {
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn port_input(value: &str) -> Result<(String, PathBuf), String> {
+    match value.split_once('=') {
+        Some((port, file)) if !port.is_empty() && !file.is_empty() => {
+            Ok((port.to_owned(), PathBuf::from(file)))
+        }
+        _ => Err(format!("expected PORT=FILE, got \"{value}\"")),
+    }
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Replay {
+            config,
+            inputs,
+            out_dir,
+            json,
+            burst,
+        } => {
+            let options = ReplayOptions {
+                config,
+                inputs,
+                out_dir,
+                burst_size: usize::from(burst),
+            };
+            match replay(&options) {
+                Ok(report) if json => {
+                    println!("{}", report.to_json());
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    print!("{}", report.to_table());
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("dataplane replay: {error}");
+                    ExitCode::from(if error.is_usage() { 2 } else { 1 })
+                }
+            }
+        }
+        Command::Check { config } => match Topology::load(&config) {
+            Ok(topology) => {
+                println!(
+                    "{}: {} ports, {} networks, {} routers, {} logical ports, {} port chains",
+                    config.display(),
+                    topology.ports.len(),
+                    topology.networks.len(),
+                    topology.routers.len(),
+                    topology.logical_ports.len(),
+                    topology.port_chains.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("dataplane check: {error}");
+                ExitCode::from(2)
+            }
+        },
+    }
+}

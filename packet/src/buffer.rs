@@ -301,7 +301,11 @@ mod tests {
                 data_room: 256
             }
         );
-        assert_eq!(pool.available(), 1, "a refused copy must not leak the buffer");
+        assert_eq!(
+            pool.available(),
+            1,
+            "a refused copy must not leak the buffer"
+        );
     }
 
     #[test]

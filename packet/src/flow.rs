@@ -50,7 +50,13 @@ fn hash_ordered(a: &[u8; 16], a_port: u16, b: &[u8; 16], b_port: u16, tail: u64)
 }
 
 impl FlowKey {
-    pub fn new_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, src_port: u16, dst_port: u16) -> Self {
+    pub fn new_v4(
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        protocol: u8,
+        src_port: u16,
+        dst_port: u16,
+    ) -> Self {
         let mut key = FlowKey {
             protocol,
             src_port,
@@ -62,7 +68,13 @@ impl FlowKey {
         key
     }
 
-    pub fn new_v6(src: Ipv6Addr, dst: Ipv6Addr, protocol: u8, src_port: u16, dst_port: u16) -> Self {
+    pub fn new_v6(
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        protocol: u8,
+        src_port: u16,
+        dst_port: u16,
+    ) -> Self {
         FlowKey {
             src: src.octets(),
             dst: dst.octets(),
@@ -100,7 +112,13 @@ impl FlowKey {
     /// A fast hash of the key (direction-sensitive).
     #[inline]
     pub fn hash(&self) -> u64 {
-        hash_ordered(&self.src, self.src_port, &self.dst, self.dst_port, self.tail())
+        hash_ordered(
+            &self.src,
+            self.src_port,
+            &self.dst,
+            self.dst_port,
+            self.tail(),
+        )
     }
 
     /// A hash equal for both directions of a flow: the endpoints are put in a fixed
@@ -109,9 +127,21 @@ impl FlowKey {
     #[inline]
     pub fn symmetric_hash(&self) -> u64 {
         if (self.src, self.src_port) <= (self.dst, self.dst_port) {
-            hash_ordered(&self.src, self.src_port, &self.dst, self.dst_port, self.tail())
+            hash_ordered(
+                &self.src,
+                self.src_port,
+                &self.dst,
+                self.dst_port,
+                self.tail(),
+            )
         } else {
-            hash_ordered(&self.dst, self.dst_port, &self.src, self.src_port, self.tail())
+            hash_ordered(
+                &self.dst,
+                self.dst_port,
+                &self.src,
+                self.src_port,
+                self.tail(),
+            )
         }
     }
 }
@@ -158,7 +188,12 @@ mod tests {
         let mut seen = HashSet::new();
         for a in 0..256u16 {
             for p in 0..64u16 {
-                let k = key([10, 0, (a >> 8) as u8, a as u8], [192, 0, 2, 1], 1000 + p, 53);
+                let k = key(
+                    [10, 0, (a >> 8) as u8, a as u8],
+                    [192, 0, 2, 1],
+                    1000 + p,
+                    53,
+                );
                 seen.insert(k.hash());
             }
         }

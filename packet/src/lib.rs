@@ -8,6 +8,7 @@ pub mod flow;
 pub mod mac;
 pub mod meta;
 pub mod parse;
+pub mod rewrite;
 
 pub use buffer::{AllocError, Packet, Pool, PoolConfig, MIN_HEADROOM};
 pub use burst::{Burst, MAX_BURST};

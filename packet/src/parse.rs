@@ -280,7 +280,11 @@ fn classify(error: err::packet::SliceError) -> ParseError {
                 (LenSource::Ipv4HeaderTotalLen, err::Layer::Ipv4Packet)
                     | (LenSource::UdpHeaderLen, err::Layer::UdpHeader)
             );
-            let kind = if field_too_small { Malformed } else { Truncated };
+            let kind = if field_too_small {
+                Malformed
+            } else {
+                Truncated
+            };
             ParseError::new(kind, layer_of(len.layer))
         }
         E::LinuxSll(_) | E::Macsec(_) => ParseError::new(Malformed, Layer::Ethernet),
@@ -295,9 +299,11 @@ fn classify(error: err::packet::SliceError) -> ParseError {
 fn layer_of(layer: err::Layer) -> Layer {
     use err::Layer as L;
     match layer {
-        L::LinuxSllHeader | L::Ethernet2Header | L::EtherPayload | L::MacsecHeader | L::MacsecPacket => {
-            Layer::Ethernet
-        }
+        L::LinuxSllHeader
+        | L::Ethernet2Header
+        | L::EtherPayload
+        | L::MacsecHeader
+        | L::MacsecPacket => Layer::Ethernet,
         L::VlanHeader => Layer::Vlan,
         L::IpHeader => Layer::Ip,
         L::Ipv4Header | L::Ipv4Packet | L::IpAuthHeader => Layer::Ipv4,

@@ -67,7 +67,10 @@ fn udp_over_two_vlan_tags() {
     assert_eq!(meta.l4_offset, 42);
     assert_eq!(meta.payload_offset, 50);
     assert_eq!(usize::from(meta.l3_end), frame.len());
-    assert_eq!((meta.flow.src_port, meta.flow.dst_port, meta.flow.protocol), (40000, 53, 17));
+    assert_eq!(
+        (meta.flow.src_port, meta.flow.dst_port, meta.flow.protocol),
+        (40000, 53, 17)
+    );
     assert_eq!(meta.flow.src_ip().to_string(), "10.0.0.5");
     assert_eq!(meta.ttl, 64);
     assert_eq!(meta.flow_hash, meta.flow.hash());
@@ -156,7 +159,10 @@ fn mpls_label_then_ip() {
     }
     deep.extend_from_slice(&[0; 20]);
     let error = parse(&deep).unwrap_err();
-    assert_eq!((error.kind, error.layer), (ParseErrorKind::Malformed, Layer::Mpls));
+    assert_eq!(
+        (error.kind, error.layer),
+        (ParseErrorKind::Malformed, Layer::Mpls)
+    );
 }
 
 #[test]
@@ -186,7 +192,10 @@ fn icmp_echo_identifier_is_both_ports() {
     builder.write(&mut frame, b"ping").unwrap();
     let meta = parse(&frame).unwrap();
     assert_eq!(meta.l4, L4::Icmp);
-    assert_eq!((meta.icmp_type, meta.flow.src_port, meta.flow.dst_port), (8, 0x1234, 0x1234));
+    assert_eq!(
+        (meta.icmp_type, meta.flow.src_port, meta.flow.dst_port),
+        (8, 0x1234, 0x1234)
+    );
 }
 
 #[test]
@@ -210,19 +219,31 @@ fn classified_errors() {
 
     let mut ihl4 = header.clone();
     ihl4[0] = 0x44;
-    assert_eq!(kind_of(&ipv4_frame(&with_checksum(ihl4), &udp)), (Malformed, Ipv4));
+    assert_eq!(
+        kind_of(&ipv4_frame(&with_checksum(ihl4), &udp)),
+        (Malformed, Ipv4)
+    );
 
     let mut version6 = header.clone();
     version6[0] = 0x65;
-    assert_eq!(kind_of(&ipv4_frame(&with_checksum(version6), &udp)), (Malformed, Ipv4));
+    assert_eq!(
+        kind_of(&ipv4_frame(&with_checksum(version6), &udp)),
+        (Malformed, Ipv4)
+    );
 
     let mut short_total = header.clone();
     short_total[2..4].copy_from_slice(&10u16.to_be_bytes());
-    assert_eq!(kind_of(&ipv4_frame(&with_checksum(short_total), &udp)), (Malformed, Ipv4));
+    assert_eq!(
+        kind_of(&ipv4_frame(&with_checksum(short_total), &udp)),
+        (Malformed, Ipv4)
+    );
 
     let mut long_total = header.clone();
     long_total[2..4].copy_from_slice(&1000u16.to_be_bytes());
-    assert_eq!(kind_of(&ipv4_frame(&with_checksum(long_total), &udp)), (Truncated, Ipv4));
+    assert_eq!(
+        kind_of(&ipv4_frame(&with_checksum(long_total), &udp)),
+        (Truncated, Ipv4)
+    );
 
     let mut udp_len4 = udp.clone();
     udp_len4[4..6].copy_from_slice(&4u16.to_be_bytes());
@@ -246,8 +267,16 @@ fn padding_after_the_ip_packet_is_accepted() {
 fn assert_offsets_within(frame: &[u8]) {
     if let Ok(meta) = parse(frame) {
         let len = frame.len();
-        for offset in [meta.l3_offset, meta.l3_end, meta.l4_offset, meta.payload_offset] {
-            assert!(usize::from(offset) <= len, "offset {offset} beyond {len}: {meta:?}");
+        for offset in [
+            meta.l3_offset,
+            meta.l3_end,
+            meta.l4_offset,
+            meta.payload_offset,
+        ] {
+            assert!(
+                usize::from(offset) <= len,
+                "offset {offset} beyond {len}: {meta:?}"
+            );
         }
         if let Tunnel::Vxlan { inner_offset, .. } = meta.tunnel {
             assert!(usize::from(inner_offset) <= len);

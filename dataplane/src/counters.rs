@@ -1,0 +1,210 @@
+//! Counters: per-port receive and transmit, and one drop counter per reason.
+//! A worker owns its `Counters`; readers sum them (the runtime adds the sharing).
+
+use packet::{ParseError, ParseErrorKind};
+use serde::Serialize;
+
+/// Why a frame was dropped. Every frame a port receives is transmitted or counted
+/// under exactly one of these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The frame ends before a header, or before the length a header declares.
+    Truncated,
+    /// A header field holds an impossible value.
+    Malformed,
+    /// Wrong IPv4 header checksum.
+    BadChecksum,
+    /// Larger than a packet buffer.
+    Oversize,
+    /// The buffer pool was empty (a received frame or a flooded copy).
+    NoBuffer,
+    /// Untagged frame on a port with no untagged logical port.
+    NoLogicalPort,
+    /// Tagged frame whose VLAN is no sub-port of its port.
+    UnknownVlan,
+    /// Source MAC or IP not the logical port's.
+    PortSecurity,
+    /// Destination MAC is the sending logical port's own.
+    Hairpin,
+    /// Broadcast or unknown unicast with no other port in the network.
+    NoDestination,
+    /// Addressed to the router itself (the node's own stack is not there yet).
+    RouterLocal,
+    /// Routed destination in no network of the router, or no port has it.
+    NoRoute,
+    /// TTL or hop limit would reach zero.
+    TtlExpired,
+    /// Destination is bound to another chassis (VXLAN is not there yet).
+    NoTunnel,
+    /// An output queue was full.
+    TxQueueFull,
+    /// No headroom left for a header to push.
+    NoHeadroom,
+}
+
+impl DropReason {
+    pub const ALL: [DropReason; 16] = [
+        DropReason::Truncated,
+        DropReason::Malformed,
+        DropReason::BadChecksum,
+        DropReason::Oversize,
+        DropReason::NoBuffer,
+        DropReason::NoLogicalPort,
+        DropReason::UnknownVlan,
+        DropReason::PortSecurity,
+        DropReason::Hairpin,
+        DropReason::NoDestination,
+        DropReason::RouterLocal,
+        DropReason::NoRoute,
+        DropReason::TtlExpired,
+        DropReason::NoTunnel,
+        DropReason::TxQueueFull,
+        DropReason::NoHeadroom,
+    ];
+
+    /// The name counters are printed and exported under.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Truncated => "truncated",
+            DropReason::Malformed => "malformed",
+            DropReason::BadChecksum => "bad_checksum",
+            DropReason::Oversize => "oversize",
+            DropReason::NoBuffer => "no_buffer",
+            DropReason::NoLogicalPort => "no_logical_port",
+            DropReason::UnknownVlan => "unknown_vlan",
+            DropReason::PortSecurity => "port_security",
+            DropReason::Hairpin => "hairpin",
+            DropReason::NoDestination => "no_destination",
+            DropReason::RouterLocal => "router_local",
+            DropReason::NoRoute => "no_route",
+            DropReason::TtlExpired => "ttl_expired",
+            DropReason::NoTunnel => "no_tunnel",
+            DropReason::TxQueueFull => "tx_queue_full",
+            DropReason::NoHeadroom => "no_headroom",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl From<ParseError> for DropReason {
+    fn from(error: ParseError) -> Self {
+        match error.kind {
+            ParseErrorKind::Truncated => DropReason::Truncated,
+            ParseErrorKind::Malformed => DropReason::Malformed,
+            ParseErrorKind::BadChecksum => DropReason::BadChecksum,
+        }
+    }
+}
+
+/// Receive and transmit counts of one port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PortCounters {
+    pub rx: u64,
+    pub tx: u64,
+}
+
+/// One worker's counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counters {
+    pub ports: Vec<PortCounters>,
+    drops: [u64; DropReason::ALL.len()],
+}
+
+impl Counters {
+    pub fn new(ports: usize) -> Self {
+        Counters {
+            ports: vec![PortCounters::default(); ports],
+            drops: [0; DropReason::ALL.len()],
+        }
+    }
+
+    #[inline]
+    pub fn drop(&mut self, reason: DropReason) {
+        self.drops[reason.index()] += 1;
+    }
+
+    #[inline]
+    pub fn rx(&mut self, port: usize) {
+        if let Some(counters) = self.ports.get_mut(port) {
+            counters.rx += 1;
+        }
+    }
+
+    #[inline]
+    pub fn tx(&mut self, port: usize, packets: u64) {
+        if let Some(counters) = self.ports.get_mut(port) {
+            counters.tx += packets;
+        }
+    }
+
+    pub fn drops(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    pub fn total_rx(&self) -> u64 {
+        self.ports.iter().map(|p| p.rx).sum()
+    }
+
+    pub fn total_tx(&self) -> u64 {
+        self.ports.iter().map(|p| p.tx).sum()
+    }
+
+    /// Adds another worker's counters into these.
+    pub fn add(&mut self, other: &Counters) {
+        for (mine, theirs) in self.ports.iter_mut().zip(&other.ports) {
+            mine.rx += theirs.rx;
+            mine.tx += theirs.tx;
+        }
+        for (mine, theirs) in self.drops.iter_mut().zip(&other.drops) {
+            *mine += theirs;
+        }
+    }
+
+    /// The non-zero drop counters, by name.
+    pub fn nonzero_drops(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        DropReason::ALL
+            .iter()
+            .map(|reason| (reason.name(), self.drops(*reason)))
+            .filter(|(_, count)| *count > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_listed_once_in_index_order() {
+        for (position, reason) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), position, "{reason:?}");
+        }
+        let mut names: Vec<_> = DropReason::ALL.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::ALL.len());
+    }
+
+    #[test]
+    fn add_sums_ports_and_drops() {
+        let mut a = Counters::new(2);
+        a.rx(0);
+        a.drop(DropReason::NoRoute);
+        let mut b = Counters::new(2);
+        b.rx(0);
+        b.tx(1, 3);
+        b.drop(DropReason::NoRoute);
+        a.add(&b);
+        assert_eq!(
+            (a.total_rx(), a.total_tx(), a.drops(DropReason::NoRoute)),
+            (2, 3, 2)
+        );
+        assert_eq!(a.nonzero_drops().collect::<Vec<_>>(), vec![("no_route", 2)]);
+    }
+}

@@ -1,0 +1,130 @@
+//! The pipeline a worker runs over each burst: ingress (parse, logical port, port
+//! security), then the ARP responder, L2 switching or distributed routing, then
+//! egress onto the output ports' transmit queues. Every packet ends transmitted or
+//! dropped with a reason.
+
+mod ingress;
+mod routing;
+mod switching;
+pub mod tables;
+
+use std::sync::Arc;
+
+use packet::{rewrite, Burst, Packet, Pool, MAX_BURST};
+
+use crate::counters::{Counters, DropReason};
+use tables::{Attachment, ForwardingTables};
+
+/// A packet the pipeline gives up on, and why.
+pub type Dropped = (Packet, DropReason);
+
+/// One transmit queue per dataplane port, filled by the pipeline and emptied by the
+/// caller after each burst.
+pub struct TxQueues {
+    queues: Vec<Burst>,
+}
+
+impl TxQueues {
+    pub fn new(ports: usize) -> Self {
+        TxQueues {
+            queues: (0..ports)
+                .map(|_| Burst::with_capacity(MAX_BURST))
+                .collect(),
+        }
+    }
+
+    /// The queues with something to send, by port index.
+    pub fn pending(&mut self) -> impl Iterator<Item = (usize, &mut Burst)> {
+        self.queues
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, queue)| !queue.is_empty())
+    }
+}
+
+/// Where a burst's packets go: the transmit queues, or the drop counters.
+struct Egress<'a> {
+    tx: &'a mut TxQueues,
+    counters: &'a mut Counters,
+}
+
+impl Egress<'_> {
+    /// Sends a packet out of a logical port: tagged for a sub-port, queued on its
+    /// dataplane port.
+    fn send(
+        &mut self,
+        tables: &ForwardingTables,
+        mut packet: Packet,
+        logical_port: u32,
+    ) -> Result<(), Dropped> {
+        let entry = &tables.logical_ports[logical_port as usize];
+        let Attachment::Local { port, vlan } = entry.attachment else {
+            return Err((packet, DropReason::NoTunnel));
+        };
+        if let Some(vlan) = vlan {
+            if !rewrite::push_vlan(&mut packet, vlan) {
+                return Err((packet, DropReason::NoHeadroom));
+            }
+        }
+        match self.tx.queues.get_mut(usize::from(port)) {
+            Some(queue) => queue.push(packet).map_err(|p| (p, DropReason::TxQueueFull)),
+            None => Err((packet, DropReason::NoLogicalPort)),
+        }
+    }
+
+    fn drop(&mut self, pool: &mut Pool, (packet, reason): Dropped) {
+        self.counters.drop(reason);
+        pool.free(packet);
+    }
+}
+
+/// The pipeline of one worker, over one snapshot of the forwarding tables.
+pub struct Pipeline {
+    tables: Arc<ForwardingTables>,
+}
+
+impl Pipeline {
+    pub fn new(tables: Arc<ForwardingTables>) -> Self {
+        Pipeline { tables }
+    }
+
+    /// Runs every packet of `rx` through the stages, leaving `rx` empty. Output goes
+    /// to `tx`; drops are counted in `counters` and their buffers returned to `pool`.
+    pub fn process(
+        &self,
+        rx: &mut Burst,
+        pool: &mut Pool,
+        tx: &mut TxQueues,
+        counters: &mut Counters,
+    ) {
+        let tables = &*self.tables;
+        let mut egress = Egress { tx, counters };
+        for packet in rx.drain() {
+            if let Err(dropped) = forward(tables, &mut egress, pool, packet) {
+                egress.drop(pool, dropped);
+            }
+        }
+    }
+}
+
+fn forward(
+    tables: &ForwardingTables,
+    egress: &mut Egress,
+    pool: &mut Pool,
+    mut packet: Packet,
+) -> Result<(), Dropped> {
+    let ingress = match ingress::admit(tables, &mut packet) {
+        Ok(logical_port) => logical_port,
+        Err(reason) => return Err((packet, reason)),
+    };
+    let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
+    if let Some(answer) = switching::arp_answer(tables, &packet, ingress) {
+        switching::turn_into_arp_reply(&mut packet, answer);
+        return egress.send(tables, packet, ingress);
+    }
+    let destination = rewrite::destination_mac(packet.data());
+    if network.router_mac == Some(destination) {
+        return routing::route(tables, egress, packet);
+    }
+    switching::switch(tables, egress, pool, packet, ingress)
+}

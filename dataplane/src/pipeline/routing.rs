@@ -1,0 +1,47 @@
+//! Distributed routing between the networks of one router: every node routes for
+//! its own VMs, so a routed packet never crosses a central node.
+
+use packet::{rewrite, Packet};
+
+use super::tables::ForwardingTables;
+use super::{Dropped, Egress};
+use crate::counters::DropReason;
+
+/// Routes a packet addressed to its network's router MAC.
+pub(super) fn route(
+    tables: &ForwardingTables,
+    egress: &mut Egress,
+    mut packet: Packet,
+) -> Result<(), Dropped> {
+    let meta = &packet.meta;
+    let network = &tables.networks[meta.zone as usize];
+    let Some(router_id) = network.router else {
+        return Err((packet, DropReason::NoRoute));
+    };
+    let router = &tables.routers[router_id as usize];
+    if !meta.is_ip() {
+        return Err((packet, DropReason::RouterLocal));
+    }
+    let destination = meta.flow.dst_ip();
+    if router.gateway_ips.contains(&destination) {
+        return Err((packet, DropReason::RouterLocal));
+    }
+    if meta.ttl <= 1 {
+        return Err((packet, DropReason::TtlExpired));
+    }
+    let Some(&(_, next_network)) = router
+        .networks
+        .iter()
+        .find(|(prefix, _)| prefix.contains(&destination))
+    else {
+        return Err((packet, DropReason::NoRoute));
+    };
+    let Some(&target) = tables.hosts.get(&(next_network, destination)) else {
+        return Err((packet, DropReason::NoRoute));
+    };
+    let target_mac = tables.logical_ports[target as usize].mac;
+    rewrite::set_macs(packet.data_mut(), target_mac, router.mac);
+    rewrite::decrement_ttl(&mut packet);
+    packet.meta.zone = next_network;
+    egress.send(tables, packet, target)
+}

@@ -1,0 +1,181 @@
+//! The forwarding tables compiled from a topology: what ingress, switching and routing
+//! look up per packet. Immutable once built; a new configuration builds new tables.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use hashbrown::HashMap;
+use ipnet::IpNet;
+use packet::MacAddr;
+
+use crate::topology::{Binding, Topology};
+
+/// Where a logical port's frames leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attachment {
+    /// On a dataplane port of this node, tagged when `vlan` is set.
+    Local { port: u16, vlan: Option<u16> },
+    /// On another chassis, reached through the overlay.
+    Remote,
+}
+
+#[derive(Clone, Debug)]
+pub struct LogicalPortEntry {
+    pub network: u32,
+    pub mac: MacAddr,
+    pub ip: Option<IpAddr>,
+    /// The IPv6 link-local address derived from the MAC (EUI-64), also the port's.
+    pub link_local: Ipv6Addr,
+    pub port_security: bool,
+    pub attachment: Attachment,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct NetworkEntry {
+    pub router: Option<u32>,
+    pub router_mac: Option<MacAddr>,
+    pub gateway_ip: Option<IpAddr>,
+    /// Locally attached logical ports, in topology order: where floods go.
+    pub flood: Vec<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouterEntry {
+    pub mac: MacAddr,
+    /// The router's networks with their prefixes.
+    pub networks: Vec<(IpNet, u32)>,
+    /// Its gateway addresses: packets to them are for the router itself.
+    pub gateway_ips: Vec<IpAddr>,
+}
+
+/// Which logical port an arriving frame belongs to, per dataplane port.
+#[derive(Clone, Debug, Default)]
+pub struct PortIngress {
+    pub untagged: Option<u32>,
+    pub tagged: HashMap<u16, u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ForwardingTables {
+    pub ports: Vec<PortIngress>,
+    pub logical_ports: Vec<LogicalPortEntry>,
+    pub networks: Vec<NetworkEntry>,
+    pub routers: Vec<RouterEntry>,
+    /// (network, MAC) -> logical port.
+    pub macs: HashMap<(u32, MacAddr), u32>,
+    /// (network, IP) -> logical port.
+    pub hosts: HashMap<(u32, IpAddr), u32>,
+}
+
+/// fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291).
+pub fn link_local_of(mac: MacAddr) -> Ipv6Addr {
+    let m = mac.0;
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        m[0] ^ 0x02,
+        m[1],
+        m[2],
+        0xff,
+        0xfe,
+        m[3],
+        m[4],
+        m[5],
+    ])
+}
+
+impl ForwardingTables {
+    pub fn build(topology: &Topology) -> Self {
+        let mut ports = vec![PortIngress::default(); topology.ports.len()];
+        let mut networks: Vec<NetworkEntry> = topology
+            .networks
+            .iter()
+            .map(|network| NetworkEntry {
+                router: network.router.map(|r| r.index() as u32),
+                router_mac: network.router.map(|r| topology.routers[r.index()].mac),
+                gateway_ip: network.gateway_ip,
+                flood: Vec::new(),
+            })
+            .collect();
+        let mut macs = HashMap::new();
+        let mut hosts = HashMap::new();
+        let mut logical_ports = Vec::with_capacity(topology.logical_ports.len());
+
+        for (index, lp) in topology.logical_ports.iter().enumerate() {
+            let id = index as u32;
+            let network = lp.network.index() as u32;
+            let attachment = match lp.binding {
+                Binding::Local { port, vlan } => {
+                    let ingress = &mut ports[port.index()];
+                    match vlan {
+                        Some(vlan) => {
+                            ingress.tagged.insert(vlan, id);
+                        }
+                        None => ingress.untagged = Some(id),
+                    }
+                    networks[network as usize].flood.push(id);
+                    Attachment::Local {
+                        port: port.index() as u16,
+                        vlan,
+                    }
+                }
+                Binding::Remote { .. } => Attachment::Remote,
+            };
+            macs.insert((network, lp.mac), id);
+            if let Some(ip) = lp.ip {
+                hosts.insert((network, ip), id);
+            }
+            logical_ports.push(LogicalPortEntry {
+                network,
+                mac: lp.mac,
+                ip: lp.ip,
+                link_local: link_local_of(lp.mac),
+                port_security: lp.port_security,
+                attachment,
+            });
+        }
+
+        let routers = topology
+            .routers
+            .iter()
+            .map(|router| RouterEntry {
+                mac: router.mac,
+                networks: router
+                    .networks
+                    .iter()
+                    .map(|n| (topology.networks[n.index()].cidr, n.index() as u32))
+                    .collect(),
+                gateway_ips: router
+                    .networks
+                    .iter()
+                    .filter_map(|n| topology.networks[n.index()].gateway_ip)
+                    .collect(),
+            })
+            .collect();
+
+        ForwardingTables {
+            ports,
+            logical_ports,
+            networks,
+            routers,
+            macs,
+            hosts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eui64_link_local() {
+        let mac: MacAddr = "fa:16:3e:00:01:01".parse().unwrap();
+        assert_eq!(link_local_of(mac).to_string(), "fe80::f816:3eff:fe00:101");
+    }
+}

@@ -1,0 +1,261 @@
+//! The validated topology the pipeline builds its tables from: every reference is
+//! resolved to a typed index into the vectors of `Topology` (kept in file order), every
+//! address is parsed. A `Topology` that exists has passed every check of `validate`.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use packet::MacAddr;
+
+macro_rules! ids {
+    ($($(#[$doc:meta])* $name:ident($repr:ty);)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name($repr);
+
+        impl $name {
+            /// The position in its `Topology` vector.
+            pub fn index(self) -> usize {
+                self.0 as usize
+            }
+
+            /// The validator caps each section at what the id type can count.
+            pub(crate) fn from_index(index: usize) -> Self {
+                Self(<$repr>::try_from(index).expect("section larger than its id type"))
+            }
+
+            /// How many objects this id type can name.
+            pub(crate) const CAPACITY: usize = <$repr>::MAX as usize + 1;
+        }
+    )*};
+}
+
+ids! {
+    /// A port of this dataplane (`Topology::ports`).
+    PortId(u16);
+    /// Another node of the cloud (`Topology::chassis`).
+    ChassisId(u16);
+    /// A tenant network (`Topology::networks`).
+    NetworkId(u32);
+    /// A distributed router (`Topology::routers`).
+    RouterId(u32);
+    /// A logical port (`Topology::logical_ports`).
+    LogicalPortId(u32);
+    /// A service function's port pair (`Topology::port_pairs`).
+    PortPairId(u32);
+    /// A group of equivalent port pairs (`Topology::port_pair_groups`).
+    PortPairGroupId(u32);
+    /// A flow classifier (`Topology::flow_classifiers`).
+    FlowClassifierId(u32);
+    /// A port chain (`Topology::port_chains`); at most 4095 exist (chain_id 1-4095).
+    PortChainId(u16);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    pub node: Node,
+    pub chassis: Vec<Chassis>,
+    pub ports: Vec<Port>,
+    pub networks: Vec<Network>,
+    pub routers: Vec<Router>,
+    pub logical_ports: Vec<LogicalPort>,
+    pub port_pairs: Vec<PortPair>,
+    pub port_pair_groups: Vec<PortPairGroup>,
+    pub flow_classifiers: Vec<FlowClassifier>,
+    pub port_chains: Vec<PortChain>,
+}
+
+/// This compute node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    /// Source address of this node's VXLAN.
+    pub vtep_ip: Option<IpAddr>,
+    /// The port facing the underlay and the outside.
+    pub uplink: Option<PortId>,
+    pub uplink_mac: Option<MacAddr>,
+    /// Distributed SNAT: this node's own external address.
+    pub external_ip: Option<IpAddr>,
+    pub external_gateway_ip: Option<IpAddr>,
+    /// Resolved by ARP when absent.
+    pub external_gateway_mac: Option<MacAddr>,
+    /// First and last SNAT port, inclusive; 1 <= first <= last.
+    pub snat_port_range: (u16, u16),
+}
+
+/// Another node, reached over VXLAN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chassis {
+    pub name: String,
+    pub vtep_ip: IpAddr,
+    /// Resolved by ARP on the uplink when absent.
+    pub mac: Option<MacAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Port {
+    pub name: String,
+    pub driver: Driver,
+    pub mtu: u16,
+}
+
+/// How a port reaches its packets, with what that driver needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Driver {
+    Pcap { path: Option<PathBuf> },
+    VhostUser { socket: PathBuf },
+    Tap { ifname: String },
+    AfXdp { ifname: String },
+    AfPacket { ifname: String },
+    Dpdk { pci: String },
+}
+
+impl Driver {
+    /// The name the file uses.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Driver::Pcap { .. } => "pcap",
+            Driver::VhostUser { .. } => "vhost-user",
+            Driver::Tap { .. } => "tap",
+            Driver::AfXdp { .. } => "af-xdp",
+            Driver::AfPacket { .. } => "af-packet",
+            Driver::Dpdk { .. } => "dpdk",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    pub name: String,
+    pub tenant: String,
+    /// 1..=16777215, unique.
+    pub vni: u32,
+    /// Host bits are zero.
+    pub cidr: IpNet,
+    /// Inside `cidr`; set whenever `router` is.
+    pub gateway_ip: Option<IpAddr>,
+    /// The router attaching this network (at most one).
+    pub router: Option<RouterId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Router {
+    pub name: String,
+    pub tenant: String,
+    /// The same on every node (distributed router).
+    pub mac: MacAddr,
+    /// Networks of the router's tenant that do not overlap.
+    pub networks: Vec<NetworkId>,
+    pub snat: bool,
+    /// This router's own SNAT address; `node.external_ip` when `None`.
+    pub external_ip: Option<IpAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogicalPort {
+    pub name: String,
+    pub network: NetworkId,
+    pub mac: MacAddr,
+    pub ip: Option<IpAddr>,
+    pub binding: Binding,
+    /// Neutron's port_security_enabled: source MAC/IP must be this port's.
+    pub port_security: bool,
+}
+
+/// Where a logical port lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// On this node: a port of this dataplane, tagged when a trunk sub-port.
+    Local { port: PortId, vlan: Option<u16> },
+    /// On another node, reached over VXLAN.
+    Remote { chassis: ChassisId },
+}
+
+/// The encapsulation that carries the chain and hop to a service function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Correlation {
+    Mpls,
+    Nsh,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPair {
+    pub name: String,
+    /// Locally bound logical ports (may be the same).
+    pub ingress: LogicalPortId,
+    pub egress: LogicalPortId,
+    /// `None` (the file's "none"): the function sees plain frames, the dataplane proxies.
+    pub correlation: Option<Correlation>,
+    /// At least 1.
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortPairGroup {
+    pub name: String,
+    /// Not empty; a pair belongs to one group only.
+    pub port_pairs: Vec<PortPairId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ethertype {
+    Ipv4,
+    Ipv6,
+}
+
+/// networking-sfc match fields; `None` is a wildcard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowClassifier {
+    pub name: String,
+    pub ethertype: Ethertype,
+    /// IP protocol number (tcp 6, udp 17, icmp 1, icmpv6 58).
+    pub protocol: Option<u8>,
+    /// Inclusive ranges; only with protocol tcp or udp.
+    pub source_port_range: Option<(u16, u16)>,
+    pub destination_port_range: Option<(u16, u16)>,
+    /// Of the ethertype's family, host bits zero.
+    pub source_ip_prefix: Option<IpNet>,
+    pub destination_ip_prefix: Option<IpNet>,
+    pub logical_source_port: Option<LogicalPortId>,
+    pub logical_destination_port: Option<LogicalPortId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortChain {
+    pub name: String,
+    /// 1..=4095, unique: the upper bits of the MPLS label.
+    pub chain_id: u16,
+    /// In order, 1..=255 of them (one service index each); a group is in one chain only.
+    pub port_pair_groups: Vec<PortPairGroupId>,
+    /// A classifier is in one chain only.
+    pub flow_classifiers: Vec<FlowClassifierId>,
+    pub correlation: Correlation,
+    pub symmetric: bool,
+}
+
+macro_rules! lookups {
+    ($($field:ident: $ty:ident, $id:ident, $get:ident, $by_name:ident;)*) => {
+        impl Topology {$(
+            pub fn $get(&self, id: $id) -> &$ty {
+                &self.$field[id.index()]
+            }
+
+            pub fn $by_name(&self, name: &str) -> Option<$id> {
+                self.$field.iter().position(|x| x.name == name).map($id::from_index)
+            }
+        )*}
+    };
+}
+
+lookups! {
+    ports: Port, PortId, port, port_by_name;
+    chassis: Chassis, ChassisId, chassis, chassis_by_name;
+    networks: Network, NetworkId, network, network_by_name;
+    routers: Router, RouterId, router, router_by_name;
+    logical_ports: LogicalPort, LogicalPortId, logical_port, logical_port_by_name;
+    port_pairs: PortPair, PortPairId, port_pair, port_pair_by_name;
+    port_pair_groups: PortPairGroup, PortPairGroupId, port_pair_group, port_pair_group_by_name;
+    flow_classifiers: FlowClassifier, FlowClassifierId, flow_classifier, flow_classifier_by_name;
+    port_chains: PortChain, PortChainId, port_chain, port_chain_by_name;
+}
