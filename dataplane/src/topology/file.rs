@@ -146,7 +146,7 @@ pub struct FlowClassifier {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(
     untagged,
-    expecting = "a protocol name (tcp, udp, icmp, icmpv6) or number (0-255)"
+    expecting = "expected a protocol name (tcp, udp, icmp, icmpv6) or number (0-255)"
 )]
 pub enum Protocol {
     Number(i64),
