@@ -52,7 +52,7 @@ fn scenarios(c: &mut Criterion) {
         let scenario = fixtures().join(name);
         let topology = Topology::load(&scenario.join("topology.toml")).unwrap();
         let traffic = scenario_traffic(&scenario, &topology);
-        let pipeline = Pipeline::new(Arc::new(ForwardingTables::build(&topology)));
+        let mut pipeline = Pipeline::new(Arc::new(ForwardingTables::build(&topology)));
         let mut pool = Pool::new(PoolConfig::default());
         let mut counters = Counters::new(topology.ports.len());
         let mut tx = TxQueues::new(topology.ports.len());

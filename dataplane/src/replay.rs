@@ -62,7 +62,7 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let topology = Topology::load(&options.config)?;
     let mut ports = open_ports(&topology, options)?;
     let tables = Arc::new(ForwardingTables::build(&topology));
-    let pipeline = Pipeline::new(tables);
+    let mut pipeline = Pipeline::new(tables);
     let mut pool = Pool::new(PoolConfig {
         buffers: REPLAY_BUFFERS,
         headroom: MIN_HEADROOM,

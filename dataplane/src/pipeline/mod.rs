@@ -7,6 +7,7 @@ mod ingress;
 mod routing;
 mod switching;
 pub mod tables;
+mod uplink;
 
 use std::sync::Arc;
 
@@ -78,29 +79,40 @@ impl Egress<'_> {
     }
 }
 
-/// The pipeline of one worker, over one snapshot of the forwarding tables.
+/// What a worker's stages remember between packets (connection tracking, the SFC
+/// proxy's flow table, ...): owned by one worker, never shared.
+#[derive(Default)]
+pub struct WorkerState {}
+
+/// The pipeline of one worker: a snapshot of the forwarding tables and the worker's
+/// own state.
 pub struct Pipeline {
     tables: Arc<ForwardingTables>,
+    state: WorkerState,
 }
 
 impl Pipeline {
     pub fn new(tables: Arc<ForwardingTables>) -> Self {
-        Pipeline { tables }
+        Pipeline {
+            tables,
+            state: WorkerState::default(),
+        }
     }
 
     /// Runs every packet of `rx` through the stages, leaving `rx` empty. Output goes
     /// to `tx`; drops are counted in `counters` and their buffers returned to `pool`.
     pub fn process(
-        &self,
+        &mut self,
         rx: &mut Burst,
         pool: &mut Pool,
         tx: &mut TxQueues,
         counters: &mut Counters,
     ) {
         let tables = &*self.tables;
+        let state = &mut self.state;
         let mut egress = Egress { tx, counters };
         for packet in rx.drain() {
-            if let Err(dropped) = forward(tables, &mut egress, pool, packet) {
+            if let Err(dropped) = forward(tables, state, &mut egress, pool, packet) {
                 egress.drop(pool, dropped);
             }
         }
@@ -109,10 +121,14 @@ impl Pipeline {
 
 fn forward(
     tables: &ForwardingTables,
+    _state: &mut WorkerState,
     egress: &mut Egress,
     pool: &mut Pool,
     mut packet: Packet,
 ) -> Result<(), Dropped> {
+    if tables.uplink == Some(packet.rx_port) {
+        return uplink::receive(tables, egress, pool, packet);
+    }
     let ingress = match ingress::admit(tables, &mut packet) {
         Ok(logical_port) => logical_port,
         Err(reason) => return Err((packet, reason)),

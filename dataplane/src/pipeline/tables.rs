@@ -56,6 +56,8 @@ pub struct PortIngress {
 
 #[derive(Clone, Debug)]
 pub struct ForwardingTables {
+    /// The port facing the underlay and the outside (node.uplink).
+    pub uplink: Option<u16>,
     pub ports: Vec<PortIngress>,
     pub logical_ports: Vec<LogicalPortEntry>,
     pub networks: Vec<NetworkEntry>,
@@ -159,6 +161,7 @@ impl ForwardingTables {
             .collect();
 
         ForwardingTables {
+            uplink: topology.node.uplink.map(|port| port.index() as u16),
             ports,
             logical_ports,
             networks,
