@@ -1,14 +1,18 @@
-//! Fixed-size packet buffers with headroom, and the pool that recycles them.
+//! Fixed-size packet buffers with headroom, and the pools that recycle them.
 //!
 //! A [`Packet`] is a descriptor: the buffer it owns, where the frame starts in it and
 //! how long the frame is. Headers are prepended and stripped by moving the start, never
-//! by copying the payload. Every buffer of every pool has the same shape, so a packet
-//! may be returned to any pool (a packet handed to another worker is freed there).
+//! by copying the payload. A packet handed to another worker is freed there, into
+//! that worker's cache of the same shared pool.
 //!
 //! Only heap buffers exist today. A DPDK `rte_mbuf` backing adds a second variant to
 //! the private storage of `Packet` (its data pointer, offsets and the mempool that
 //! takes it back); everything outside this file reads the frame through `data()` and
 //! `data_mut()` and does not change.
+
+use std::sync::Arc;
+
+use crossbeam::queue::ArrayQueue;
 
 use crate::meta::Meta;
 
@@ -175,43 +179,102 @@ impl std::fmt::Debug for Packet {
     }
 }
 
-/// A per-worker pool of equal buffers, allocated once. Not shared: a worker owns its
-/// pool, so taking and returning a buffer is a push or pop on a vector, no atomics.
-pub struct Pool {
+/// Buffers a worker's cache takes from, or gives back to, the shared ring at once.
+const CACHE_BATCH: usize = 32;
+
+/// All the buffers of a dataplane (or of one NUMA node), in a lock-free ring that
+/// every worker's [`Pool`] draws from in batches. A buffer freed on another worker
+/// than the one that allocated it comes back here, so no worker runs dry.
+pub struct SharedPool {
     config: PoolConfig,
-    free: Vec<Box<[u8]>>,
+    ring: ArrayQueue<Box<[u8]>>,
 }
 
-impl Pool {
-    pub fn new(config: PoolConfig) -> Self {
+impl SharedPool {
+    /// Allocates every buffer up front; the pool never allocates afterwards.
+    pub fn new(config: PoolConfig) -> Arc<Self> {
         assert!(
             config.headroom >= MIN_HEADROOM,
             "pool headroom {} is below the minimum {MIN_HEADROOM}",
             config.headroom
         );
+        let ring = ArrayQueue::new(config.buffers.max(1));
         let size = config.headroom + config.data_room;
-        let free = (0..config.buffers)
-            .map(|_| vec![0u8; size].into_boxed_slice())
-            .collect();
-        Pool { config, free }
+        for _ in 0..config.buffers {
+            // Cannot fail: the ring was made for exactly this many.
+            let _ = ring.push(vec![0u8; size].into_boxed_slice());
+        }
+        Arc::new(SharedPool { config, ring })
     }
 
     pub fn config(&self) -> PoolConfig {
         self.config
     }
 
-    /// Buffers ready to be handed out.
+    /// Buffers in the shared ring (not counting the workers' caches).
     pub fn available(&self) -> usize {
-        self.free.len()
+        self.ring.len()
+    }
+
+    fn buffer_size(&self) -> usize {
+        self.config.headroom + self.config.data_room
+    }
+}
+
+/// A worker's handle on a [`SharedPool`], with a local cache in front of it (as
+/// DPDK's mempool cache): taking and returning a buffer is a push or pop on a
+/// vector, and the shared ring is touched once per batch.
+pub struct Pool {
+    shared: Arc<SharedPool>,
+    cache: Vec<Box<[u8]>>,
+}
+
+impl Pool {
+    /// A pool of its own (one worker, tests, tools).
+    pub fn new(config: PoolConfig) -> Self {
+        Pool::attach(&SharedPool::new(config))
+    }
+
+    /// Another worker's handle on `shared`.
+    pub fn attach(shared: &Arc<SharedPool>) -> Self {
+        Pool {
+            shared: Arc::clone(shared),
+            cache: Vec::with_capacity(2 * CACHE_BATCH),
+        }
+    }
+
+    pub fn shared(&self) -> &Arc<SharedPool> {
+        &self.shared
+    }
+
+    pub fn config(&self) -> PoolConfig {
+        self.shared.config
+    }
+
+    /// Buffers this handle can hand out: its cache and the shared ring.
+    pub fn available(&self) -> usize {
+        self.cache.len() + self.shared.available()
+    }
+
+    fn take_buffer(&mut self) -> Option<Box<[u8]>> {
+        if self.cache.is_empty() {
+            while self.cache.len() < CACHE_BATCH {
+                match self.shared.ring.pop() {
+                    Some(buffer) => self.cache.push(buffer),
+                    None => break,
+                }
+            }
+        }
+        self.cache.pop()
     }
 
     /// An empty packet whose frame starts after the headroom.
     #[inline]
     pub fn alloc(&mut self) -> Result<Packet, AllocError> {
-        let buffer = self.free.pop().ok_or(AllocError::Exhausted)?;
+        let buffer = self.take_buffer().ok_or(AllocError::Exhausted)?;
         Ok(Packet {
             buffer,
-            start: self.config.headroom,
+            start: self.shared.config.headroom,
             len: 0,
             meta: Meta::default(),
             rx_port: 0,
@@ -223,10 +286,11 @@ impl Pool {
     /// kernel sockets, vhost-user rings).
     #[inline]
     pub fn alloc_copy(&mut self, frame: &[u8]) -> Result<Packet, AllocError> {
-        if frame.len() > self.config.data_room {
+        let data_room = self.shared.config.data_room;
+        if frame.len() > data_room {
             return Err(AllocError::TooLarge {
                 len: frame.len(),
-                data_room: self.config.data_room,
+                data_room,
             });
         }
         let mut packet = self.alloc()?;
@@ -249,16 +313,35 @@ impl Pool {
         Ok(copy)
     }
 
-    /// Takes a packet's buffer back. A buffer beyond the pool's size (received from
-    /// another worker's pool) is released to the allocator instead, so a pool never
-    /// grows.
+    /// Takes a packet's buffer back. A buffer of another shape (another pool's) is
+    /// released to the allocator instead.
     #[inline]
     pub fn free(&mut self, packet: Packet) {
-        if self.free.len() < self.config.buffers
-            && packet.buffer.len() == self.config.headroom + self.config.data_room
-        {
-            self.free.push(packet.buffer);
+        if packet.buffer.len() != self.shared.buffer_size() {
+            return;
         }
+        self.cache.push(packet.buffer);
+        if self.cache.len() >= 2 * CACHE_BATCH {
+            self.spill(CACHE_BATCH);
+        }
+    }
+
+    /// Gives `count` cached buffers back to the shared ring.
+    fn spill(&mut self, count: usize) {
+        for _ in 0..count {
+            let Some(buffer) = self.cache.pop() else {
+                return;
+            };
+            // The ring holds every buffer of the pool, so it has room for this one.
+            let _ = self.shared.ring.push(buffer);
+        }
+    }
+}
+
+impl Drop for Pool {
+    /// A worker that goes away leaves its cached buffers to the others.
+    fn drop(&mut self) {
+        self.spill(self.cache.len());
     }
 }
 
@@ -284,6 +367,43 @@ mod tests {
         assert_eq!(pool.available(), 1);
         pool.free(b);
         assert_eq!(pool.available(), 2);
+    }
+
+    #[test]
+    fn buffers_freed_on_another_worker_come_back() {
+        let shared = SharedPool::new(PoolConfig {
+            buffers: 100,
+            headroom: MIN_HEADROOM,
+            data_room: 64,
+        });
+        let mut a = Pool::attach(&shared);
+        let mut b = Pool::attach(&shared);
+        let packets: Vec<Packet> = (0..100).map(|_| a.alloc().unwrap()).collect();
+        assert_eq!(a.alloc().unwrap_err(), AllocError::Exhausted);
+        for packet in packets {
+            b.free(packet);
+        }
+        assert!(
+            shared.available() >= 64,
+            "b spilled its surplus to the ring"
+        );
+        drop(b);
+        assert_eq!(a.available(), 100);
+        let again: Vec<Packet> = (0..100).map(|_| a.alloc().unwrap()).collect();
+        assert_eq!(again.len(), 100);
+    }
+
+    #[test]
+    fn foreign_buffers_are_not_kept() {
+        let mut small = small_pool(1);
+        let mut other = Pool::new(PoolConfig {
+            buffers: 1,
+            headroom: MIN_HEADROOM,
+            data_room: 512,
+        });
+        let foreign = other.alloc().unwrap();
+        small.free(foreign);
+        assert_eq!(small.available(), 1);
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub mod meta;
 pub mod parse;
 pub mod rewrite;
 
-pub use buffer::{AllocError, Packet, Pool, PoolConfig, MIN_HEADROOM};
+pub use buffer::{AllocError, Packet, Pool, PoolConfig, SharedPool, MIN_HEADROOM};
 pub use burst::{Burst, MAX_BURST};
 pub use flow::FlowKey;
 pub use mac::MacAddr;
