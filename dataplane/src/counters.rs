@@ -1,6 +1,8 @@
 //! Counters: per-port receive and transmit, and one drop counter per reason.
 //! A worker owns its `Counters`; readers sum them (the runtime adds the sharing).
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use packet::{ParseError, ParseErrorKind};
 use serde::Serialize;
 
@@ -40,10 +42,13 @@ pub enum DropReason {
     TxQueueFull,
     /// No headroom left for a header to push.
     NoHeadroom,
+    // Runtime
+    /// A ring between workers (handoff or transmit) was full.
+    RingFull,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -60,6 +65,7 @@ impl DropReason {
         DropReason::NoTunnel,
         DropReason::TxQueueFull,
         DropReason::NoHeadroom,
+        DropReason::RingFull,
     ];
 
     /// The name counters are printed and exported under.
@@ -81,6 +87,7 @@ impl DropReason {
             DropReason::NoTunnel => "no_tunnel",
             DropReason::TxQueueFull => "tx_queue_full",
             DropReason::NoHeadroom => "no_headroom",
+            DropReason::RingFull => "ring_full",
         }
     }
 
@@ -176,6 +183,47 @@ impl Counters {
     }
 }
 
+/// A worker's counters as others may read them while it runs. The worker is the only
+/// writer: after each burst it stores its plain counters here (relaxed stores, no
+/// read-modify-write), readers sum the workers' copies.
+pub struct PublishedCounters {
+    ports: Vec<[AtomicU64; 2]>,
+    drops: [AtomicU64; DropReason::ALL.len()],
+}
+
+impl PublishedCounters {
+    pub fn new(ports: usize) -> Self {
+        PublishedCounters {
+            ports: (0..ports)
+                .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
+                .collect(),
+            drops: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    pub fn publish(&self, counters: &Counters) {
+        for (published, current) in self.ports.iter().zip(&counters.ports) {
+            published[0].store(current.rx, Ordering::Relaxed);
+            published[1].store(current.tx, Ordering::Relaxed);
+        }
+        for (published, current) in self.drops.iter().zip(&counters.drops) {
+            published.store(*current, Ordering::Relaxed);
+        }
+    }
+
+    pub fn read(&self) -> Counters {
+        let mut counters = Counters::new(self.ports.len());
+        for (current, published) in counters.ports.iter_mut().zip(&self.ports) {
+            current.rx = published[0].load(Ordering::Relaxed);
+            current.tx = published[1].load(Ordering::Relaxed);
+        }
+        for (current, published) in counters.drops.iter_mut().zip(&self.drops) {
+            *current = published.load(Ordering::Relaxed);
+        }
+        counters
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +237,17 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), DropReason::ALL.len());
+    }
+
+    #[test]
+    fn published_counters_read_back() {
+        let mut counters = Counters::new(2);
+        counters.rx(1);
+        counters.tx(0, 4);
+        counters.drop(DropReason::RingFull);
+        let published = PublishedCounters::new(2);
+        published.publish(&counters);
+        assert_eq!(published.read(), counters);
     }
 
     #[test]

@@ -9,4 +9,5 @@ pub mod counters;
 pub mod pipeline;
 pub mod port;
 pub mod replay;
+pub mod runtime;
 pub mod topology;

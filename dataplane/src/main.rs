@@ -37,6 +37,9 @@ enum Command {
         /// Packets per burst (1 to 256).
         #[arg(long, default_value_t = DEFAULT_BURST as u16, value_parser = clap::value_parser!(u16).range(1..=256))]
         burst: u16,
+        /// Worker threads (flows are spread over them; order is kept within a flow).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+        workers: u16,
     },
     /// Validate a topology file and say what it holds.
     Check {
@@ -62,12 +65,14 @@ fn main() -> ExitCode {
             out_dir,
             json,
             burst,
+            workers,
         } => {
             let options = ReplayOptions {
                 config,
                 inputs,
                 out_dir,
                 burst_size: usize::from(burst),
+                workers: usize::from(workers),
             };
             match replay(&options) {
                 Ok(report) if json => {

@@ -332,7 +332,8 @@ impl Pool {
             let Some(buffer) = self.cache.pop() else {
                 return;
             };
-            // The ring holds every buffer of the pool, so it has room for this one.
+            // The ring has room for every buffer of the pool; a buffer beyond that
+            // (another pool's, of the same shape) goes back to the allocator.
             let _ = self.shared.ring.push(buffer);
         }
     }

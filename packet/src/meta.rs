@@ -105,6 +105,9 @@ pub struct Meta {
     /// Set by ingress: the logical port the frame came from, and its tenant zone.
     pub logical_port: u32,
     pub zone: u32,
+    /// Set by `parse`: the metadata describes the frame (a worker that parsed a frame
+    /// to choose its worker passes the work on, the pipeline does not parse again).
+    pub parsed: bool,
 }
 
 impl Meta {

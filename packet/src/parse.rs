@@ -66,7 +66,10 @@ pub fn parse(frame: &[u8]) -> Result<Meta, ParseError> {
         return Err(ParseError::new(ParseErrorKind::Malformed, Layer::Ethernet));
     }
     let sliced = SlicedPacket::from_ethernet(frame).map_err(classify)?;
-    let mut meta = Meta::default();
+    let mut meta = Meta {
+        parsed: true,
+        ..Meta::default()
+    };
 
     let Some(LinkSlice::Ethernet2(ethernet)) = &sliced.link else {
         return Err(ParseError::new(ParseErrorKind::Truncated, Layer::Ethernet));

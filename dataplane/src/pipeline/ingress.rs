@@ -11,7 +11,9 @@ use crate::counters::DropReason;
 
 /// Admits a packet: fills its metadata and returns its logical port.
 pub(super) fn admit(tables: &ForwardingTables, packet: &mut Packet) -> Result<u32, DropReason> {
-    packet.meta = parse(packet.data())?;
+    if !packet.meta.parsed {
+        packet.meta = parse(packet.data())?;
+    }
     let ingress = tables
         .ports
         .get(usize::from(packet.rx_port))

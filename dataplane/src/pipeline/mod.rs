@@ -34,6 +34,15 @@ impl TxQueues {
         }
     }
 
+    /// Queues a packet for transmission on `port` (a worker passing on what another
+    /// worker routed to a port it owns); gives it back when the queue is full.
+    pub fn push(&mut self, port: u16, packet: Packet) -> Result<(), Packet> {
+        match self.queues.get_mut(usize::from(port)) {
+            Some(queue) => queue.push(packet),
+            None => Err(packet),
+        }
+    }
+
     /// The queues with something to send, by port index.
     pub fn pending(&mut self) -> impl Iterator<Item = (usize, &mut Burst)> {
         self.queues
@@ -97,6 +106,16 @@ impl Pipeline {
             tables,
             state: WorkerState::default(),
         }
+    }
+
+    /// Switches to a newer snapshot of the tables (between bursts); the worker's
+    /// state is kept.
+    pub fn set_tables(&mut self, tables: Arc<ForwardingTables>) {
+        self.tables = tables;
+    }
+
+    pub fn tables(&self) -> &Arc<ForwardingTables> {
+        &self.tables
     }
 
     /// Runs every packet of `rx` through the stages, leaving `rx` empty. Output goes

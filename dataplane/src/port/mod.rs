@@ -1,5 +1,6 @@
 //! Ports: where bursts come from and go to.
 
+pub mod memory;
 pub mod pcap;
 
 use std::io;
@@ -9,7 +10,7 @@ use packet::{Burst, Pool};
 use crate::counters::Counters;
 
 /// A dataplane port, polled by one worker: burst receive and burst transmit.
-pub trait Port {
+pub trait Port: Send {
     /// The port's name in the topology.
     fn name(&self) -> &str;
 

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use packet::{Burst, Pool, PoolConfig, MIN_HEADROOM};
 
+mod parallel;
+
 use crate::counters::{Counters, DropReason};
 use crate::pipeline::tables::ForwardingTables;
 use crate::pipeline::{Pipeline, TxQueues};
@@ -28,6 +30,9 @@ pub struct ReplayOptions {
     pub inputs: Vec<(String, PathBuf)>,
     pub out_dir: PathBuf,
     pub burst_size: usize,
+    /// Worker threads; with more than one, packets are spread by flow hash and the
+    /// output keeps the order within each flow.
+    pub workers: usize,
 }
 
 /// What refused a replay before it started, or stopped it.
@@ -62,36 +67,23 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let topology = Topology::load(&options.config)?;
     let mut ports = open_ports(&topology, options)?;
     let tables = Arc::new(ForwardingTables::build(&topology));
-    let mut pipeline = Pipeline::new(tables);
-    let mut pool = Pool::new(PoolConfig {
+    let pool = PoolConfig {
         buffers: REPLAY_BUFFERS,
         headroom: MIN_HEADROOM,
         data_room: REPLAY_DATA_ROOM,
-    });
-    let mut counters = Counters::new(ports.len());
-    let mut rx = Burst::with_capacity(options.burst_size);
-    let mut tx = TxQueues::new(ports.len());
-
+    };
     let started = Instant::now();
-    loop {
-        while !rx.is_full() {
-            let Some(next) = earliest_input(&ports) else {
-                break;
-            };
-            ports[next]
-                .rx_burst(&mut pool, &mut rx, 1, &mut counters)
-                .map_err(ReplayError::Input)?;
-        }
-        if rx.is_empty() && earliest_input(&ports).is_none() {
-            break;
-        }
-        pipeline.process(&mut rx, &mut pool, &mut tx, &mut counters);
-        for (port, queue) in tx.pending() {
-            ports[port]
-                .tx_burst(queue, &mut pool, &mut counters)
-                .map_err(ReplayError::Output)?;
-        }
-    }
+    let counters = if options.workers > 1 {
+        parallel::run(
+            &mut ports,
+            tables,
+            pool,
+            options.burst_size,
+            options.workers,
+        )?
+    } else {
+        run_one_worker(&mut ports, tables, pool, options.burst_size)?
+    };
     for port in &mut ports {
         port.flush().map_err(ReplayError::Output)?;
     }
@@ -102,8 +94,41 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     })
 }
 
+/// The whole replay on the calling thread: read a burst, process it, write it.
+fn run_one_worker(
+    ports: &mut [PcapPort],
+    tables: Arc<ForwardingTables>,
+    pool: PoolConfig,
+    burst_size: usize,
+) -> Result<Counters, ReplayError> {
+    let mut pipeline = Pipeline::new(tables);
+    let mut pool = Pool::new(pool);
+    let mut counters = Counters::new(ports.len());
+    let mut rx = Burst::with_capacity(burst_size);
+    let mut tx = TxQueues::new(ports.len());
+    loop {
+        while !rx.is_full() {
+            let Some(next) = earliest_input(ports) else {
+                break;
+            };
+            ports[next]
+                .rx_burst(&mut pool, &mut rx, 1, &mut counters)
+                .map_err(ReplayError::Input)?;
+        }
+        if rx.is_empty() && earliest_input(ports).is_none() {
+            return Ok(counters);
+        }
+        pipeline.process(&mut rx, &mut pool, &mut tx, &mut counters);
+        for (port, queue) in tx.pending() {
+            ports[port]
+                .tx_burst(queue, &mut pool, &mut counters)
+                .map_err(ReplayError::Output)?;
+        }
+    }
+}
+
 /// The port whose next frame is the earliest; ties go to the port listed first.
-fn earliest_input(ports: &[PcapPort]) -> Option<usize> {
+pub(crate) fn earliest_input(ports: &[PcapPort]) -> Option<usize> {
     ports
         .iter()
         .enumerate()
