@@ -9,5 +9,7 @@ pub mod counters;
 pub mod pipeline;
 pub mod port;
 pub mod replay;
+pub mod report;
+pub mod run;
 pub mod runtime;
 pub mod topology;

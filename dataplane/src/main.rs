@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use dataplane::replay::{replay, ReplayOptions, DEFAULT_BURST};
+use dataplane::run::{run, RunOptions};
+use dataplane::runtime::RuntimeConfig;
 use dataplane::topology::Topology;
 
 #[derive(Parser)]
@@ -40,6 +43,29 @@ enum Command {
         /// Worker threads (flows are spread over them; order is kept within a flow).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
         workers: u16,
+    },
+    /// Run the dataplane on the ports the topology names, until SIGINT or SIGTERM.
+    Run {
+        #[arg(long)]
+        config: PathBuf,
+        /// Worker threads (default: the cores less one, at least one).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Cores to pin the workers to, e.g. 1,2.
+        #[arg(long, value_delimiter = ',')]
+        cores: Vec<usize>,
+        /// Poll without sleeping when idle (lowest latency, 100 % CPU per worker).
+        #[arg(long)]
+        busy_poll: bool,
+        /// Where pcap ports write what they transmit (DIR/PORT.pcap).
+        #[arg(long, value_name = "DIR")]
+        pcap_out_dir: Option<PathBuf>,
+        /// Print the counters as JSON every SECONDS while running.
+        #[arg(long, value_name = "SECONDS")]
+        stats_interval: Option<f64>,
+        /// Print the final counters as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Validate a topology file and say what it holds.
     Check {
@@ -86,6 +112,44 @@ fn main() -> ExitCode {
                 Err(error) => {
                     eprintln!("dataplane replay: {error}");
                     ExitCode::from(if error.is_usage() { 2 } else { 1 })
+                }
+            }
+        }
+        Command::Run {
+            config,
+            workers,
+            cores,
+            busy_poll,
+            pcap_out_dir,
+            stats_interval,
+            json,
+        } => {
+            let defaults = RuntimeConfig::default();
+            let options = RunOptions {
+                config,
+                runtime: RuntimeConfig {
+                    workers: workers.unwrap_or(defaults.workers),
+                    cores,
+                    busy_poll,
+                    ..defaults
+                },
+                pcap_out_dir,
+                stats_interval: stats_interval
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .map(Duration::from_secs_f64),
+            };
+            match run(&options) {
+                Ok(report) => {
+                    if json {
+                        println!("{}", report.to_json());
+                    } else {
+                        print!("{}", report.to_table());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("dataplane run: {error}");
+                    ExitCode::from(2)
                 }
             }
         }

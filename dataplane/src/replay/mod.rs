@@ -5,17 +5,18 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use packet::{Burst, Pool, PoolConfig, MIN_HEADROOM};
 
 mod parallel;
 
-use crate::counters::{Counters, DropReason};
+use crate::counters::Counters;
 use crate::pipeline::tables::ForwardingTables;
 use crate::pipeline::{Pipeline, TxQueues};
 use crate::port::pcap::{PcapInput, PcapPort};
 use crate::port::Port;
+use crate::report::Report;
 use crate::topology::{Topology, TopologyError};
 
 /// Buffers of the replay pool: enough for a burst and its flooded copies.
@@ -57,11 +58,8 @@ impl ReplayError {
     }
 }
 
-pub struct ReplayReport {
-    pub port_names: Vec<String>,
-    pub counters: Counters,
-    pub elapsed: Duration,
-}
+/// What a replay did.
+pub type ReplayReport = Report;
 
 pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let topology = Topology::load(&options.config)?;
@@ -87,7 +85,7 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     for port in &mut ports {
         port.flush().map_err(ReplayError::Output)?;
     }
-    Ok(ReplayReport {
+    Ok(Report {
         port_names: topology.ports.iter().map(|p| p.name.clone()).collect(),
         counters,
         elapsed: started.elapsed(),
@@ -188,71 +186,4 @@ fn open_ports(topology: &Topology, options: &ReplayOptions) -> Result<Vec<PcapPo
         ));
     }
     Ok(ports)
-}
-
-impl ReplayReport {
-    pub fn to_json(&self) -> serde_json::Value {
-        let ports: serde_json::Map<String, serde_json::Value> = self
-            .port_names
-            .iter()
-            .zip(&self.counters.ports)
-            .map(|(name, c)| (name.clone(), serde_json::json!({ "rx": c.rx, "tx": c.tx })))
-            .collect();
-        let drops: serde_json::Map<String, serde_json::Value> = DropReason::ALL
-            .iter()
-            .map(|reason| {
-                (
-                    reason.name().to_owned(),
-                    self.counters.drops(*reason).into(),
-                )
-            })
-            .collect();
-        serde_json::json!({
-            "rx": self.counters.total_rx(),
-            "tx": self.counters.total_tx(),
-            "dropped": self.counters.total_drops(),
-            "ports": ports,
-            "drops": drops,
-            "elapsed_ns": self.elapsed.as_nanos() as u64,
-        })
-    }
-
-    /// The counters as a table for people.
-    pub fn to_table(&self) -> String {
-        use std::fmt::Write;
-        let width = self
-            .port_names
-            .iter()
-            .map(String::len)
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        let mut out = format!("{:<width$} {:>12} {:>12}\n", "port", "rx", "tx");
-        for (name, c) in self.port_names.iter().zip(&self.counters.ports) {
-            let _ = writeln!(out, "{name:<width$} {:>12} {:>12}", c.rx, c.tx);
-        }
-        let drops: Vec<_> = self.counters.nonzero_drops().collect();
-        if !drops.is_empty() {
-            out.push_str("\ndrop reason           packets\n");
-            for (name, count) in drops {
-                let _ = writeln!(out, "{name:<20} {count:>8}");
-            }
-        }
-        let rx = self.counters.total_rx();
-        let seconds = self.elapsed.as_secs_f64();
-        let rate = if seconds > 0.0 {
-            rx as f64 / seconds
-        } else {
-            0.0
-        };
-        let _ = writeln!(
-            out,
-            "\n{rx} received, {} transmitted, {} dropped in {:.3} ms ({:.0} packets/s)",
-            self.counters.total_tx(),
-            self.counters.total_drops(),
-            seconds * 1e3,
-            rate
-        );
-        out
-    }
 }

@@ -1,0 +1,78 @@
+//! The counters of a run, for people (a table) and for machines (JSON).
+
+use std::time::Duration;
+
+use crate::counters::{Counters, DropReason};
+
+pub struct Report {
+    pub port_names: Vec<String>,
+    pub counters: Counters,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn to_json(&self) -> serde_json::Value {
+        let ports: serde_json::Map<String, serde_json::Value> = self
+            .port_names
+            .iter()
+            .zip(&self.counters.ports)
+            .map(|(name, c)| (name.clone(), serde_json::json!({ "rx": c.rx, "tx": c.tx })))
+            .collect();
+        let drops: serde_json::Map<String, serde_json::Value> = DropReason::ALL
+            .iter()
+            .map(|reason| {
+                (
+                    reason.name().to_owned(),
+                    self.counters.drops(*reason).into(),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "rx": self.counters.total_rx(),
+            "tx": self.counters.total_tx(),
+            "dropped": self.counters.total_drops(),
+            "ports": ports,
+            "drops": drops,
+            "elapsed_ns": self.elapsed.as_nanos() as u64,
+        })
+    }
+
+    /// The counters as a table for people.
+    pub fn to_table(&self) -> String {
+        use std::fmt::Write;
+        let width = self
+            .port_names
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let mut out = format!("{:<width$} {:>12} {:>12}\n", "port", "rx", "tx");
+        for (name, c) in self.port_names.iter().zip(&self.counters.ports) {
+            let _ = writeln!(out, "{name:<width$} {:>12} {:>12}", c.rx, c.tx);
+        }
+        let drops: Vec<_> = self.counters.nonzero_drops().collect();
+        if !drops.is_empty() {
+            out.push_str("\ndrop reason           packets\n");
+            for (name, count) in drops {
+                let _ = writeln!(out, "{name:<20} {count:>8}");
+            }
+        }
+        let rx = self.counters.total_rx();
+        let seconds = self.elapsed.as_secs_f64();
+        let rate = if seconds > 0.0 {
+            rx as f64 / seconds
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            out,
+            "\n{rx} received, {} transmitted, {} dropped in {:.3} ms ({:.0} packets/s)",
+            self.counters.total_tx(),
+            self.counters.total_drops(),
+            seconds * 1e3,
+            rate
+        );
+        out
+    }
+}

@@ -1,0 +1,96 @@
+//! `dataplane run`: the daemon. Opens the ports the topology names, starts the
+//! workers, and runs until SIGINT or SIGTERM; then drains and reports.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::pipeline::tables::ForwardingTables;
+use crate::port::pcap::{PcapInput, PcapPort};
+use crate::port::Port;
+use crate::report::Report;
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::topology::{Driver, Topology, TopologyError};
+
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub runtime: RuntimeConfig,
+    /// Where pcap ports write what they transmit (`DIR/PORT.pcap`); none: discarded.
+    pub pcap_out_dir: Option<PathBuf>,
+    /// Print the counters this often while running.
+    pub stats_interval: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Topology(#[from] TopologyError),
+    #[error("ports \"{port}\": driver: {driver} ports are not supported by this build yet (supported: pcap)")]
+    UnsupportedDriver { port: String, driver: &'static str },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+pub fn run(options: &RunOptions) -> Result<Report, RunError> {
+    let topology = Topology::load(&options.config)?;
+    let ports = open_ports(&topology, options)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let started = Instant::now();
+    let tables = Arc::new(ForwardingTables::build(&topology));
+    let runtime = Runtime::start(options.runtime.clone(), tables, ports)?;
+    let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
+    let mut last_stats = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20));
+        if let Some(interval) = options.stats_interval {
+            if last_stats.elapsed() >= interval {
+                last_stats = Instant::now();
+                let report = Report {
+                    port_names: port_names.clone(),
+                    counters: runtime.stats(),
+                    elapsed: started.elapsed(),
+                };
+                println!("{}", report.to_json());
+            }
+        }
+    }
+    let counters = runtime.shutdown()?;
+    Ok(Report {
+        port_names,
+        counters,
+        elapsed: started.elapsed(),
+    })
+}
+
+fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<Box<dyn Port>>, RunError> {
+    if let Some(dir) = &options.pcap_out_dir {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut ports: Vec<Box<dyn Port>> = Vec::with_capacity(topology.ports.len());
+    for (id, port) in topology.ports.iter().enumerate() {
+        match &port.driver {
+            Driver::Pcap { path } => {
+                let input = path.as_deref().map(PcapInput::open).transpose()?;
+                let output = options
+                    .pcap_out_dir
+                    .as_ref()
+                    .map(|dir| (dir.join(format!("{}.pcap", port.name)), false));
+                ports.push(Box::new(PcapPort::new(
+                    id as u16, &port.name, input, output,
+                )));
+            }
+            other => {
+                return Err(RunError::UnsupportedDriver {
+                    port: port.name.clone(),
+                    driver: other.name(),
+                })
+            }
+        }
+    }
+    Ok(ports)
+}

@@ -1,0 +1,113 @@
+//! `dataplane run`: the daemon over pcap ports, stopped by SIGTERM, drains and reports;
+//! ports it cannot open are refused by name.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{dataplane, fixtures_dir, pcaps_in, read_pcap};
+
+/// The l2-local scenario's topology with every port turned into a pcap port reading
+/// the scenario's input capture.
+fn pcap_topology(dir: &std::path::Path) -> std::path::PathBuf {
+    let scenario = fixtures_dir().join("l2-local");
+    let mut text = std::fs::read_to_string(scenario.join("topology.toml")).unwrap();
+    text = text.replace(
+        "driver = \"af-xdp\"\nifname = \"eth1\"",
+        "driver = \"pcap\"",
+    );
+    for port in ["vm1", "vm2", "vm3", "vm4", "vm5", "vm6"] {
+        let from = format!("driver = \"vhost-user\"\nsocket = \"/run/dataplane/{port}.sock\"");
+        let input = scenario.join(format!("in/{port}.pcap"));
+        let to = format!("driver = \"pcap\"\npath = \"{}\"", input.display());
+        assert!(text.contains(&from), "fixture port {port} as expected");
+        text = text.replace(&from, &to);
+    }
+    let path = dir.join("topology.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn by_flow(frames: Vec<(u64, Vec<u8>)>) -> BTreeMap<String, Vec<Vec<u8>>> {
+    let mut flows: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+    for (_, frame) in frames {
+        let key = packet::parse(&frame)
+            .map(|m| format!("{:?}", m.flow))
+            .unwrap_or_default();
+        flows.entry(key).or_default().push(frame);
+    }
+    flows
+}
+
+#[test]
+fn runs_until_sigterm_then_drains_and_reports() {
+    let work = tempfile::tempdir().unwrap();
+    let config = pcap_topology(work.path());
+    let out = work.path().join("out");
+    let mut child = dataplane()
+        .args(["run", "--json", "--workers", "2", "--config"])
+        .arg(&config)
+        .arg("--pcap-out-dir")
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The inputs are tiny: give the workers time to receive them all.
+    std::thread::sleep(Duration::from_millis(1500));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures_dir().join("l2-local/expected/counters.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["rx"], expected["rx"]);
+    assert_eq!(report["tx"], expected["tx"]);
+    let drops: BTreeMap<String, u64> = serde_json::from_value(report["drops"].clone()).unwrap();
+    let nonzero: BTreeMap<String, u64> = drops.into_iter().filter(|(_, n)| *n > 0).collect();
+    let expected_drops: BTreeMap<String, u64> =
+        serde_json::from_value(expected["drops"].clone()).unwrap();
+    assert_eq!(nonzero, expected_drops);
+    for want in pcaps_in(&fixtures_dir().join("l2-local/expected")) {
+        let got = out.join(want.file_name().unwrap());
+        assert_eq!(
+            by_flow(read_pcap(&got)),
+            by_flow(read_pcap(&want)),
+            "{}",
+            got.display()
+        );
+    }
+}
+
+#[test]
+fn unsupported_drivers_are_refused_by_port_name() {
+    let scenario = fixtures_dir().join("l2-local");
+    let output = dataplane()
+        .args(["run", "--config"])
+        .arg(scenario.join("topology.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("ports \"uplink\": driver: af-xdp"),
+        "{message}"
+    );
+}
