@@ -389,3 +389,27 @@ fn icmp_errors_are_translated_with_the_quoted_packet() {
     );
     assert_eq!(nat.inbound(&mut e), Err(NatError::NoConnection));
 }
+
+#[test]
+fn a_worker_preserves_only_ports_of_its_own_slice() {
+    let mut pool = Pool::new(PoolConfig::default());
+    let mut nat = Nat::new(NatConfig {
+        port_range: (1024, 2047),
+        workers: 2,
+        worker: 1,
+        ..NatConfig::default()
+    });
+    assert_eq!(nat.slice(), (1536, 2047));
+    let mut own = packet(&mut pool, &frame(VM, SERVER, "udp", 1600, 53, 0), 0);
+    nat.outbound(&mut own, 1, EXT).unwrap();
+    assert_eq!(own.meta.flow.src_port, 1600);
+    let mut other = packet(&mut pool, &frame(VM, SERVER, "udp", 1100, 53, 0), 0);
+    nat.outbound(&mut other, 1, EXT).unwrap();
+    assert_eq!(other.meta.flow.src_port, 1536 + 1100 % 512);
+    let slices = PortSlices::new((1024, 2047), 2);
+    assert_eq!(
+        slices.owner(other.meta.flow.src_port),
+        Some(1),
+        "the reply finds its worker"
+    );
+}
