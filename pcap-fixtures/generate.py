@@ -1053,6 +1053,11 @@ def snat_topology(node=None, conntrack=None, green_ip=None, orange_snat=True):
 
 def scenario_snat_basic():
     topo = snat_topology(orange_snat=False)
+    # An IPv6 network on the green router: its north-south traffic is not translated.
+    topo.networks.append(Network("green-net6", "green", 1003, "fd00:1::/64", "fd00:1::1"))
+    topo.routers[0].networks.append("green-net6")
+    topo.vm_ports.append("vm3")
+    topo.logical_ports.append(LP("green-vm6", "green-net6", "fa:16:3e:00:01:06", "fd00:1::5", "vm3"))
     s = Scenario("snat-basic", topo)
     vm = topo.lp("green-vm1")
     orange = topo.lp("orange-vm2")
@@ -1119,6 +1124,10 @@ def scenario_snat_basic():
     # A router without snat: the outside is no route.
     f = udp4(orange.mac, topo.routers[1].mac, orange.ip, SERVER, 45353, 9053, b"orange: no snat", ident=0x301)
     s.rx("vm2", f, drop="no_route")
+    # IPv6 to the outside from an SNAT router: no NAT66, so no route.
+    vm6 = topo.lp("green-vm6")
+    f = udp6(vm6.mac, R, vm6.ip, "2001:db8::7", 45353, 9053, b"v6 north-south")
+    s.rx("vm3", f, drop="no_route")
     return s
 
 
