@@ -45,10 +45,28 @@ pub enum DropReason {
     // Runtime
     /// A ring between workers (handoff or transmit) was full.
     RingFull,
+    // Distributed SNAT (nat crate, pipeline/snat.rs).
+    /// Arrived for an external address and matches no connection (no unsolicited
+    /// inbound), or an ICMP error quoting no translated connection.
+    SnatNoConnection,
+    /// No free external port in the worker's slice for a new connection.
+    SnatPortsExhausted,
+    /// The connection table is full; no live connection is evicted.
+    SnatTableFull,
+    /// IP fragments are not translated.
+    SnatFragment,
+    /// North-south traffic SNAT cannot translate: IPv6, or not TCP, UDP, ICMP echo
+    /// or an ICMP error.
+    SnatUnsupported,
+    /// A TCP segment other than a bare SYN for no known connection.
+    SnatTcpNotSyn,
+    /// node.external_gateway_mac (or uplink_mac) is not set: ARP resolution on the
+    /// uplink is not there yet.
+    SnatNoGatewayMac,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -66,6 +84,14 @@ impl DropReason {
         DropReason::TxQueueFull,
         DropReason::NoHeadroom,
         DropReason::RingFull,
+        // Distributed SNAT.
+        DropReason::SnatNoConnection,
+        DropReason::SnatPortsExhausted,
+        DropReason::SnatTableFull,
+        DropReason::SnatFragment,
+        DropReason::SnatUnsupported,
+        DropReason::SnatTcpNotSyn,
+        DropReason::SnatNoGatewayMac,
     ];
 
     /// The name counters are printed and exported under.
@@ -88,11 +114,32 @@ impl DropReason {
             DropReason::TxQueueFull => "tx_queue_full",
             DropReason::NoHeadroom => "no_headroom",
             DropReason::RingFull => "ring_full",
+            // Distributed SNAT.
+            DropReason::SnatNoConnection => "snat_no_connection",
+            DropReason::SnatPortsExhausted => "snat_ports_exhausted",
+            DropReason::SnatTableFull => "snat_table_full",
+            DropReason::SnatFragment => "snat_fragment",
+            DropReason::SnatUnsupported => "snat_unsupported",
+            DropReason::SnatTcpNotSyn => "snat_tcp_not_syn",
+            DropReason::SnatNoGatewayMac => "snat_no_gateway_mac",
         }
     }
 
     fn index(self) -> usize {
         self as usize
+    }
+}
+
+impl From<nat::NatError> for DropReason {
+    fn from(error: nat::NatError) -> Self {
+        match error {
+            nat::NatError::NoConnection => DropReason::SnatNoConnection,
+            nat::NatError::PortsExhausted => DropReason::SnatPortsExhausted,
+            nat::NatError::TableFull => DropReason::SnatTableFull,
+            nat::NatError::Fragment => DropReason::SnatFragment,
+            nat::NatError::Unsupported => DropReason::SnatUnsupported,
+            nat::NatError::TcpNotSyn => DropReason::SnatTcpNotSyn,
+        }
     }
 }
 

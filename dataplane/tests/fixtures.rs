@@ -107,6 +107,12 @@ fn every_scenario_matches_its_expected_output() {
         "port-security",
         "vlan-trunk",
         "malformed",
+        "snat-basic",
+        "snat-overlap",
+        "snat-icmp-error",
+        "snat-expiry",
+        "snat-exhaustion",
+        "snat-router-ip",
     ];
     for scenario in required {
         assert!(

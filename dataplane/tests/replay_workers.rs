@@ -1,5 +1,10 @@
 //! `replay --workers N` emits the same packets as one worker: the same multiset on
 //! every port, in the same order within each flow.
+//!
+//! Scenarios with SNAT routers are left out: with several workers the external port
+//! comes from the worker's slice of the range (the contract), so it differs from the
+//! single-worker port their captured replies were addressed to. runtime.rs checks
+//! multi-worker SNAT with a responder that answers whatever port it sees.
 
 mod support;
 
@@ -59,6 +64,10 @@ fn two_workers_emit_what_one_worker_emits_in_flow_order() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("topology.toml").is_file())
         .collect();
+    scenarios.retain(|s| {
+        let topology = std::fs::read_to_string(s.join("topology.toml")).unwrap();
+        !topology.contains("snat = true")
+    });
     scenarios.sort();
     assert!(scenarios.len() >= 6);
     for scenario in scenarios {

@@ -2,7 +2,6 @@
 //! between them, configuration published under traffic, idle behaviour, shutdown
 //! accounting.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -301,30 +300,122 @@ fn ring_overflow_is_counted_never_blocks() {
     assert_eq!(counters.total_drops(), ring_full, "{counters:?}");
 }
 
-/// CPU time (user + system) of this process so far, from /proc.
-fn process_cpu_time() -> Duration {
-    let stat = std::fs::read_to_string(Path::new("/proc/self/stat")).unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_millis(ticks * 10)
-}
+const SNAT_TOPOLOGY: &str = r#"
+[node]
+name = "compute-1"
+uplink = "uplink"
+uplink_mac = "02:00:c0:00:02:0b"
+external_ip = "203.0.113.11"
+external_gateway_ip = "203.0.113.1"
+external_gateway_mac = "02:00:cb:00:71:01"
+snat_port_range = [1024, 65535]
 
+[[ports]]
+name = "uplink"
+driver = "pcap"
+
+[[ports]]
+name = "vm1"
+driver = "pcap"
+
+[[networks]]
+name = "net"
+tenant = "t"
+vni = 10
+cidr = "10.0.0.0/24"
+gateway_ip = "10.0.0.1"
+
+[[routers]]
+name = "r"
+tenant = "t"
+mac = "02:00:0a:00:00:01"
+networks = ["net"]
+snat = true
+
+[[logical_ports]]
+name = "vm1"
+network = "net"
+mac = "fa:16:3e:00:00:01"
+ip = "10.0.0.5"
+port = "vm1"
+"#;
+
+/// With two workers, a SNAT reply arriving on the uplink reaches the worker that owns
+/// its external port, which holds the connection: every flow gets its replies back,
+/// translated to the tenant's address and port.
 #[test]
-fn an_idle_dataplane_backs_off() {
-    let bench = start(2, false);
-    std::thread::sleep(Duration::from_millis(200));
-    let before = process_cpu_time();
-    std::thread::sleep(Duration::from_secs(1));
-    let used = process_cpu_time() - before;
-    bench.runtime.shutdown().unwrap();
-    // Two busy-polling workers would burn about two seconds of CPU here.
+fn snat_replies_find_their_connection_on_any_worker() {
+    let topology = Topology::from_toml_str(SNAT_TOPOLOGY).unwrap();
+    let mut ports: Vec<Box<dyn Port>> = Vec::new();
+    let mut peers = Vec::new();
+    for (id, port) in topology.ports.iter().enumerate() {
+        let (port, peer) = MemoryPort::new(id as u16, &port.name, 4096);
+        ports.push(Box::new(port));
+        peers.push(peer);
+    }
+    let config = RuntimeConfig {
+        workers: 2,
+        ..RuntimeConfig::default()
+    };
+    let runtime =
+        Runtime::start(config, Arc::new(ForwardingTables::build(&topology)), ports).unwrap();
+    let mut pool = Pool::new(PoolConfig::default());
+    let (uplink, vm1) = (&peers[0], &peers[1]);
+    let flows = 200u16;
+    for flow in 0..flows {
+        let mut frame = Vec::new();
+        PacketBuilder::ethernet2([0xfa, 0x16, 0x3e, 0, 0, 1], [0x02, 0, 0x0a, 0, 0, 1])
+            .ipv4([10, 0, 0, 5], [198, 51, 100, 7], 64)
+            .udp(20_000 + flow * 173, 53)
+            .write(&mut frame, b"query")
+            .unwrap();
+        vm1.inject(pool.alloc_copy(&frame).unwrap()).unwrap();
+    }
+
+    // The outside: answer every translated query to the port it came from.
+    let mut external_ports = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while external_ports.len() < usize::from(flows) && Instant::now() < deadline {
+        let Some(packet) = uplink.take() else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        let meta = packet::parse(packet.data()).unwrap();
+        assert_eq!(meta.flow.src_ip().to_string(), "203.0.113.11");
+        let port = meta.flow.src_port;
+        external_ports.push(port);
+        pool.free(packet);
+        let mut reply = Vec::new();
+        PacketBuilder::ethernet2([0x02, 0, 0xcb, 0, 0x71, 1], [0x02, 0, 0xc0, 0, 0x02, 0x0b])
+            .ipv4([198, 51, 100, 7], [203, 0, 113, 11], 60)
+            .udp(53, port)
+            .write(&mut reply, b"answer")
+            .unwrap();
+        uplink.inject(pool.alloc_copy(&reply).unwrap()).unwrap();
+    }
+    assert_eq!(external_ports.len(), usize::from(flows));
+    // Both workers created connections: ports from both halves of the range.
     assert!(
-        used < Duration::from_millis(500),
-        "idle workers used {used:?} of CPU in 1 s"
+        external_ports.iter().any(|&p| p < 33280) && external_ports.iter().any(|&p| p >= 33280)
     );
+
+    let mut answered = Vec::new();
+    while answered.len() < usize::from(flows) && Instant::now() < deadline {
+        match vm1.take() {
+            Some(packet) => {
+                let meta = packet::parse(packet.data()).unwrap();
+                assert_eq!(meta.flow.dst_ip().to_string(), "10.0.0.5");
+                answered.push(meta.flow.dst_port);
+                pool.free(packet);
+            }
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    answered.sort_unstable();
+    let expected: Vec<u16> = (0..flows).map(|flow| 20_000 + flow * 173).collect();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort_unstable();
+    assert_eq!(answered, expected_sorted, "every tenant port got its reply");
+    let counters = runtime.shutdown().unwrap();
+    assert_eq!(counters.total_drops(), 0, "{counters:?}");
 }

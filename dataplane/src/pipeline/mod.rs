@@ -5,6 +5,7 @@
 
 mod ingress;
 mod routing;
+pub(crate) mod snat;
 mod switching;
 pub mod tables;
 mod uplink;
@@ -76,6 +77,11 @@ impl Egress<'_> {
                 return Err((packet, DropReason::NoHeadroom));
             }
         }
+        self.send_port(packet, port)
+    }
+
+    /// Queues a packet on a dataplane port (the uplink, for SNAT).
+    fn send_port(&mut self, packet: Packet, port: u16) -> Result<(), Dropped> {
         match self.tx.queues.get_mut(usize::from(port)) {
             Some(queue) => queue.push(packet).map_err(|p| (p, DropReason::TxQueueFull)),
             None => Err((packet, DropReason::NoLogicalPort)),
@@ -90,8 +96,23 @@ impl Egress<'_> {
 
 /// What a worker's stages remember between packets (connection tracking, the SFC
 /// proxy's flow table, ...): owned by one worker, never shared.
-#[derive(Default)]
-pub struct WorkerState {}
+pub struct WorkerState {
+    /// Connection tracking and SNAT, sized from the configuration at start.
+    pub nat: nat::Nat,
+}
+
+impl WorkerState {
+    /// The state of worker `worker` of `workers` (each owns a slice of SNAT ports).
+    pub fn new(tables: &ForwardingTables, worker: u16, workers: u16) -> Self {
+        WorkerState {
+            nat: nat::Nat::new(nat::NatConfig {
+                worker,
+                workers,
+                ..tables.snat.config
+            }),
+        }
+    }
+}
 
 /// The pipeline of one worker: a snapshot of the forwarding tables and the worker's
 /// own state.
@@ -101,11 +122,16 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The pipeline of a single worker (replay, tools, tests).
     pub fn new(tables: Arc<ForwardingTables>) -> Self {
-        Pipeline {
-            tables,
-            state: WorkerState::default(),
-        }
+        Pipeline::for_worker(tables, 0, 1)
+    }
+
+    /// The pipeline of worker `worker` of `workers`: its state owns that worker's
+    /// slice of the SNAT port range.
+    pub fn for_worker(tables: Arc<ForwardingTables>, worker: u16, workers: u16) -> Self {
+        let state = WorkerState::new(&tables, worker, workers);
+        Pipeline { tables, state }
     }
 
     /// Switches to a newer snapshot of the tables (between bursts); the worker's
@@ -130,23 +156,29 @@ impl Pipeline {
         let tables = &*self.tables;
         let state = &mut self.state;
         let mut egress = Egress { tx, counters };
+        let mut now_ns = None;
         for packet in rx.drain() {
+            now_ns = Some(packet.timestamp_ns);
             if let Err(dropped) = forward(tables, state, &mut egress, pool, packet) {
                 egress.drop(pool, dropped);
             }
+        }
+        // Bounded expiry work per burst, on the capture's (or the clock's) time.
+        if let Some(now_ns) = now_ns {
+            state.nat.sweep(now_ns);
         }
     }
 }
 
 fn forward(
     tables: &ForwardingTables,
-    _state: &mut WorkerState,
+    state: &mut WorkerState,
     egress: &mut Egress,
     pool: &mut Pool,
     mut packet: Packet,
 ) -> Result<(), Dropped> {
     if tables.uplink == Some(packet.rx_port) {
-        return uplink::receive(tables, egress, pool, packet);
+        return uplink::receive(tables, state, egress, pool, packet);
     }
     let ingress = match ingress::admit(tables, &mut packet) {
         Ok(logical_port) => logical_port,
@@ -159,7 +191,7 @@ fn forward(
     }
     let destination = rewrite::destination_mac(packet.data());
     if network.router_mac == Some(destination) {
-        return routing::route(tables, egress, packet);
+        return routing::route(tables, state, egress, packet);
     }
     switching::switch(tables, egress, pool, packet, ingress)
 }

@@ -4,12 +4,13 @@
 use packet::{rewrite, Packet};
 
 use super::tables::ForwardingTables;
-use super::{Dropped, Egress};
+use super::{snat, Dropped, Egress, WorkerState};
 use crate::counters::DropReason;
 
 /// Routes a packet addressed to its network's router MAC.
 pub(super) fn route(
     tables: &ForwardingTables,
+    state: &mut WorkerState,
     egress: &mut Egress,
     mut packet: Packet,
 ) -> Result<(), Dropped> {
@@ -34,6 +35,10 @@ pub(super) fn route(
         .iter()
         .find(|(prefix, _)| prefix.contains(&destination))
     else {
+        // North-south: leaves through SNAT when the router does it.
+        if let Some(external_ip) = router.snat_ip {
+            return snat::outbound(tables, state, egress, packet, external_ip);
+        }
         return Err((packet, DropReason::NoRoute));
     };
     let Some(&target) = tables.hosts.get(&(next_network, destination)) else {

@@ -1,7 +1,7 @@
 //! The forwarding tables compiled from a topology: what ingress, switching and routing
 //! look up per packet. Immutable once built; a new configuration builds new tables.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use hashbrown::HashMap;
 use ipnet::IpNet;
@@ -45,6 +45,21 @@ pub struct RouterEntry {
     pub networks: Vec<(IpNet, u32)>,
     /// Its gateway addresses: packets to them are for the router itself.
     pub gateway_ips: Vec<IpAddr>,
+    /// The SNAT source address when `snat = true`: the router's own external IP, else
+    /// the node's.
+    pub snat_ip: Option<Ipv4Addr>,
+}
+
+/// What distributed SNAT needs from the configuration.
+#[derive(Clone, Debug)]
+pub struct SnatTables {
+    pub uplink_mac: Option<MacAddr>,
+    pub gateway_mac: Option<MacAddr>,
+    /// Every address SNAT translates to on this node (node's and routers').
+    pub external_ips: Vec<Ipv4Addr>,
+    /// The connection tracking settings (port range, table size, timeouts); each
+    /// worker sets its own slice.
+    pub config: nat::NatConfig,
 }
 
 /// Which logical port an arriving frame belongs to, per dataplane port.
@@ -66,6 +81,7 @@ pub struct ForwardingTables {
     pub macs: HashMap<(u32, MacAddr), u32>,
     /// (network, IP) -> logical port.
     pub hosts: HashMap<(u32, IpAddr), u32>,
+    pub snat: SnatTables,
 }
 
 /// fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291).
@@ -157,6 +173,11 @@ impl ForwardingTables {
                     .iter()
                     .filter_map(|n| topology.networks[n.index()].gateway_ip)
                     .collect(),
+                snat_ip: router
+                    .snat
+                    .then_some(router.external_ip.or(topology.node.external_ip))
+                    .flatten()
+                    .and_then(ipv4),
             })
             .collect();
 
@@ -168,7 +189,40 @@ impl ForwardingTables {
             routers,
             macs,
             hosts,
+            snat: snat_tables(topology),
         }
+    }
+}
+
+fn ipv4(ip: IpAddr) -> Option<Ipv4Addr> {
+    match ip {
+        IpAddr::V4(ip) => Some(ip),
+        IpAddr::V6(_) => None,
+    }
+}
+
+fn snat_tables(topology: &Topology) -> SnatTables {
+    let node = &topology.node;
+    let mut external_ips: Vec<Ipv4Addr> = node.external_ip.and_then(ipv4).into_iter().collect();
+    for router in topology.routers.iter().filter(|r| r.snat) {
+        if let Some(ip) = router.external_ip.and_then(ipv4) {
+            if !external_ips.contains(&ip) {
+                external_ips.push(ip);
+            }
+        }
+    }
+    let conntrack = &topology.conntrack;
+    SnatTables {
+        uplink_mac: node.uplink_mac,
+        gateway_mac: node.external_gateway_mac,
+        external_ips,
+        config: nat::NatConfig {
+            port_range: node.snat_port_range,
+            max_connections: conntrack.max_connections,
+            mapping: conntrack.mapping,
+            timeouts: conntrack.timeouts,
+            ..nat::NatConfig::default()
+        },
     }
 }
 

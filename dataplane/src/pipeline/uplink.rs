@@ -5,12 +5,13 @@
 use packet::{parse, Packet, Pool};
 
 use super::tables::ForwardingTables;
-use super::{Dropped, Egress};
+use super::{snat, Dropped, Egress, WorkerState};
 use crate::counters::DropReason;
 
 pub(super) fn receive(
-    _tables: &ForwardingTables,
-    _egress: &mut Egress,
+    tables: &ForwardingTables,
+    state: &mut WorkerState,
+    egress: &mut Egress,
     _pool: &mut Pool,
     mut packet: Packet,
 ) -> Result<(), Dropped> {
@@ -18,7 +19,10 @@ pub(super) fn receive(
         Ok(meta) => meta,
         Err(error) => return Err((packet, error.into())),
     };
-    // Nothing on the uplink is addressed to a logical port until VXLAN decapsulation
-    // and SNAT replies are dispatched from here.
+    if snat::is_for_external_ip(tables, &packet) {
+        return snat::inbound(tables, state, egress, packet);
+    }
+    // Nothing else on the uplink is addressed to a logical port until VXLAN
+    // decapsulation is dispatched from here.
     Err((packet, DropReason::NoLogicalPort))
 }

@@ -50,7 +50,11 @@ pub(super) fn run(
         let handles: Vec<_> = (0..workers)
             .map(|index| {
                 let (rings, buffers, tables) = (&rings, &buffers, Arc::clone(&tables));
-                scope.spawn(move || work(index, rings, buffers, tables, burst_size, port_count))
+                scope.spawn(move || {
+                    work(
+                        index, workers, rings, buffers, tables, burst_size, port_count,
+                    )
+                })
             })
             .collect();
 
@@ -60,7 +64,7 @@ pub(super) fn run(
             tx: TxQueues::new(port_count),
             error: None,
         };
-        let read = io.feed(ports, &rings, workers);
+        let read = io.feed(ports, &rings, &tables, workers);
         // Whatever happened, let the workers finish, and write what they sent.
         rings.input_done.store(true, Ordering::Release);
         let mut backoff = Backoff::new(false);
@@ -102,6 +106,7 @@ impl Io {
         &mut self,
         ports: &mut [PcapPort],
         rings: &Rings,
+        tables: &ForwardingTables,
         workers: usize,
     ) -> Result<(), ReplayError> {
         let mut one = Burst::with_capacity(1);
@@ -113,7 +118,7 @@ impl Io {
                 .rx_burst(&mut self.pool, &mut one, 1, &mut self.counters)
                 .map_err(ReplayError::Input)?;
             for mut packet in one.drain() {
-                let target = worker_for(&mut packet, workers, 0);
+                let target = worker_for(tables, &mut packet, workers, 0);
                 while let Err(back) = rings.input[target].push(packet) {
                     packet = back;
                     self.drain(ports, rings);
@@ -156,6 +161,7 @@ impl Io {
 /// output ring.
 fn work(
     index: usize,
+    workers: usize,
     rings: &Rings,
     buffers: &Arc<SharedPool>,
     tables: Arc<ForwardingTables>,
@@ -163,7 +169,7 @@ fn work(
     port_count: usize,
 ) -> Counters {
     let mut pool = Pool::attach(buffers);
-    let mut pipeline = Pipeline::new(tables);
+    let mut pipeline = Pipeline::for_worker(tables, index as u16, workers as u16);
     let mut counters = Counters::new(port_count);
     let mut rx = Burst::with_capacity(burst_size);
     let mut tx = TxQueues::new(port_count);

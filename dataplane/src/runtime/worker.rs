@@ -26,7 +26,8 @@ pub(super) fn run(
     let mut pool = Pool::attach(&shared.buffers);
     let snapshot = shared.snapshot.load();
     let mut generation = snapshot.generation;
-    let mut pipeline = Pipeline::new(Arc::clone(&snapshot.tables));
+    let mut pipeline =
+        Pipeline::for_worker(Arc::clone(&snapshot.tables), index as u16, workers as u16);
     drop(snapshot);
     let mut counters = Counters::new(port_count);
     let mut received = Burst::with_capacity(config.burst);
@@ -58,7 +59,7 @@ pub(super) fn run(
             }
         }
         for mut packet in received.drain() {
-            let target = dispatch::worker_for(&mut packet, workers, index);
+            let target = dispatch::worker_for(pipeline.tables(), &mut packet, workers, index);
             if target == index {
                 if let Err(packet) = mine.push(packet) {
                     counters.drop(DropReason::RingFull);

@@ -27,6 +27,30 @@ pub struct TopologyFile {
     pub flow_classifiers: Vec<FlowClassifier>,
     #[serde(default)]
     pub port_chains: Vec<PortChain>,
+    /// Connection tracking and SNAT tuning; every field has a default.
+    #[serde(default)]
+    pub conntrack: Conntrack,
+}
+
+/// `[conntrack]`: table size, mapping behaviour and timeouts in seconds (names after
+/// Linux's nf_conntrack sysctls; defaults are Linux's).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conntrack {
+    pub max_connections: Option<i64>,
+    /// "address-port-dependent" (default) or "endpoint-independent".
+    pub mapping: Option<String>,
+    pub tcp_timeout_syn_sent: Option<i64>,
+    pub tcp_timeout_syn_recv: Option<i64>,
+    pub tcp_timeout_established: Option<i64>,
+    pub tcp_timeout_fin_wait: Option<i64>,
+    pub tcp_timeout_close_wait: Option<i64>,
+    pub tcp_timeout_last_ack: Option<i64>,
+    pub tcp_timeout_time_wait: Option<i64>,
+    pub tcp_timeout_close: Option<i64>,
+    pub udp_timeout: Option<i64>,
+    pub udp_timeout_stream: Option<i64>,
+    pub icmp_timeout: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

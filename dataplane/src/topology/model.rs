@@ -64,7 +64,30 @@ pub struct Topology {
     pub port_pair_groups: Vec<PortPairGroup>,
     pub flow_classifiers: Vec<FlowClassifier>,
     pub port_chains: Vec<PortChain>,
+    pub conntrack: Conntrack,
 }
+
+/// Connection tracking settings of each worker (`[conntrack]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Conntrack {
+    /// Connections one worker tracks at most; its tables are sized for it at start.
+    pub max_connections: u32,
+    pub mapping: nat::Mapping,
+    pub timeouts: nat::Timeouts,
+}
+
+impl Default for Conntrack {
+    fn default() -> Self {
+        Conntrack {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            mapping: nat::Mapping::default(),
+            timeouts: nat::Timeouts::default(),
+        }
+    }
+}
+
+/// 65536 connections per worker: about 8 MB of tables (see the nat README section).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 65_536;
 
 /// This compute node.
 #[derive(Debug, Clone, PartialEq, Eq)]

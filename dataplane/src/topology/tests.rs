@@ -1449,3 +1449,54 @@ fn symmetric_chain_needs_both_logical_ports() {
         t.logical_port_by_name("green-web")
     );
 }
+
+#[test]
+fn conntrack_defaults_are_linux_timeouts_and_a_sized_table() {
+    let t = accepted(EXAMPLE);
+    assert_eq!(t.conntrack.max_connections, DEFAULT_MAX_CONNECTIONS);
+    assert_eq!(t.conntrack.mapping, nat::Mapping::AddressAndPortDependent);
+    assert_eq!(t.conntrack.timeouts.tcp_established, 432_000);
+    assert_eq!(t.conntrack.timeouts.udp_unreplied, 30);
+}
+
+#[test]
+fn conntrack_section_sets_size_mapping_and_timeouts() {
+    let t = accepted(&with(
+        "[conntrack]\nmax_connections = 1000\nmapping = \"endpoint-independent\"\n\
+         tcp_timeout_established = 7200\nudp_timeout = 10\nicmp_timeout = 5",
+    ));
+    assert_eq!(t.conntrack.max_connections, 1000);
+    assert_eq!(t.conntrack.mapping, nat::Mapping::EndpointIndependent);
+    let timeouts = t.conntrack.timeouts;
+    assert_eq!(
+        (
+            timeouts.tcp_established,
+            timeouts.udp_unreplied,
+            timeouts.icmp
+        ),
+        (7200, 10, 5)
+    );
+    assert_eq!(
+        timeouts.tcp_syn_sent, 120,
+        "unset fields keep their default"
+    );
+}
+
+#[test]
+fn conntrack_refusals_name_the_field() {
+    refused(
+        &with("[conntrack]\nmax_connections = 0"),
+        "conntrack \"conntrack\": max_connections",
+        "outside",
+    );
+    refused(
+        &with("[conntrack]\nmapping = \"full-cone\""),
+        "conntrack \"conntrack\": mapping",
+        "unknown value",
+    );
+    refused(
+        &with("[conntrack]\ntcp_timeout_close = 0"),
+        "conntrack \"conntrack\": tcp_timeout_close",
+        "outside",
+    );
+}

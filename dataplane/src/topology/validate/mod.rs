@@ -14,8 +14,11 @@ use super::file;
 use super::model::*;
 use super::TopologyError;
 
+mod conntrack;
 mod network;
 mod sfc;
+
+use conntrack::conntrack;
 
 use network::{logical_ports, networks, routers};
 use sfc::{flow_classifier, port_chains, port_pair_groups, port_pairs};
@@ -35,6 +38,7 @@ pub(super) fn validate(f: &file::TopologyFile) -> Result<Topology> {
         port_pair_groups: Vec::new(),
         flow_classifiers: Vec::new(),
         port_chains: Vec::new(),
+        conntrack: conntrack(&f.conntrack)?,
     };
     t.chassis = chassis(&f.chassis, &t.node)?;
     t.routers = routers(&f.routers, &names, &mut t.networks, &t.node)?;

@@ -1,0 +1,85 @@
+//! Distributed SNAT in the pipeline: routed north-south packets leave through the
+//! uplink translated by the worker's `nat::Nat`; replies arriving on the uplink for an
+//! external address are translated back and delivered to the VM.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use packet::{rewrite, Packet, L3, L4};
+
+use super::tables::ForwardingTables;
+use super::{Dropped, Egress, WorkerState};
+use crate::counters::DropReason;
+
+/// Translates a routed packet whose destination is outside its router's networks
+/// and sends it to the external gateway. The router checked the TTL.
+pub(super) fn outbound(
+    tables: &ForwardingTables,
+    state: &mut WorkerState,
+    egress: &mut Egress,
+    mut packet: Packet,
+    external_ip: Ipv4Addr,
+) -> Result<(), Dropped> {
+    let snat = &tables.snat;
+    // IPv6 north-south is not translated (no NAT66): no route out.
+    if packet.meta.l3 != L3::Ipv4 {
+        return Err((packet, DropReason::NoRoute));
+    }
+    let (Some(uplink), Some(uplink_mac), Some(gateway_mac)) =
+        (tables.uplink, snat.uplink_mac, snat.gateway_mac)
+    else {
+        return Err((packet, DropReason::SnatNoGatewayMac));
+    };
+    let zone = packet.meta.zone;
+    if let Err(error) = state.nat.outbound(&mut packet, zone, external_ip) {
+        return Err((packet, error.into()));
+    }
+    rewrite::set_macs(packet.data_mut(), gateway_mac, uplink_mac);
+    rewrite::decrement_ttl(&mut packet);
+    egress.send_port(packet, uplink)
+}
+
+/// IPv4 addressed to one of this node's external addresses.
+pub(super) fn is_for_external_ip(tables: &ForwardingTables, packet: &Packet) -> bool {
+    packet.meta.l3 == L3::Ipv4
+        && matches!(packet.meta.flow.dst_ip(), IpAddr::V4(ip) if tables.snat.external_ips.contains(&ip))
+}
+
+/// For a packet arriving on the uplink for an external address: the external port
+/// its connection was given (a reply's destination port, or the source port quoted
+/// in an ICMP error). The port names the worker that owns the connection.
+pub(crate) fn external_port(tables: &ForwardingTables, packet: &Packet) -> Option<u16> {
+    if !is_for_external_ip(tables, packet) {
+        return None;
+    }
+    if packet.meta.l4 == L4::Icmp && nat::translate::is_error(packet.meta.icmp_type) {
+        return nat::translate::quote(packet).map(|quote| quote.src_port);
+    }
+    Some(packet.meta.flow.dst_port)
+}
+
+/// Translates a reply back to its tenant and delivers it as the router would.
+pub(super) fn inbound(
+    tables: &ForwardingTables,
+    state: &mut WorkerState,
+    egress: &mut Egress,
+    mut packet: Packet,
+) -> Result<(), Dropped> {
+    if packet.meta.ttl <= 1 {
+        return Err((packet, DropReason::TtlExpired));
+    }
+    let to = match state.nat.inbound(&mut packet) {
+        Ok(to) => to,
+        Err(error) => return Err((packet, error.into())),
+    };
+    let Some(&target) = tables.hosts.get(&(to.zone, IpAddr::V4(to.internal_ip))) else {
+        return Err((packet, DropReason::NoRoute));
+    };
+    let Some(router_mac) = tables.networks[to.zone as usize].router_mac else {
+        return Err((packet, DropReason::NoRoute));
+    };
+    let target_mac = tables.logical_ports[target as usize].mac;
+    rewrite::set_macs(packet.data_mut(), target_mac, router_mac);
+    rewrite::decrement_ttl(&mut packet);
+    packet.meta.zone = to.zone;
+    egress.send(tables, packet, target)
+}
