@@ -102,7 +102,11 @@ pub(crate) fn range_to_prefixes(first: u16, last: u16) -> Vec<(u16, u8)> {
     let (mut low, high) = (u32::from(first), u32::from(last));
     while low <= high {
         // The largest aligned block starting at `low` that stays within the range.
-        let mut size = if low == 0 { 1 << 16 } else { low & low.wrapping_neg() };
+        let mut size = if low == 0 {
+            1 << 16
+        } else {
+            low & low.wrapping_neg()
+        };
         while low + size - 1 > high {
             size >>= 1;
         }
@@ -130,7 +134,14 @@ mod tests {
 
     #[test]
     fn ranges_split_into_exact_prefix_blocks() {
-        for (first, last) in [(80, 80), (0, 65535), (1024, 65535), (1, 2), (1000, 2000), (0, 0)] {
+        for (first, last) in [
+            (80, 80),
+            (0, 65535),
+            (1024, 65535),
+            (1, 2),
+            (1000, 2000),
+            (0, 0),
+        ] {
             let blocks = range_to_prefixes(first, last);
             assert!(blocks.len() <= 30);
             assert_eq!(covered(&blocks), (first..=last).collect::<Vec<_>>());

@@ -230,8 +230,12 @@ mod tests {
         };
         rule.ipv6 == key.ipv6
             && rule.protocol.is_none_or(|p| p == key.protocol)
-            && rule.src_ports.is_none_or(|(a, b)| (a..=b).contains(&key.src_port))
-            && rule.dst_ports.is_none_or(|(a, b)| (a..=b).contains(&key.dst_port))
+            && rule
+                .src_ports
+                .is_none_or(|(a, b)| (a..=b).contains(&key.src_port))
+            && rule
+                .dst_ports
+                .is_none_or(|(a, b)| (a..=b).contains(&key.dst_port))
             && prefix_ok(rule.src_prefix, &key.src)
             && prefix_ok(rule.dst_prefix, &key.dst)
             && rule.logical_src.is_none_or(|l| l == key.logical_src)
