@@ -5,6 +5,7 @@
 
 mod ingress;
 mod routing;
+pub mod sfc;
 mod switching;
 pub mod tables;
 mod uplink;
@@ -82,7 +83,10 @@ impl Egress<'_> {
 /// What a worker's stages remember between packets (connection tracking, the SFC
 /// proxy's flow table, ...): owned by one worker, never shared.
 #[derive(Default)]
-pub struct WorkerState {}
+pub struct WorkerState {
+    /// SFC: flow -> pair pins and the proxy's flows.
+    pub sfc: ::sfc::SfcState,
+}
 
 /// The pipeline of one worker: a snapshot of the forwarding tables and the worker's
 /// own state.
@@ -121,7 +125,7 @@ impl Pipeline {
 
 fn forward(
     tables: &ForwardingTables,
-    _state: &mut WorkerState,
+    state: &mut WorkerState,
     egress: &mut Egress,
     pool: &mut Pool,
     mut packet: Packet,
@@ -133,11 +137,17 @@ fn forward(
         Ok(logical_port) => logical_port,
         Err(reason) => return Err((packet, reason)),
     };
-    let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
     if let Some(answer) = switching::arp_answer(tables, &packet, ingress) {
         switching::turn_into_arp_reply(&mut packet, answer);
         return egress.send(tables, packet, ingress);
     }
+    // SFC: returns from service functions, then classification; an unchained packet
+    // (or one at the end of its chain) goes on as coming from `ingress`.
+    let (packet, ingress) = match sfc::process(tables, &mut state.sfc, egress, packet, ingress) {
+        sfc::Verdict::Forward(packet, ingress) => (packet, ingress),
+        sfc::Verdict::Done(result) => return result,
+    };
+    let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
     let destination = rewrite::destination_mac(packet.data());
     if network.router_mac == Some(destination) {
         return routing::route(tables, egress, packet);
