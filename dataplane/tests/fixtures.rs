@@ -107,6 +107,11 @@ fn every_scenario_matches_its_expected_output() {
         "port-security",
         "vlan-trunk",
         "malformed",
+        "sfc-mpls",
+        "sfc-proxy",
+        "sfc-mixed",
+        "sfc-nsh",
+        "sfc-symmetric",
     ];
     for scenario in required {
         assert!(

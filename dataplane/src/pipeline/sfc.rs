@@ -141,7 +141,8 @@ pub(super) fn process(
 /// The chain and direction an IP packet from a VM port enters, if any.
 fn classify(tables: &ForwardingTables, packet: &Packet, ingress: u32) -> Option<HopRef> {
     let classifier = &tables.sfc.classifier;
-    if classifier.is_empty() || !packet.meta.is_ip() {
+    // Plain IP only: a VM's own MPLS frames are switched as they are.
+    if classifier.is_empty() || !packet.meta.is_ip() || packet.meta.mpls_depth != 0 {
         return None;
     }
     let destination = if classifier.uses_logical_destination() {
