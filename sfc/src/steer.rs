@@ -156,3 +156,84 @@ pub fn take_back(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{Group, Pair};
+    use packet::{MacAddr, Pool, PoolConfig};
+
+    fn proxied(key: u64, ingress: u32, egress: u32) -> Pair {
+        Pair {
+            key,
+            ingress,
+            egress,
+            ingress_mac: MacAddr([2, 0, 0, 0, 0, ingress as u8]),
+            egress_mac: MacAddr([2, 0, 0, 0, 0, egress as u8]),
+            encap: Encap::Proxy,
+            weight: 1,
+        }
+    }
+
+    /// Two chains whose proxied functions both return on logical port 9.
+    fn shared_egress() -> ChainTables {
+        let chain = |chain_id, key, ingress| Chain {
+            chain_id,
+            groups: vec![Group {
+                pairs: vec![proxied(key, ingress, 9)],
+            }],
+            symmetric: false,
+        };
+        ChainTables::build(vec![chain(1, 1, 5), chain(2, 2, 6)])
+    }
+
+    fn udp(source_port: u8) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00];
+        let mut ip = vec![
+            0x45, 0, 0, 30, 0, 1, 0x40, 0, 64, 17, 0, 0, 10, 0, 0, 5, 10, 0, 0, 6,
+        ];
+        let sum = packet::checksum::ipv4_header(&ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[0x9c, source_port, 0, 53, 0, 10, 0, 0, b'h', b'i']);
+        f
+    }
+
+    #[test]
+    fn proxy_remembers_flows_on_a_shared_egress_within_its_bound() {
+        let tables = shared_egress();
+        let mut state = SfcState::new(16, 1);
+        let mut pool = Pool::new(PoolConfig::default());
+        let mut packet = |source_port| {
+            let frame = udp(source_port);
+            let mut p = pool.alloc_copy(&frame).unwrap();
+            p.meta = parse(&frame).unwrap();
+            p
+        };
+        let mut a = packet(1);
+        let second_chain = tables.start(1, false);
+        assert_eq!(steer(&tables, &mut state, &mut a, second_chain), Ok(6));
+        assert_eq!(
+            &a.data()[..6],
+            &[2, 0, 0, 0, 0, 6],
+            "to the function's ingress MAC"
+        );
+        // The table holds one flow: a second flow cannot be proxied.
+        let mut b = packet(2);
+        assert_eq!(
+            steer(&tables, &mut state, &mut b, tables.start(0, false)),
+            Err(SteerError::ProxyTableFull)
+        );
+        // What comes back on port 9 is re-associated by its 5-tuple.
+        assert_eq!(
+            take_back(&tables, &mut state, &mut a, 9),
+            Ok(Some(second_chain))
+        );
+        assert_eq!(
+            take_back(&tables, &mut state, &mut b, 9),
+            Err(ReturnError::NoProxyFlow)
+        );
+        // Not a function's port: left alone.
+        assert_eq!(take_back(&tables, &mut state, &mut b, 3), Ok(None));
+    }
+}
