@@ -225,3 +225,72 @@ fn return_drop(error: ReturnError) -> DropReason {
         ReturnError::Inner(parse) => parse.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../tests/data/topology-example.toml");
+
+    #[test]
+    fn the_contract_example_compiles_its_chain() {
+        let topology = Topology::from_toml_str(EXAMPLE).unwrap();
+        let tables = ForwardingTables::build(&topology);
+        let id = |name| topology.logical_port_by_name(name).unwrap().index();
+        assert!(
+            !tables.logical_ports[id("fw1-out")].port_security,
+            "a port pair's egress is exempt from port security"
+        );
+        assert!(tables.logical_ports[id("fw1-in")].port_security);
+        assert!(tables.logical_ports[id("green-vm1")].port_security);
+        let chains = tables.sfc.chains.chains();
+        assert_eq!(chains.len(), 1);
+        assert_eq!(chains[0].chain_id, 7);
+        let pair = &chains[0].groups[0].pairs[0];
+        assert_eq!(pair.encap, Encap::Proxy);
+        assert_eq!(pair.ingress_mac, "fa:16:3e:00:0f:01".parse().unwrap());
+        assert!(tables.sfc.chains.is_return_port(id("fw1-out") as u32));
+        // green-vm1 -> 10.0.0.9 TCP 80 enters chain 7 (index 0), forward.
+        let flow = packet::FlowKey::new_v4(
+            "10.0.0.5".parse().unwrap(),
+            "10.0.0.9".parse().unwrap(),
+            6,
+            40000,
+            80,
+        );
+        let key = Key::from_flow(&flow, id("green-vm1") as u32, Key::NO_PORT);
+        assert_eq!(tables.sfc.classifier.classify(&key), Some(0));
+        let key = Key::from_flow(&flow, id("orange-vm2") as u32, Key::NO_PORT);
+        assert_eq!(tables.sfc.classifier.classify(&key), None);
+    }
+
+    #[test]
+    fn a_pair_keeps_its_key_across_configurations_while_its_ports_do() {
+        let v1 = Topology::from_toml_str(EXAMPLE).unwrap();
+        let key = |t: &Topology| {
+            SfcTables::build(t, |_| packet::MacAddr::ZERO)
+                .chains
+                .chains()[0]
+                .groups[0]
+                .pairs[0]
+                .key
+        };
+        // Another version with an extra logical port listed first (ids shift).
+        let v2 = Topology::from_toml_str(&EXAMPLE.replacen(
+            "[[logical_ports]]",
+            "[[logical_ports]]\nname = \"extra\"\nnetwork = \"green-net\"\nmac = \"fa:16:3e:00:09:09\"\nport = \"vm2\"\nvlan = 9\n\n[[logical_ports]]",
+            1,
+        ))
+        .unwrap();
+        assert_eq!(key(&v1), key(&v2));
+        let v3 = Topology::from_toml_str(
+            &EXAMPLE.replace("egress = \"fw1-out\"", "egress = \"fw1-in\""),
+        )
+        .unwrap();
+        assert_ne!(
+            key(&v1),
+            key(&v3),
+            "a pair whose ports changed is another pair"
+        );
+    }
+}
