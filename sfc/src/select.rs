@@ -66,10 +66,9 @@ impl FlowPins {
     /// The pair (index in the group) for this flow at this group of the chain.
     #[inline]
     pub fn select(&mut self, chain: &Chain, group: usize, flow: &FlowKey, now: u64) -> usize {
+        // Even a group of one pair pins its flows: a pair added later must not take
+        // flows whose pair still exists.
         let pairs = &chain.groups[group];
-        if pairs.pairs.len() == 1 {
-            return 0;
-        }
         let (flow, hash) = if chain.symmetric {
             (canonical(flow), flow.symmetric_hash())
         } else {
@@ -170,6 +169,23 @@ mod tests {
                 "no pin shared: the symmetric hash alone must agree"
             );
         }
+    }
+
+    #[test]
+    fn a_pair_added_to_a_group_of_one_takes_only_new_flows() {
+        let v1 = chain(vec![pair(1, 1)], false);
+        let mut pins = FlowPins::new(1 << 12);
+        for i in 0..500 {
+            assert_eq!(pins.select(&v1, 0, &flow(i), 0), 0);
+        }
+        let v2 = chain(vec![pair(2, 3), pair(1, 1)], false);
+        for i in 0..500 {
+            assert_eq!(pins.select(&v2, 0, &flow(i), 1), 1, "flow {i} left pair 1");
+        }
+        let fresh = (1000..2000)
+            .filter(|&i| pins.select(&v2, 0, &flow(i), 1) == 0)
+            .count();
+        assert!(fresh > 700, "new flows follow the new weights: {fresh}");
     }
 
     #[test]
