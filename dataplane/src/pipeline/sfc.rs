@@ -141,8 +141,14 @@ pub(super) fn process(
 /// The chain and direction an IP packet from a VM port enters, if any.
 fn classify(tables: &ForwardingTables, packet: &Packet, ingress: u32) -> Option<HopRef> {
     let classifier = &tables.sfc.classifier;
-    // Plain IP only: a VM's own MPLS frames are switched as they are.
-    if classifier.is_empty() || !packet.meta.is_ip() || packet.meta.mpls_depth != 0 {
+    // Plain unicast IP only: a VM's own MPLS frames are switched as they are, and
+    // broadcast or multicast (DHCP, neighbour discovery) has no single destination to
+    // rebuild at the end of a chain.
+    if classifier.is_empty()
+        || !packet.meta.is_ip()
+        || packet.meta.mpls_depth != 0
+        || rewrite::destination_mac(packet.data()).is_multicast()
+    {
         return None;
     }
     let destination = if classifier.uses_logical_destination() {
