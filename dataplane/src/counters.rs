@@ -63,10 +63,25 @@ pub enum DropReason {
     /// node.external_gateway_mac (or uplink_mac) is not set: ARP resolution on the
     /// uplink is not there yet.
     SnatNoGatewayMac,
+    // SFC stage (issue 3).
+    /// An MPLS label from a service function's port naming no hop that returns there.
+    SfcUnknownLabel,
+    /// An NSH SPI/SI from a service function's port naming no hop that returns there.
+    SfcUnknownPath,
+    /// An NSH header this dataplane does not accept (version, next protocol, length).
+    SfcBadNsh,
+    /// A plain frame on a proxied function's egress port with no recorded flow.
+    SfcNoProxyFlow,
+    /// The proxy had to remember a flow and its table was full.
+    SfcProxyTableFull,
+    /// A chained packet that MPLS cannot carry (not IP).
+    SfcNotIp,
+    /// At the end of a chain, the source address is no logical port of the network.
+    SfcUnknownSource,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 31] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -92,6 +107,14 @@ impl DropReason {
         DropReason::SnatUnsupported,
         DropReason::SnatTcpNotSyn,
         DropReason::SnatNoGatewayMac,
+        // SFC stage (issue 3).
+        DropReason::SfcUnknownLabel,
+        DropReason::SfcUnknownPath,
+        DropReason::SfcBadNsh,
+        DropReason::SfcNoProxyFlow,
+        DropReason::SfcProxyTableFull,
+        DropReason::SfcNotIp,
+        DropReason::SfcUnknownSource,
     ];
 
     /// The name counters are printed and exported under.
@@ -122,6 +145,14 @@ impl DropReason {
             DropReason::SnatUnsupported => "snat_unsupported",
             DropReason::SnatTcpNotSyn => "snat_tcp_not_syn",
             DropReason::SnatNoGatewayMac => "snat_no_gateway_mac",
+            // SFC stage (issue 3).
+            DropReason::SfcUnknownLabel => "sfc_unknown_label",
+            DropReason::SfcUnknownPath => "sfc_unknown_path",
+            DropReason::SfcBadNsh => "sfc_bad_nsh",
+            DropReason::SfcNoProxyFlow => "sfc_no_proxy_flow",
+            DropReason::SfcProxyTableFull => "sfc_proxy_table_full",
+            DropReason::SfcNotIp => "sfc_not_ip",
+            DropReason::SfcUnknownSource => "sfc_unknown_source",
         }
     }
 

@@ -113,6 +113,11 @@ fn every_scenario_matches_its_expected_output() {
         "snat-expiry",
         "snat-exhaustion",
         "snat-router-ip",
+        "sfc-mpls",
+        "sfc-proxy",
+        "sfc-mixed",
+        "sfc-nsh",
+        "sfc-symmetric",
     ];
     for scenario in required {
         assert!(

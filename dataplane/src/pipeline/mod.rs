@@ -5,6 +5,7 @@
 
 mod ingress;
 mod routing;
+pub mod sfc;
 pub(crate) mod snat;
 mod switching;
 pub mod tables;
@@ -99,6 +100,8 @@ impl Egress<'_> {
 pub struct WorkerState {
     /// Connection tracking and SNAT, sized from the configuration at start.
     pub nat: nat::Nat,
+    /// SFC: flow -> pair pins and the proxy's flows.
+    pub sfc: ::sfc::SfcState,
 }
 
 impl WorkerState {
@@ -110,6 +113,7 @@ impl WorkerState {
                 workers,
                 ..tables.snat.config
             }),
+            sfc: ::sfc::SfcState::default(),
         }
     }
 }
@@ -184,11 +188,17 @@ fn forward(
         Ok(logical_port) => logical_port,
         Err(reason) => return Err((packet, reason)),
     };
-    let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
     if let Some(answer) = switching::arp_answer(tables, &packet, ingress) {
         switching::turn_into_arp_reply(&mut packet, answer);
         return egress.send(tables, packet, ingress);
     }
+    // SFC: returns from service functions, then classification; an unchained packet
+    // (or one at the end of its chain) goes on as coming from `ingress`.
+    let (packet, ingress) = match sfc::process(tables, &mut state.sfc, egress, packet, ingress) {
+        sfc::Verdict::Forward(packet, ingress) => (packet, ingress),
+        sfc::Verdict::Done(result) => return result,
+    };
+    let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
     let destination = rewrite::destination_mac(packet.data());
     if network.router_mac == Some(destination) {
         return routing::route(tables, state, egress, packet);

@@ -7,6 +7,7 @@ use hashbrown::HashMap;
 use ipnet::IpNet;
 use packet::MacAddr;
 
+use super::sfc::SfcTables;
 use crate::topology::{Binding, Topology};
 
 /// Where a logical port's frames leave.
@@ -82,6 +83,8 @@ pub struct ForwardingTables {
     /// (network, IP) -> logical port.
     pub hosts: HashMap<(u32, IpAddr), u32>,
     pub snat: SnatTables,
+    /// Compiled flow classifiers and port chains.
+    pub sfc: SfcTables,
 }
 
 /// fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291).
@@ -181,6 +184,21 @@ impl ForwardingTables {
             })
             .collect();
 
+        // A proxied service function re-emits the source's frames from its egress
+        // port (its ingress port, in a symmetric chain's reverse direction):
+        // networking-sfc expects port security off there, so it is, whatever the file.
+        for pair in &topology.port_pairs {
+            logical_ports[pair.egress.index()].port_security = false;
+        }
+        for chain in topology.port_chains.iter().filter(|c| c.symmetric) {
+            for &group in &chain.port_pair_groups {
+                for &pair in &topology.port_pair_group(group).port_pairs {
+                    logical_ports[topology.port_pair(pair).ingress.index()].port_security = false;
+                }
+            }
+        }
+        let sfc = SfcTables::build(topology, |id| logical_ports[id as usize].mac);
+
         ForwardingTables {
             uplink: topology.node.uplink.map(|port| port.index() as u16),
             ports,
@@ -190,6 +208,7 @@ impl ForwardingTables {
             macs,
             hosts,
             snat: snat_tables(topology),
+            sfc,
         }
     }
 }

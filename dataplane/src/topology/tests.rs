@@ -1500,3 +1500,37 @@ fn conntrack_refusals_name_the_field() {
         "outside",
     );
 }
+
+#[test]
+fn symmetric_chain_has_at_most_127_groups() {
+    // The reverse direction's service indexes continue below the forward ones.
+    let chain = |groups: usize| {
+        let mut extra = String::from(
+            "[[flow_classifiers]]\nname = \"both\"\nethertype = \"IPv4\"\n\
+             logical_source_port = \"green-vm1\"\nlogical_destination_port = \"fw1-in\"\n",
+        );
+        let mut names = Vec::new();
+        for g in 0..groups {
+            extra += &format!(
+                "[[port_pairs]]\nname = \"p{g}\"\ningress = \"fw1-in\"\negress = \"fw1-out\"\n\
+                 [[port_pair_groups]]\nname = \"g{g}\"\nport_pairs = [\"p{g}\"]\n"
+            );
+            names.push(format!("\"g{g}\""));
+        }
+        extra += &format!(
+            "[[port_chains]]\nname = \"big\"\nchain_id = 8\nport_pair_groups = [{}]\n\
+             flow_classifiers = [\"both\"]\nsymmetric = true\n",
+            names.join(", ")
+        );
+        with(&extra)
+    };
+    assert_eq!(
+        accepted(&chain(127)).port_chains[1].port_pair_groups.len(),
+        127
+    );
+    refused(
+        &chain(128),
+        "port_chains \"big\": port_pair_groups: ",
+        "more than 127 groups in a symmetric chain",
+    );
+}

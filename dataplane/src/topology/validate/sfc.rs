@@ -262,6 +262,13 @@ pub(super) fn port_chains(
             .collect();
         if c.symmetric {
             symmetric_classifiers(obj, t, &classifiers)?;
+            // The reverse direction's service indexes continue below the forward ones.
+            if groups.len() > 127 {
+                return Err(obj.err(
+                    "port_pair_groups",
+                    "more than 127 groups in a symmetric chain (two service indexes each)",
+                ));
+            }
         }
         out.push(PortChain {
             name: c.name.clone(),
