@@ -34,16 +34,37 @@ pub enum DropReason {
     NoRoute,
     /// TTL or hop limit would reach zero.
     TtlExpired,
-    /// Destination is bound to another chassis (VXLAN is not there yet).
+    /// Destination is bound to another chassis, but this node has no VTEP (vtep_ip,
+    /// uplink and uplink_mac), or the VTEPs are of different IP families.
     NoTunnel,
     /// An output queue was full.
     TxQueueFull,
     /// No headroom left for a header to push.
     NoHeadroom,
+    // VXLAN overlay (issue 5).
+    /// VXLAN header or inner Ethernet header cut short, or an outer fragment.
+    VxlanTruncated,
+    /// VXLAN whose outer destination is not this node's VTEP.
+    VxlanWrongDestination,
+    /// VXLAN without the I flag.
+    VxlanBadFlags,
+    /// VXLAN with a VNI no network has.
+    VxlanUnknownVni,
+    /// VXLAN from a source address that is no chassis' VTEP.
+    VxlanUnknownChassis,
+    /// Decapsulated frame whose source MAC is no logical port of the VNI's network
+    /// bound to the sending chassis.
+    VxlanSourceMismatch,
+    /// A frame that came over the overlay would go back into it (never relayed).
+    VxlanTransit,
+    /// Too large for the uplink MTU once encapsulated (the VM gets ICMP when it can).
+    MtuExceeded,
+    /// The chassis' MAC is not known (not in the topology, not resolved yet).
+    VtepUnresolved,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 25] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -60,6 +81,16 @@ impl DropReason {
         DropReason::NoTunnel,
         DropReason::TxQueueFull,
         DropReason::NoHeadroom,
+        // VXLAN overlay (issue 5).
+        DropReason::VxlanTruncated,
+        DropReason::VxlanWrongDestination,
+        DropReason::VxlanBadFlags,
+        DropReason::VxlanUnknownVni,
+        DropReason::VxlanUnknownChassis,
+        DropReason::VxlanSourceMismatch,
+        DropReason::VxlanTransit,
+        DropReason::MtuExceeded,
+        DropReason::VtepUnresolved,
     ];
 
     /// The name counters are printed and exported under.
@@ -81,6 +112,16 @@ impl DropReason {
             DropReason::NoTunnel => "no_tunnel",
             DropReason::TxQueueFull => "tx_queue_full",
             DropReason::NoHeadroom => "no_headroom",
+            // VXLAN overlay (issue 5).
+            DropReason::VxlanTruncated => "vxlan_truncated",
+            DropReason::VxlanWrongDestination => "vxlan_wrong_destination",
+            DropReason::VxlanBadFlags => "vxlan_bad_flags",
+            DropReason::VxlanUnknownVni => "vxlan_unknown_vni",
+            DropReason::VxlanUnknownChassis => "vxlan_unknown_chassis",
+            DropReason::VxlanSourceMismatch => "vxlan_source_mismatch",
+            DropReason::VxlanTransit => "vxlan_transit",
+            DropReason::MtuExceeded => "mtu_exceeded",
+            DropReason::VtepUnresolved => "vtep_unresolved",
         }
     }
 

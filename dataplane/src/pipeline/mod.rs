@@ -8,6 +8,9 @@ mod routing;
 mod switching;
 pub mod tables;
 mod uplink;
+mod uplink_host;
+mod vxlan;
+pub mod vxlan_tables;
 
 use std::sync::Arc;
 
@@ -51,7 +54,7 @@ struct Egress<'a> {
 
 impl Egress<'_> {
     /// Sends a packet out of a logical port: tagged for a sub-port, queued on its
-    /// dataplane port.
+    /// dataplane port, or encapsulated to the chassis hosting it.
     fn send(
         &mut self,
         tables: &ForwardingTables,
@@ -59,14 +62,22 @@ impl Egress<'_> {
         logical_port: u32,
     ) -> Result<(), Dropped> {
         let entry = &tables.logical_ports[logical_port as usize];
-        let Attachment::Local { port, vlan } = entry.attachment else {
-            return Err((packet, DropReason::NoTunnel));
+        let (port, vlan) = match entry.attachment {
+            Attachment::Local { port, vlan } => (port, vlan),
+            Attachment::Remote { chassis } => {
+                return vxlan::send_to_chassis(self, tables, packet, chassis, entry.network)
+            }
         };
         if let Some(vlan) = vlan {
             if !rewrite::push_vlan(&mut packet, vlan) {
                 return Err((packet, DropReason::NoHeadroom));
             }
         }
+        self.transmit(port, packet)
+    }
+
+    /// Queues a finished frame on a dataplane port.
+    fn transmit(&mut self, port: u16, packet: Packet) -> Result<(), Dropped> {
         match self.tx.queues.get_mut(usize::from(port)) {
             Some(queue) => queue.push(packet).map_err(|p| (p, DropReason::TxQueueFull)),
             None => Err((packet, DropReason::NoLogicalPort)),
@@ -133,6 +144,18 @@ fn forward(
         Ok(logical_port) => logical_port,
         Err(reason) => return Err((packet, reason)),
     };
+    forward_from(tables, egress, pool, packet, ingress)
+}
+
+/// Forwarding once the frame's logical port is known (a local port after ingress, or a
+/// remote one after VXLAN decapsulation): ARP responder, routing or L2.
+fn forward_from(
+    tables: &ForwardingTables,
+    egress: &mut Egress,
+    pool: &mut Pool,
+    mut packet: Packet,
+    ingress: u32,
+) -> Result<(), Dropped> {
     let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
     if let Some(answer) = switching::arp_answer(tables, &packet, ingress) {
         switching::turn_into_arp_reply(&mut packet, answer);

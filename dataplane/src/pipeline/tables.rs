@@ -7,6 +7,7 @@ use hashbrown::HashMap;
 use ipnet::IpNet;
 use packet::MacAddr;
 
+use super::vxlan_tables::VxlanTables;
 use crate::topology::{Binding, Topology};
 
 /// Where a logical port's frames leave.
@@ -14,8 +15,8 @@ use crate::topology::{Binding, Topology};
 pub enum Attachment {
     /// On a dataplane port of this node, tagged when `vlan` is set.
     Local { port: u16, vlan: Option<u16> },
-    /// On another chassis, reached through the overlay.
-    Remote,
+    /// On another chassis (its index in `vxlan.chassis`), reached through the overlay.
+    Remote { chassis: u16 },
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +67,8 @@ pub struct ForwardingTables {
     pub macs: HashMap<(u32, MacAddr), u32>,
     /// (network, IP) -> logical port.
     pub hosts: HashMap<(u32, IpAddr), u32>,
+    /// The VXLAN overlay: VTEPs, VNIs, head-end replication lists.
+    pub vxlan: VxlanTables,
 }
 
 /// fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291).
@@ -126,7 +129,9 @@ impl ForwardingTables {
                         vlan,
                     }
                 }
-                Binding::Remote { .. } => Attachment::Remote,
+                Binding::Remote { chassis } => Attachment::Remote {
+                    chassis: chassis.index() as u16,
+                },
             };
             macs.insert((network, lp.mac), id);
             if let Some(ip) = lp.ip {
@@ -168,6 +173,7 @@ impl ForwardingTables {
             routers,
             macs,
             hosts,
+            vxlan: VxlanTables::build(topology),
         }
     }
 }

@@ -2,23 +2,45 @@
 //! lives there (the topology refuses one); what arrives is VXLAN for this node's
 //! VTEP, replies to this node's SNAT, or the underlay's own ARP.
 
-use packet::{parse, Packet, Pool};
+use packet::meta::VXLAN_PORT;
+use packet::{parse, Meta, Packet, Pool, L3, L4};
 
 use super::tables::ForwardingTables;
-use super::{Dropped, Egress};
+use super::{uplink_host, vxlan, Dropped, Egress};
 use crate::counters::DropReason;
 
+/// What an uplink frame is, by its outer headers.
+enum UplinkTraffic {
+    /// UDP to port 4789: the overlay.
+    Vxlan,
+    /// ARP: possibly for one of the node's own addresses.
+    Arp,
+    Other,
+}
+
+fn classify(meta: &Meta) -> UplinkTraffic {
+    match (meta.l3, meta.l4) {
+        (L3::Ipv4 | L3::Ipv6, L4::Udp) if meta.flow.dst_port == VXLAN_PORT => UplinkTraffic::Vxlan,
+        (L3::Arp, _) => UplinkTraffic::Arp,
+        _ => UplinkTraffic::Other,
+    }
+}
+
 pub(super) fn receive(
-    _tables: &ForwardingTables,
-    _egress: &mut Egress,
-    _pool: &mut Pool,
+    tables: &ForwardingTables,
+    egress: &mut Egress,
+    pool: &mut Pool,
     mut packet: Packet,
 ) -> Result<(), Dropped> {
     packet.meta = match parse(packet.data()) {
         Ok(meta) => meta,
         Err(error) => return Err((packet, error.into())),
     };
-    // Nothing on the uplink is addressed to a logical port until VXLAN decapsulation
-    // and SNAT replies are dispatched from here.
-    Err((packet, DropReason::NoLogicalPort))
+    match classify(&packet.meta) {
+        UplinkTraffic::Vxlan => vxlan::receive(tables, egress, pool, packet),
+        UplinkTraffic::Arp => uplink_host::arp(tables, egress, packet),
+        // Nothing else on the uplink is addressed to a logical port until SNAT
+        // replies are dispatched from here.
+        UplinkTraffic::Other => Err((packet, DropReason::NoLogicalPort)),
+    }
 }
