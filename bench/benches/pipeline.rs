@@ -48,6 +48,9 @@ fn scenarios(c: &mut Criterion) {
         "vlan-trunk",
         "port-security",
         "malformed",
+        "vxlan-encap-v4",
+        "vxlan-decap",
+        "vxlan-bum",
     ] {
         let scenario = fixtures().join(name);
         let topology = Topology::load(&scenario.join("topology.toml")).unwrap();

@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use support::{
-    adopt_vxlan_source_port, fixtures_dir, frame_difference, pcaps_in, read_pcap,
-    replay_scenario,
+    adopt_vxlan_source_port, fixtures_dir, frame_difference, pcaps_in, read_pcap, replay_scenario,
 };
 
 fn scenarios() -> Vec<std::path::PathBuf> {

@@ -41,7 +41,12 @@ fn source_ports(uplink: &Path) -> Vec<(u16, String)> {
 fn outer_source_port_is_in_range_and_stable_per_flow() {
     let mut flows_seen = 0;
     let mut ports_seen = std::collections::BTreeSet::new();
-    for scenario in ["vxlan-encap-v4", "vxlan-encap-v6", "vxlan-bum", "vxlan-overlap"] {
+    for scenario in [
+        "vxlan-encap-v4",
+        "vxlan-encap-v6",
+        "vxlan-bum",
+        "vxlan-overlap",
+    ] {
         let out = tempfile::tempdir().unwrap();
         let output = replay_scenario(&fixtures_dir().join(scenario), out.path());
         assert!(output.status.success(), "{scenario}: {output:?}");
@@ -69,7 +74,9 @@ fn replay_node(node: &Path, inputs: &[(&str, &Path)], out_dir: &Path) {
         .arg("--out-dir")
         .arg(out_dir);
     for (port, file) in inputs {
-        command.arg("--in").arg(format!("{port}={}", file.display()));
+        command
+            .arg("--in")
+            .arg(format!("{port}={}", file.display()));
     }
     let output = command.output().expect("run dataplane");
     assert!(

@@ -120,7 +120,13 @@ mod tests {
             let headroom = p.headroom();
             let (a, b) = endpoints(v6);
             let got = decapsulate(&mut p, b.ip).unwrap();
-            assert_eq!(got, Decapsulated { vni: 1001, source: a.ip });
+            assert_eq!(
+                got,
+                Decapsulated {
+                    vni: 1001,
+                    source: a.ip
+                }
+            );
             assert_eq!(p.data(), INNER);
             assert_eq!(p.headroom(), headroom + if v6 { 70 } else { 50 });
             pool.free(p);
