@@ -153,9 +153,10 @@ class Topology:
                 "[[chassis]]",
                 f"name = {toml_value(c.name)}",
                 f"vtep_ip = {toml_value(c.vtep_ip)}",
-                f"mac = {toml_value(c.mac)}",
-                "",
             ]
+            if c.mac is not None:
+                out.append(f"mac = {toml_value(c.mac)}")
+            out.append("")
         out += ["[[ports]]", 'name = "uplink"', 'driver = "af-xdp"', 'ifname = "eth1"']
         if self.uplink_mtu is not None:
             out.append(f"mtu = {self.uplink_mtu}")
@@ -288,14 +289,18 @@ class Scenario:
         self.tx_count = 0
         self.drops = {}
 
-    def rx(self, port, frame, tx=None, drop=None, answered_by=None):
+    def rx(self, port, frame, tx=None, drop=None, answered_by=None, held=False):
         """Frame `frame` arrives on dataplane port `port` (the k-th input of the
         scenario, timestamp T0 + k ms). Exactly one outcome: either `tx`, a non-empty
         list of (port, frame) the dataplane transmits because of it (in that order
         within each port), or `drop`, the reason it is dropped. The one exception:
         a frame dropped as `drop` that is `answered_by` a list of (port, frame) the
-        dataplane sends back because of it (the ICMP error of a too-large packet)."""
-        if answered_by is not None:
+        dataplane sends because of it (the ICMP error of a too-large packet, the
+        frames an ARP reply releases). `held`: neither yet, the frame waits (for an
+        ARP resolution); its output is declared with the input that releases it."""
+        if held:
+            assert tx is None and drop is None and answered_by is None
+        elif answered_by is not None:
             assert drop is not None and tx is None, "answered_by goes with drop=..."
             tx = answered_by
         else:
@@ -308,7 +313,7 @@ class Scenario:
         self.inputs.setdefault(port, []).append((ts, frame))
         if drop is not None:
             self.drops[drop] = self.drops.get(drop, 0) + 1
-        if tx is not None:
+        if tx is not None and not held:
             assert len(tx) >= 1, "a transmitted frame has at least one copy"
             for out_port, out_frame in tx:
                 assert out_port in ports, out_port
@@ -1342,6 +1347,45 @@ def scenario_vxlan_arp():
     return s
 
 
+def scenario_vxlan_resolve():
+    # compute-2 and compute-3 without their MAC: resolved by ARP on the uplink.
+    c2 = Chassis(C2.name, C2.vtep_ip, None)
+    c3 = Chassis(C3.name, C3.vtep_ip, None)
+    topo = green_overlay_topology(["vm1"], [GREEN_VM1, GREEN_WEB, GREEN_APP], chassis=[c2, c3])
+    s = Scenario("vxlan-resolve", topo)
+    vm1, web, app = GREEN_VM1, GREEN_WEB, GREEN_APP
+
+    def who_has(ip):
+        return arp(1, NODE["uplink_mac"], BROADCAST, NODE["uplink_mac"], NODE["vtep_ip"], "00:00:00:00:00:00", ip)
+
+    # The first frame to compute-2 waits, and an ARP request goes out on the uplink.
+    f1 = udp4(vm1.mac, web.mac, vm1.ip, web.ip, 40000, 40053, b"resolve: first", ident=0x1101)
+    s.rx("vm1", f1, tx=[("uplink", who_has(C2.vtep_ip))])
+    # The second waits too, without a second request.
+    f2 = udp4(vm1.mac, web.mac, vm1.ip, web.ip, 40000, 40053, b"resolve: second", ident=0x1102)
+    s.rx("vm1", f2, held=True)
+    # compute-2 answers: both leave, in order, at the time of the answer.
+    reply = arp(2, C2.mac, NODE["uplink_mac"], C2.mac, C2.vtep_ip, NODE["uplink_mac"], NODE["vtep_ip"])
+    s.rx("uplink", reply, drop="arp_consumed", answered_by=[encapsulated(f1, C2, 1001), encapsulated(f2, C2, 1001)])
+    # From now on compute-2's MAC is known.
+    f3 = udp4(vm1.mac, web.mac, vm1.ip, web.ip, 40000, 40053, b"resolve: third", ident=0x1103)
+    s.rx("vm1", f3, tx=[encapsulated(f3, C2, 1001)])
+    # An answer nobody asked for teaches nothing.
+    f = arp(2, "02:00:c0:00:02:77", NODE["uplink_mac"], "02:00:c0:00:02:77", "192.0.2.77", NODE["uplink_mac"], NODE["vtep_ip"])
+    s.rx("uplink", f, drop="no_logical_port")
+    # compute-3 never answers: one request, then 15 more frames wait (16 in all),
+    # and the next one finds the queue full.
+    for k in range(17):
+        f = udp4(vm1.mac, app.mac, vm1.ip, app.ip, 40000, 40054, b"resolve: to compute-3 %d" % k, ident=0x1200 + k)
+        if k == 0:
+            s.rx("vm1", f, tx=[("uplink", who_has(C3.vtep_ip))])
+        elif k < 16:
+            s.rx("vm1", f, held=True)
+        else:
+            s.rx("vm1", f, drop="resolve_queue_full")
+    return s
+
+
 def write_vxlan_two_node():
     """Two nodes, each the other's chassis: node-a/ (compute-1, green-vm1 on port
     vm1) and node-b/ (compute-2, green-web on port web). Each has a topology, the
@@ -1400,6 +1444,7 @@ SCENARIOS = [
     scenario_vxlan_bum,
     scenario_vxlan_mtu,
     scenario_vxlan_arp,
+    scenario_vxlan_resolve,
 ]
 
 

@@ -59,12 +59,17 @@ pub enum DropReason {
     VxlanTransit,
     /// Too large for the uplink MTU once encapsulated (the VM gets ICMP when it can).
     MtuExceeded,
-    /// The chassis' MAC is not known (not in the topology, not resolved yet).
+    /// The chassis' MAC is not in the topology and cannot be resolved (IPv6
+    /// underlay: no neighbour discovery yet).
     VtepUnresolved,
+    /// The queue of frames waiting for a chassis MAC was full.
+    ResolveQueueFull,
+    /// An ARP frame that taught this node a chassis MAC: consumed by the node.
+    ArpConsumed,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 25] = [
+    pub const ALL: [DropReason; 27] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -91,6 +96,8 @@ impl DropReason {
         DropReason::VxlanTransit,
         DropReason::MtuExceeded,
         DropReason::VtepUnresolved,
+        DropReason::ResolveQueueFull,
+        DropReason::ArpConsumed,
     ];
 
     /// The name counters are printed and exported under.
@@ -122,6 +129,8 @@ impl DropReason {
             DropReason::VxlanTransit => "vxlan_transit",
             DropReason::MtuExceeded => "mtu_exceeded",
             DropReason::VtepUnresolved => "vtep_unresolved",
+            DropReason::ResolveQueueFull => "resolve_queue_full",
+            DropReason::ArpConsumed => "arp_consumed",
         }
     }
 

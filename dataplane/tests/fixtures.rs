@@ -121,6 +121,7 @@ fn every_scenario_matches_its_expected_output() {
         "vxlan-bum",
         "vxlan-mtu",
         "vxlan-arp",
+        "vxlan-resolve",
     ];
     for scenario in required {
         assert!(

@@ -4,6 +4,7 @@
 //! dropped with a reason.
 
 mod ingress;
+mod neighbours;
 mod routing;
 mod switching;
 pub mod tables;
@@ -50,6 +51,8 @@ impl TxQueues {
 struct Egress<'a> {
     tx: &'a mut TxQueues,
     counters: &'a mut Counters,
+    /// Chassis MACs resolved on the uplink, and the frames waiting for one.
+    neighbours: &'a mut neighbours::Neighbours,
 }
 
 impl Egress<'_> {
@@ -100,11 +103,13 @@ pub struct WorkerState {}
 pub struct Pipeline {
     tables: Arc<ForwardingTables>,
     state: WorkerState,
+    neighbours: neighbours::Neighbours,
 }
 
 impl Pipeline {
     pub fn new(tables: Arc<ForwardingTables>) -> Self {
         Pipeline {
+            neighbours: neighbours::Neighbours::new(tables.vxlan.chassis.len()),
             tables,
             state: WorkerState::default(),
         }
@@ -121,10 +126,18 @@ impl Pipeline {
     ) {
         let tables = &*self.tables;
         let state = &mut self.state;
-        let mut egress = Egress { tx, counters };
+        let mut egress = Egress {
+            tx,
+            counters,
+            neighbours: &mut self.neighbours,
+        };
         for packet in rx.drain() {
+            let now = packet.timestamp_ns;
             if let Err(dropped) = forward(tables, state, &mut egress, pool, packet) {
                 egress.drop(pool, dropped);
+            }
+            if egress.neighbours.requests_due() {
+                uplink_host::send_arp_requests(tables, &mut egress, pool, now);
             }
         }
     }

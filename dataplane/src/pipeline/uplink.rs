@@ -38,7 +38,7 @@ pub(super) fn receive(
     };
     match classify(&packet.meta) {
         UplinkTraffic::Vxlan => vxlan::receive(tables, egress, pool, packet),
-        UplinkTraffic::Arp => uplink_host::arp(tables, egress, packet),
+        UplinkTraffic::Arp => uplink_host::arp(tables, egress, pool, packet),
         // Nothing else on the uplink is addressed to a logical port until SNAT
         // replies are dispatched from here.
         UplinkTraffic::Other => Err((packet, DropReason::NoLogicalPort)),

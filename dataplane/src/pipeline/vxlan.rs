@@ -3,7 +3,7 @@
 //! into an ICMP error for the VM); VXLAN arriving on the uplink is checked,
 //! decapsulated and forwarded as a frame from the remote logical port that sent it.
 
-use packet::{parse, rewrite, Packet, Pool};
+use packet::{parse, rewrite, MacAddr, Packet, Pool};
 use vxlan::icmp::{self, Sender};
 use vxlan::{encap, DecapError, EncapError, Endpoint};
 
@@ -31,17 +31,20 @@ pub(super) fn send_to_chassis(
         return Err((packet, DropReason::VxlanTransit));
     }
     let remote = &overlay.chassis[usize::from(chassis)];
-    let Some(remote_mac) = remote.mac else {
-        return Err((packet, DropReason::VtepUnresolved));
-    };
     let ipv6 = local.endpoint.ip.is_ipv6();
+    let remote_mac = remote.mac.or_else(|| egress.neighbours.mac(remote.ip));
+    if remote_mac.is_none() && ipv6 {
+        // Neighbour discovery on an IPv6 underlay is not there yet.
+        return Err((packet, DropReason::VtepUnresolved));
+    }
     if encap::outer_ip_len(packet.len(), ipv6) > usize::from(local.mtu) {
         return too_big(egress, tables, packet, encap::inner_ip_mtu(local.mtu, ipv6));
     }
     let source_port = vxlan::source_port(vxlan::inner_entropy(packet.data(), &packet.meta));
     let destination = Endpoint {
         ip: remote.ip,
-        mac: remote_mac,
+        // Filled in when the frame leaves the waiting queue.
+        mac: remote_mac.unwrap_or(MacAddr::ZERO),
     };
     let vni = overlay.vnis[network as usize];
     if let Err(error) =
@@ -53,6 +56,13 @@ pub(super) fn send_to_chassis(
             EncapError::FamilyMismatch => DropReason::NoTunnel,
         };
         return Err((packet, reason));
+    }
+    if remote_mac.is_none() {
+        let now = packet.timestamp_ns;
+        return egress
+            .neighbours
+            .hold(remote.ip, packet, now)
+            .map_err(|packet| (packet, DropReason::ResolveQueueFull));
     }
     egress.transmit(local.port, packet)
 }
