@@ -23,6 +23,7 @@ creates `s = Scenario("<name>", topo)`, declares each input frame with
 then add it to SCENARIOS at the bottom.
 """
 
+import ipaddress
 import json
 import logging
 import shutil
@@ -46,6 +47,10 @@ from scapy.all import (  # noqa: E402
     Ether,
     ICMPv6EchoReply,
     ICMPv6EchoRequest,
+    ICMPv6ND_NA,
+    ICMPv6ND_NS,
+    ICMPv6NDOptDstLLAddr,
+    ICMPv6NDOptSrcLLAddr,
     ICMPv6PacketTooBig,
     IPOption_Router_Alert,
     IPv6,
@@ -1347,6 +1352,52 @@ def scenario_vxlan_arp():
     return s
 
 
+def neighbour_solicitation(src_mac, src_ip, target, hlim=255):
+    """ICMPv6 NS for `target` to its solicited-node multicast group, with the
+    source link-layer address option (none from the unspecified address)."""
+    group = "ff02::1:ff" + "%02x:%02x%02x" % tuple(ipaddress.IPv6Address(target).packed[13:])
+    mac = "33:33:" + ":".join("%02x" % b for b in ipaddress.IPv6Address(group).packed[12:])
+    ns = IPv6(src=src_ip, dst=group, hlim=hlim, fl=0, tc=0) / ICMPv6ND_NS(tgt=target)
+    if src_ip != "::":
+        ns = ns / ICMPv6NDOptSrcLLAddr(lladdr=src_mac)
+    return bytes(Ether(src=src_mac, dst=mac, type=0x86DD) / ns)
+
+
+def neighbour_advertisement(ns_frame, mac):
+    """The node's answer: from the target address and `mac`, to the asker (or all
+    nodes for a DAD probe from ::), hop limit 255, solicited (not for DAD) and
+    override, with the target link-layer address option."""
+    ns = Ether(ns_frame)
+    dad = ns[IPv6].src == "::"
+    dst, dst_mac = ("ff02::1", "33:33:00:00:00:01") if dad else (ns[IPv6].src, ns.src)
+    tgt = ns[ICMPv6ND_NS].tgt
+    return bytes(
+        Ether(src=mac, dst=dst_mac, type=0x86DD)
+        / IPv6(src=tgt, dst=dst, hlim=255, fl=0, tc=0)
+        / ICMPv6ND_NA(R=0, S=0 if dad else 1, O=1, tgt=tgt)
+        / ICMPv6NDOptDstLLAddr(lladdr=mac)
+    )
+
+
+def scenario_vxlan_ns():
+    topo = green_overlay_topology(["vm1"], [GREEN_VM1, GREEN_WEB], chassis=[C2_V6])
+    topo.node = V6_NODE
+    s = Scenario("vxlan-ns", topo)
+    asker_mac, asker = "02:00:c0:00:02:01", "2001:db8:100::1"
+    # IPv6 underlay: a solicitation for the VTEP address is answered on the uplink.
+    f = neighbour_solicitation(asker_mac, asker, V6_NODE["vtep_ip"])
+    s.rx("uplink", f, tx=[("uplink", neighbour_advertisement(f, V6_NODE["uplink_mac"]))])
+    # Duplicate address detection from :: gets an unsolicited answer to all nodes.
+    f = neighbour_solicitation(asker_mac, "::", V6_NODE["vtep_ip"])
+    s.rx("uplink", f, tx=[("uplink", neighbour_advertisement(f, V6_NODE["uplink_mac"]))])
+    # Another address, or a solicitation that crossed a router (hop limit 254).
+    f = neighbour_solicitation(asker_mac, asker, "2001:db8:100::99")
+    s.rx("uplink", f, drop="no_logical_port")
+    f = neighbour_solicitation(asker_mac, asker, V6_NODE["vtep_ip"], hlim=254)
+    s.rx("uplink", f, drop="no_logical_port")
+    return s
+
+
 def scenario_vxlan_resolve():
     # compute-2 and compute-3 without their MAC: resolved by ARP on the uplink.
     c2 = Chassis(C2.name, C2.vtep_ip, None)
@@ -1445,6 +1496,7 @@ SCENARIOS = [
     scenario_vxlan_mtu,
     scenario_vxlan_arp,
     scenario_vxlan_resolve,
+    scenario_vxlan_ns,
 ]
 
 

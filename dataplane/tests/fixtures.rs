@@ -122,6 +122,7 @@ fn every_scenario_matches_its_expected_output() {
         "vxlan-mtu",
         "vxlan-arp",
         "vxlan-resolve",
+        "vxlan-ns",
     ];
     for scenario in required {
         assert!(

@@ -3,7 +3,7 @@
 //! VTEP, replies to this node's SNAT, or the underlay's own ARP.
 
 use packet::meta::VXLAN_PORT;
-use packet::{parse, Meta, Packet, Pool, L3, L4};
+use packet::{parse, Packet, Pool, L3, L4};
 
 use super::tables::ForwardingTables;
 use super::{uplink_host, vxlan, Dropped, Egress};
@@ -15,13 +15,17 @@ enum UplinkTraffic {
     Vxlan,
     /// ARP: possibly for one of the node's own addresses.
     Arp,
+    /// IPv6 neighbour solicitation: possibly for one of the node's own addresses.
+    NeighbourSolicitation,
     Other,
 }
 
-fn classify(meta: &Meta) -> UplinkTraffic {
+fn classify(packet: &Packet) -> UplinkTraffic {
+    let meta = &packet.meta;
     match (meta.l3, meta.l4) {
         (L3::Ipv4 | L3::Ipv6, L4::Udp) if meta.flow.dst_port == VXLAN_PORT => UplinkTraffic::Vxlan,
         (L3::Arp, _) => UplinkTraffic::Arp,
+        _ if uplink_host::is_neighbour_solicitation(packet) => UplinkTraffic::NeighbourSolicitation,
         _ => UplinkTraffic::Other,
     }
 }
@@ -36,9 +40,12 @@ pub(super) fn receive(
         Ok(meta) => meta,
         Err(error) => return Err((packet, error.into())),
     };
-    match classify(&packet.meta) {
+    match classify(&packet) {
         UplinkTraffic::Vxlan => vxlan::receive(tables, egress, pool, packet),
         UplinkTraffic::Arp => uplink_host::arp(tables, egress, pool, packet),
+        UplinkTraffic::NeighbourSolicitation => {
+            uplink_host::neighbour_solicitation(tables, egress, packet)
+        }
         // Nothing else on the uplink is addressed to a logical port until SNAT
         // replies are dispatched from here.
         UplinkTraffic::Other => Err((packet, DropReason::NoLogicalPort)),

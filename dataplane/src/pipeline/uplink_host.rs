@@ -1,13 +1,14 @@
 //! The node's own presence on the uplink, hand-written rather than through smoltcp
 //! (see neighbours.rs for why): ARP requests for node.vtep_ip and node.external_ip
 //! are answered with node.uplink_mac (the reply is the request rewritten in place, as
-//! the tenant ARP responder does); chassis MACs the topology leaves out are asked for
+//! the tenant ARP responder does), and so are IPv6 neighbour solicitations for them
+//! when the underlay is IPv6; chassis MACs the topology leaves out are asked for
 //! by ARP, and the answers release the frames waiting for them.
 
 use std::net::IpAddr;
 
-use packet::meta::ether_type;
-use packet::{MacAddr, Packet, Pool, L3};
+use packet::meta::{ether_type, ip_proto};
+use packet::{checksum, MacAddr, Packet, Pool, L3, L4};
 
 use super::switching::{turn_into_arp_reply, ARP_REQUEST};
 use super::tables::ForwardingTables;
@@ -111,4 +112,94 @@ pub(super) fn send_arp_requests(
             egress.drop(pool, dropped);
         }
     }
+}
+
+const NEIGHBOUR_SOLICITATION: u8 = 135;
+const NEIGHBOUR_ADVERTISEMENT: u8 = 136;
+/// Neighbour discovery messages come from on-link only: hop limit 255 (RFC 4861 7.1.1).
+const ND_HOP_LIMIT: u8 = 255;
+/// ICMPv6 header and target address, then one target link-layer address option.
+const ADVERTISEMENT_LEN: usize = 24 + 8;
+
+/// Whether the frame is an ICMPv6 neighbour solicitation (by its outer headers).
+pub(super) fn is_neighbour_solicitation(packet: &Packet) -> bool {
+    let meta = &packet.meta;
+    meta.l3 == L3::Ipv6 && meta.l4 == L4::Icmpv6 && meta.icmp_type == NEIGHBOUR_SOLICITATION
+}
+
+/// A neighbour solicitation on the uplink for one of the node's IPv6 addresses is
+/// answered in place with a solicited advertisement (override set, target
+/// link-layer address node.uplink_mac); anything else is not for this node.
+pub(super) fn neighbour_solicitation(
+    tables: &ForwardingTables,
+    egress: &mut Egress,
+    mut packet: Packet,
+) -> Result<(), Dropped> {
+    let meta = packet.meta;
+    let l3 = usize::from(meta.l3_offset);
+    let icmp = usize::from(meta.l4_offset);
+    let frame = packet.data();
+    let target = frame
+        .get(icmp + 8..icmp + 24)
+        .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
+        .map(std::net::Ipv6Addr::from);
+    let valid = meta.ttl == ND_HOP_LIMIT && meta.icmp_code == 0 && icmp == l3 + 40;
+    let (Some(target), Some(mac), Some(uplink), true) =
+        (target, tables.vxlan.uplink_mac, tables.uplink, valid)
+    else {
+        return Err((packet, DropReason::NoLogicalPort));
+    };
+    if !tables.vxlan.own_ips.contains(&IpAddr::V6(target)) {
+        return Err((packet, DropReason::NoLogicalPort));
+    }
+    let asker = match meta.flow.src_ip() {
+        IpAddr::V6(asker) => asker,
+        IpAddr::V4(_) => return Err((packet, DropReason::NoLogicalPort)),
+    };
+    // Duplicate address detection asks from ::, the answer goes to all nodes.
+    let (destination, solicited) = if asker.is_unspecified() {
+        (std::net::Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1), false)
+    } else {
+        (asker, true)
+    };
+    let asker_mac = packet::rewrite::source_mac(frame);
+    let destination_mac = if solicited {
+        asker_mac
+    } else {
+        MacAddr([0x33, 0x33, 0, 0, 0, 1])
+    };
+    let end = icmp + ADVERTISEMENT_LEN;
+    if end > packet.len() {
+        if packet.push_back(end - packet.len()).is_none() {
+            return Err((packet, DropReason::NoHeadroom));
+        }
+    } else {
+        packet.truncate(end);
+    }
+    let frame = packet.data_mut();
+    packet::rewrite::set_macs(frame, destination_mac, mac);
+    let ip = &mut frame[l3..l3 + 40];
+    ip[0..4].copy_from_slice(&0x6000_0000u32.to_be_bytes());
+    ip[4..6].copy_from_slice(&(ADVERTISEMENT_LEN as u16).to_be_bytes());
+    ip[6] = ip_proto::ICMPV6;
+    ip[7] = ND_HOP_LIMIT;
+    ip[8..24].copy_from_slice(&target.octets());
+    ip[24..40].copy_from_slice(&destination.octets());
+    let na = &mut frame[icmp..end];
+    na[0..4].copy_from_slice(&[NEIGHBOUR_ADVERTISEMENT, 0, 0, 0]);
+    // Router 0, solicited, override.
+    na[4..8].copy_from_slice(&[if solicited { 0x60 } else { 0x20 }, 0, 0, 0]);
+    na[8..24].copy_from_slice(&target.octets());
+    // Target link-layer address option: type 2, length 1 (8 bytes).
+    na[24..26].copy_from_slice(&[2, 1]);
+    na[26..32].copy_from_slice(&mac.0);
+    let pseudo = checksum::pseudo_header_v6(
+        target,
+        destination,
+        ip_proto::ICMPV6,
+        ADVERTISEMENT_LEN as u32,
+    );
+    let sum = checksum::transport(pseudo, na);
+    na[2..4].copy_from_slice(&sum.to_be_bytes());
+    egress.transmit(uplink, packet)
 }
