@@ -95,6 +95,27 @@ EOF
     echo "$sc: rx $rx tx $tx ($(tr -d ' \n' <"$sc/expected/counters.json"))"
 done
 
+# Multi-node scenarios (vxlan-two-node/node-*/): each node folder has a topology and
+# its VMs' pcaps; the underlay between the nodes is produced by the test. Check that
+# tshark reads every pcap without a malformed packet.
+for topo in */node-*/topology.toml; do
+    [ -e "$topo" ] || continue
+    node=${topo%/topology.toml}
+    for f in "$node"/in/*.pcap "$node"/expected/*.pcap; do
+        [ -e "$f" ] || continue
+        files=$((files + 1))
+        port=$(basename "$f" .pcap)
+        grep -qx "name = \"$port\"" "$topo" || err "$f: no port \"$port\" in $topo"
+        if ! fields=$(tshark -r "$f" -T fields -e frame.number -e _ws.malformed 2>"$errf"); then
+            err "$f: tshark cannot read it: $(grep -v 'Running as user' "$errf")"
+            continue
+        fi
+        bad=$(printf '%s\n' "$fields" | awk -F '\t' '$2 != "" { printf "%s ", $1 }')
+        [ -z "$bad" ] || err "$f: malformed packet(s) (_ws.malformed), frame numbers: $bad"
+    done
+    echo "$node: $(ls "$node"/in "$node"/expected | grep -c pcap) pcaps"
+done
+
 if [ "$files" -eq 0 ]; then
     err "no pcap found (run generate.py first)"
 fi
