@@ -133,3 +133,79 @@ fn two_nodes_reach_each_others_vms_over_their_uplinks() {
         &a_back.path().join("vm1.pcap"),
     );
 }
+
+mod hostile_uplink {
+    //! Whatever follows a valid outer header on the uplink, the pipeline neither
+    //! panics nor loses a buffer: every one comes back to the pool, transmitted or
+    //! dropped.
+
+    use std::sync::Arc;
+
+    use dataplane::counters::Counters;
+    use dataplane::pipeline::tables::ForwardingTables;
+    use dataplane::pipeline::{Pipeline, TxQueues};
+    use dataplane::topology::Topology;
+    use packet::{Burst, MacAddr, Pool, PoolConfig};
+    use proptest::prelude::*;
+    use vxlan::Endpoint;
+
+    use super::support::fixtures_dir;
+
+    const MACS: [[u8; 6]; 4] = [
+        [0xfa, 0x16, 0x3e, 0, 1, 9], // green-web, on compute-2
+        [0xfa, 0x16, 0x3e, 0, 1, 1], // green-vm1, local
+        [2, 0, 0x0a, 0, 0, 1],       // the green router
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn buffers_are_conserved(
+            flags in prop_oneof![Just(0x08u8), any::<u8>()],
+            vni in prop_oneof![Just(1001u32), Just(1003), 0u32..0x1000000],
+            from_compute_2: bool,
+            src in 0usize..4,
+            dst in 0usize..4,
+            ether_type in prop_oneof![Just(0x0800u16), Just(0x86dd), Just(0x0806), any::<u16>()],
+            body in proptest::collection::vec(any::<u8>(), 0..120),
+        ) {
+            let scenario = fixtures_dir().join("vxlan-decap");
+            let topology = Topology::load(&scenario.join("topology.toml")).unwrap();
+            let uplink = topology.node.uplink.unwrap().index() as u16;
+            let mut pipeline = Pipeline::new(Arc::new(ForwardingTables::build(&topology)));
+            let mut pool = Pool::new(PoolConfig { buffers: 64, ..PoolConfig::default() });
+            let mut counters = Counters::new(topology.ports.len());
+            let mut tx = TxQueues::new(topology.ports.len());
+
+            let mut inner = [MACS[dst], MACS[src]].concat();
+            inner.extend_from_slice(&ether_type.to_be_bytes());
+            inner.extend_from_slice(&body);
+            let mut packet = pool.alloc_copy(&inner).unwrap();
+            let sender = Endpoint {
+                ip: if from_compute_2 { "192.0.2.12" } else { "192.0.2.13" }.parse().unwrap(),
+                mac: MacAddr([2, 0, 0xc0, 0, 2, 0x0c]),
+            };
+            let local = Endpoint {
+                ip: "192.0.2.11".parse().unwrap(),
+                mac: MacAddr([2, 0, 0xc0, 0, 2, 0x0b]),
+            };
+            vxlan::encapsulate(&mut packet, &sender, &local, vni, 50000).unwrap();
+            packet.data_mut()[42] = flags;
+            packet.rx_port = uplink;
+            let mut rx = Burst::with_capacity(4);
+            rx.push(packet).unwrap();
+
+            pipeline.process(&mut rx, &mut pool, &mut tx, &mut counters);
+            let mut sent = 0;
+            for (_, queue) in tx.pending() {
+                for packet in queue.drain() {
+                    sent += 1;
+                    pool.free(packet);
+                }
+            }
+            prop_assert_eq!(pool.available(), 64);
+            prop_assert_eq!(sent + counters.total_drops() as usize >= 1, true);
+        }
+    }
+}
