@@ -1380,7 +1380,8 @@ def neighbour_advertisement(ns_frame, mac):
 
 
 def scenario_vxlan_ns():
-    topo = green_overlay_topology(["vm1"], [GREEN_VM1, GREEN_WEB], chassis=[C2_V6])
+    # compute-2 listed without MAC: resolved by neighbour discovery.
+    topo = green_overlay_topology(["vm1"], [GREEN_VM1, GREEN_WEB], chassis=[Chassis(C2_V6.name, C2_V6.vtep_ip, None)])
     topo.node = V6_NODE
     s = Scenario("vxlan-ns", topo)
     asker_mac, asker = "02:00:c0:00:02:01", "2001:db8:100::1"
@@ -1395,6 +1396,29 @@ def scenario_vxlan_ns():
     s.rx("uplink", f, drop="no_logical_port")
     f = neighbour_solicitation(asker_mac, asker, V6_NODE["vtep_ip"], hlim=254)
     s.rx("uplink", f, drop="no_logical_port")
+    # The first frame to compute-2 waits; a solicitation for its VTEP goes out.
+    vm1, web = GREEN_VM1, GREEN_WEB
+    f1 = udp4(vm1.mac, web.mac, vm1.ip, web.ip, 40000, 40053, b"ns: first", ident=0x1301)
+    s.rx("vm1", f1, tx=[("uplink", neighbour_solicitation(V6_NODE["uplink_mac"], V6_NODE["vtep_ip"], C2_V6.vtep_ip))])
+    # An advertisement for another address teaches nothing.
+    def advertisement(mac, ip):
+        return bytes(
+            Ether(src=mac, dst=V6_NODE["uplink_mac"], type=0x86DD)
+            / IPv6(src=ip, dst=V6_NODE["vtep_ip"], hlim=255, fl=0, tc=0)
+            / ICMPv6ND_NA(R=0, S=1, O=1, tgt=ip)
+            / ICMPv6NDOptDstLLAddr(lladdr=mac)
+        )
+
+    s.rx("uplink", advertisement("02:00:c0:00:02:77", "2001:db8:100::77"), drop="no_logical_port")
+    # compute-2's advertisement releases the frame, encapsulated over IPv6.
+    s.rx(
+        "uplink",
+        advertisement(C2_V6.mac, C2_V6.vtep_ip),
+        drop="neighbour_learned",
+        answered_by=[encapsulated(f1, C2_V6, 1001, node=V6_NODE)],
+    )
+    f2 = udp4(vm1.mac, web.mac, vm1.ip, web.ip, 40000, 40053, b"ns: second", ident=0x1302)
+    s.rx("vm1", f2, tx=[encapsulated(f2, C2_V6, 1001, node=V6_NODE)])
     return s
 
 
@@ -1417,7 +1441,7 @@ def scenario_vxlan_resolve():
     s.rx("vm1", f2, held=True)
     # compute-2 answers: both leave, in order, at the time of the answer.
     reply = arp(2, C2.mac, NODE["uplink_mac"], C2.mac, C2.vtep_ip, NODE["uplink_mac"], NODE["vtep_ip"])
-    s.rx("uplink", reply, drop="arp_consumed", answered_by=[encapsulated(f1, C2, 1001), encapsulated(f2, C2, 1001)])
+    s.rx("uplink", reply, drop="neighbour_learned", answered_by=[encapsulated(f1, C2, 1001), encapsulated(f2, C2, 1001)])
     # From now on compute-2's MAC is known.
     f3 = udp4(vm1.mac, web.mac, vm1.ip, web.ip, 40000, 40053, b"resolve: third", ident=0x1103)
     s.rx("vm1", f3, tx=[encapsulated(f3, C2, 1001)])

@@ -59,17 +59,15 @@ pub enum DropReason {
     VxlanTransit,
     /// Too large for the uplink MTU once encapsulated (the VM gets ICMP when it can).
     MtuExceeded,
-    /// The chassis' MAC is not in the topology and cannot be resolved (IPv6
-    /// underlay: no neighbour discovery yet).
-    VtepUnresolved,
     /// The queue of frames waiting for a chassis MAC was full.
     ResolveQueueFull,
-    /// An ARP frame that taught this node a chassis MAC: consumed by the node.
-    ArpConsumed,
+    /// An ARP frame or IPv6 neighbour advertisement that taught this node a chassis
+    /// MAC: consumed by the node.
+    NeighbourLearned,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 27] = [
+    pub const ALL: [DropReason; 26] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -95,9 +93,8 @@ impl DropReason {
         DropReason::VxlanSourceMismatch,
         DropReason::VxlanTransit,
         DropReason::MtuExceeded,
-        DropReason::VtepUnresolved,
         DropReason::ResolveQueueFull,
-        DropReason::ArpConsumed,
+        DropReason::NeighbourLearned,
     ];
 
     /// The name counters are printed and exported under.
@@ -128,9 +125,8 @@ impl DropReason {
             DropReason::VxlanSourceMismatch => "vxlan_source_mismatch",
             DropReason::VxlanTransit => "vxlan_transit",
             DropReason::MtuExceeded => "mtu_exceeded",
-            DropReason::VtepUnresolved => "vtep_unresolved",
             DropReason::ResolveQueueFull => "resolve_queue_full",
-            DropReason::ArpConsumed => "arp_consumed",
+            DropReason::NeighbourLearned => "neighbour_learned",
         }
     }
 

@@ -17,6 +17,8 @@ enum UplinkTraffic {
     Arp,
     /// IPv6 neighbour solicitation: possibly for one of the node's own addresses.
     NeighbourSolicitation,
+    /// IPv6 neighbour advertisement: possibly resolving a chassis.
+    NeighbourAdvertisement,
     Other,
 }
 
@@ -26,6 +28,9 @@ fn classify(packet: &Packet) -> UplinkTraffic {
         (L3::Ipv4 | L3::Ipv6, L4::Udp) if meta.flow.dst_port == VXLAN_PORT => UplinkTraffic::Vxlan,
         (L3::Arp, _) => UplinkTraffic::Arp,
         _ if uplink_host::is_neighbour_solicitation(packet) => UplinkTraffic::NeighbourSolicitation,
+        _ if uplink_host::is_neighbour_advertisement(packet) => {
+            UplinkTraffic::NeighbourAdvertisement
+        }
         _ => UplinkTraffic::Other,
     }
 }
@@ -45,6 +50,9 @@ pub(super) fn receive(
         UplinkTraffic::Arp => uplink_host::arp(tables, egress, pool, packet),
         UplinkTraffic::NeighbourSolicitation => {
             uplink_host::neighbour_solicitation(tables, egress, packet)
+        }
+        UplinkTraffic::NeighbourAdvertisement => {
+            uplink_host::neighbour_advertisement(tables, egress, pool, packet)
         }
         // Nothing else on the uplink is addressed to a logical port until SNAT
         // replies are dispatched from here.

@@ -33,10 +33,6 @@ pub(super) fn send_to_chassis(
     let remote = &overlay.chassis[usize::from(chassis)];
     let ipv6 = local.endpoint.ip.is_ipv6();
     let remote_mac = remote.mac.or_else(|| egress.neighbours.mac(remote.ip));
-    if remote_mac.is_none() && ipv6 {
-        // Neighbour discovery on an IPv6 underlay is not there yet.
-        return Err((packet, DropReason::VtepUnresolved));
-    }
     if encap::outer_ip_len(packet.len(), ipv6) > usize::from(local.mtu) {
         return too_big(egress, tables, packet, encap::inner_ip_mtu(local.mtu, ipv6));
     }
