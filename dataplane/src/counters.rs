@@ -61,13 +61,15 @@ pub enum DropReason {
     MtuExceeded,
     /// The queue of frames waiting for a chassis MAC was full.
     ResolveQueueFull,
+    /// A frame waited too long for its chassis MAC.
+    ResolveTimeout,
     /// An ARP frame or IPv6 neighbour advertisement that taught this node a chassis
     /// MAC: consumed by the node.
     NeighbourLearned,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 26] = [
+    pub const ALL: [DropReason; 27] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -94,6 +96,7 @@ impl DropReason {
         DropReason::VxlanTransit,
         DropReason::MtuExceeded,
         DropReason::ResolveQueueFull,
+        DropReason::ResolveTimeout,
         DropReason::NeighbourLearned,
     ];
 
@@ -126,6 +129,7 @@ impl DropReason {
             DropReason::VxlanTransit => "vxlan_transit",
             DropReason::MtuExceeded => "mtu_exceeded",
             DropReason::ResolveQueueFull => "resolve_queue_full",
+            DropReason::ResolveTimeout => "resolve_timeout",
             DropReason::NeighbourLearned => "neighbour_learned",
         }
     }

@@ -1,7 +1,7 @@
 //! Encapsulation in place: the outer Ethernet, IPv4 or IPv6, UDP and VXLAN headers are
 //! written into the headroom in front of the inner frame, which does not move.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use packet::meta::{ether_type, ip_proto, VXLAN_PORT};
 use packet::{checksum, FlowKey, MacAddr, Meta, Packet};
@@ -14,6 +14,13 @@ const IPV6: usize = 40;
 const UDP: usize = 8;
 /// The outer IP TTL / hop limit (the underlay is routed, not one hop).
 const OUTER_TTL: u8 = 64;
+
+/// The outer IP addresses, of one family.
+#[derive(Clone, Copy)]
+enum OuterIp {
+    V4(Ipv4Addr, Ipv4Addr),
+    V6(Ipv6Addr, Ipv6Addr),
+}
 
 /// One end of a tunnel on the underlay: a VTEP address and the MAC it is reached at
 /// (for the destination, the next hop's MAC on the uplink).
@@ -90,11 +97,12 @@ pub fn encapsulate(
     source_port: u16,
 ) -> Result<(), EncapError> {
     let inner_len = packet.len();
-    let ipv6 = match (source.ip, destination.ip) {
-        (IpAddr::V4(_), IpAddr::V4(_)) => false,
-        (IpAddr::V6(_), IpAddr::V6(_)) => true,
+    let outer = match (source.ip, destination.ip) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => OuterIp::V4(src, dst),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => OuterIp::V6(src, dst),
         _ => return Err(EncapError::FamilyMismatch),
     };
+    let ipv6 = matches!(outer, OuterIp::V6(..));
     if outer_ip_len(inner_len, ipv6) > usize::from(u16::MAX) {
         return Err(EncapError::TooLarge);
     }
@@ -111,8 +119,8 @@ pub fn encapsulate(
     };
     header[12..14].copy_from_slice(&ether.to_be_bytes());
     let udp_at = ETHERNET + ip_len;
-    match (source.ip, destination.ip) {
-        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+    match outer {
+        OuterIp::V4(src, dst) => {
             let ip = &mut header[ETHERNET..udp_at];
             ip[0] = 0x45;
             ip[1] = 0;
@@ -127,7 +135,7 @@ pub fn encapsulate(
             let sum = checksum::ipv4_header(ip);
             ip[10..12].copy_from_slice(&sum.to_be_bytes());
         }
-        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+        OuterIp::V6(src, dst) => {
             let ip = &mut header[ETHERNET..udp_at];
             ip[0..4].copy_from_slice(&0x6000_0000u32.to_be_bytes());
             ip[4..6].copy_from_slice(&udp_len.to_be_bytes());
@@ -136,7 +144,6 @@ pub fn encapsulate(
             ip[8..24].copy_from_slice(&src.octets());
             ip[24..40].copy_from_slice(&dst.octets());
         }
-        _ => unreachable!("families checked above"),
     }
     let udp = &mut header[udp_at..udp_at + UDP + VXLAN_HEADER];
     udp[0..2].copy_from_slice(&source_port.to_be_bytes());
@@ -145,7 +152,7 @@ pub fn encapsulate(
     udp[6..8].copy_from_slice(&[0, 0]);
     udp[8..16].copy_from_slice(&[FLAG_I, 0, 0, 0, 0, 0, 0, 0]);
     udp[12..15].copy_from_slice(&vni.to_be_bytes()[1..]);
-    if let (IpAddr::V6(src), IpAddr::V6(dst)) = (source.ip, destination.ip) {
+    if let OuterIp::V6(src, dst) = outer {
         let pseudo = checksum::pseudo_header_v6(src, dst, ip_proto::UDP, u32::from(udp_len));
         let mut sum = checksum::transport(pseudo, &packet.data()[udp_at..]);
         if sum == 0 {

@@ -7,9 +7,6 @@
 //! [`Endpoint`] and a VNI and calls [`encapsulate`]; on the uplink it calls
 //! [`decapsulate`] and maps the VNI to a network itself.
 
-// A packet travels by value; handing it back inside an `Err` is how ownership returns.
-#![allow(clippy::result_large_err)]
-
 pub mod decap;
 pub mod encap;
 pub mod icmp;

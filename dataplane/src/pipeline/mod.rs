@@ -139,6 +139,9 @@ impl Pipeline {
             if egress.neighbours.requests_due() {
                 uplink_host::send_arp_requests(tables, &mut egress, pool, now);
             }
+            while let Some(expired) = egress.neighbours.expired(now) {
+                egress.drop(pool, (expired, DropReason::ResolveTimeout));
+            }
         }
     }
 }

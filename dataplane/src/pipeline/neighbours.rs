@@ -14,6 +14,9 @@ use packet::{MacAddr, Packet};
 pub const WAITING_CAPACITY: usize = 16;
 /// A request unanswered for this long (packet time) is sent again.
 pub const RETRY_NS: u64 = 1_000_000_000;
+/// A frame waits at most this long (packet time), so that a chassis that never
+/// answers does not keep the queue full for the others.
+pub const HOLD_NS: u64 = 3_000_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -99,6 +102,17 @@ impl Neighbours {
         }
     }
 
+    /// The oldest waiting frame when it has waited `HOLD_NS` or more (the queue is in
+    /// arrival order), to be dropped by the caller. Checked after each packet.
+    #[inline]
+    pub fn expired(&mut self, now: u64) -> Option<Packet> {
+        let (_, oldest) = self.waiting.first()?;
+        if now.saturating_sub(oldest.timestamp_ns) < HOLD_NS {
+            return None;
+        }
+        Some(self.waiting.remove(0).1)
+    }
+
     /// The oldest frame waiting for `ip`.
     pub fn take_waiting(&mut self, ip: IpAddr) -> Option<Packet> {
         let index = self
@@ -156,5 +170,21 @@ mod tests {
         n.hold(ip, pool.alloc_copy(&[0]).unwrap(), RETRY_NS)
             .unwrap();
         assert_eq!(n.next_request(RETRY_NS), Some(ip));
+    }
+
+    #[test]
+    fn frames_expire_in_arrival_order() {
+        let mut pool = Pool::new(PoolConfig::default());
+        let mut n = Neighbours::new(1);
+        let ip: IpAddr = "192.0.2.12".parse().unwrap();
+        for (at, byte) in [(0, 1u8), (5, 2)] {
+            let mut p = pool.alloc_copy(&[byte]).unwrap();
+            p.timestamp_ns = at;
+            n.hold(ip, p, at).unwrap();
+        }
+        assert!(n.expired(HOLD_NS - 1).is_none());
+        assert_eq!(n.expired(HOLD_NS).unwrap().data(), &[1]);
+        assert!(n.expired(HOLD_NS).is_none());
+        assert_eq!(n.expired(HOLD_NS + 5).unwrap().data(), &[2]);
     }
 }
