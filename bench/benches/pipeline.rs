@@ -51,6 +51,9 @@ fn scenarios(c: &mut Criterion) {
         "sfc-mpls",
         "sfc-proxy",
         "sfc-nsh",
+        "vxlan-encap-v4",
+        "vxlan-decap",
+        "vxlan-bum",
     ] {
         let scenario = fixtures().join(name);
         let topology = Topology::load(&scenario.join("topology.toml")).unwrap();

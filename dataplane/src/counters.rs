@@ -36,7 +36,8 @@ pub enum DropReason {
     NoRoute,
     /// TTL or hop limit would reach zero.
     TtlExpired,
-    /// Destination is bound to another chassis (VXLAN is not there yet).
+    /// Destination is bound to another chassis, but this node has no VTEP (vtep_ip,
+    /// uplink and uplink_mac), or the VTEPs are of different IP families.
     NoTunnel,
     /// An output queue was full.
     TxQueueFull,
@@ -78,10 +79,35 @@ pub enum DropReason {
     SfcNotIp,
     /// At the end of a chain, the source address is no logical port of the network.
     SfcUnknownSource,
+    // VXLAN overlay (issue 5).
+    /// VXLAN header or inner Ethernet header cut short, or an outer fragment.
+    VxlanTruncated,
+    /// VXLAN whose outer destination is not this node's VTEP.
+    VxlanWrongDestination,
+    /// VXLAN without the I flag.
+    VxlanBadFlags,
+    /// VXLAN with a VNI no network has.
+    VxlanUnknownVni,
+    /// VXLAN from a source address that is no chassis' VTEP.
+    VxlanUnknownChassis,
+    /// Decapsulated frame whose source MAC is no logical port of the VNI's network
+    /// bound to the sending chassis.
+    VxlanSourceMismatch,
+    /// A frame that came over the overlay would go back into it (never relayed).
+    VxlanTransit,
+    /// Too large for the uplink MTU once encapsulated (the VM gets ICMP when it can).
+    MtuExceeded,
+    /// The queue of frames waiting for a chassis MAC was full.
+    ResolveQueueFull,
+    /// A frame waited too long for its chassis MAC.
+    ResolveTimeout,
+    /// An ARP frame or IPv6 neighbour advertisement that taught this node a chassis
+    /// MAC: consumed by the node.
+    NeighbourLearned,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 31] = [
+    pub const ALL: [DropReason; 42] = [
         DropReason::Truncated,
         DropReason::Malformed,
         DropReason::BadChecksum,
@@ -115,6 +141,18 @@ impl DropReason {
         DropReason::SfcProxyTableFull,
         DropReason::SfcNotIp,
         DropReason::SfcUnknownSource,
+        // VXLAN overlay (issue 5).
+        DropReason::VxlanTruncated,
+        DropReason::VxlanWrongDestination,
+        DropReason::VxlanBadFlags,
+        DropReason::VxlanUnknownVni,
+        DropReason::VxlanUnknownChassis,
+        DropReason::VxlanSourceMismatch,
+        DropReason::VxlanTransit,
+        DropReason::MtuExceeded,
+        DropReason::ResolveQueueFull,
+        DropReason::ResolveTimeout,
+        DropReason::NeighbourLearned,
     ];
 
     /// The name counters are printed and exported under.
@@ -153,6 +191,18 @@ impl DropReason {
             DropReason::SfcProxyTableFull => "sfc_proxy_table_full",
             DropReason::SfcNotIp => "sfc_not_ip",
             DropReason::SfcUnknownSource => "sfc_unknown_source",
+            // VXLAN overlay (issue 5).
+            DropReason::VxlanTruncated => "vxlan_truncated",
+            DropReason::VxlanWrongDestination => "vxlan_wrong_destination",
+            DropReason::VxlanBadFlags => "vxlan_bad_flags",
+            DropReason::VxlanUnknownVni => "vxlan_unknown_vni",
+            DropReason::VxlanUnknownChassis => "vxlan_unknown_chassis",
+            DropReason::VxlanSourceMismatch => "vxlan_source_mismatch",
+            DropReason::VxlanTransit => "vxlan_transit",
+            DropReason::MtuExceeded => "mtu_exceeded",
+            DropReason::ResolveQueueFull => "resolve_queue_full",
+            DropReason::ResolveTimeout => "resolve_timeout",
+            DropReason::NeighbourLearned => "neighbour_learned",
         }
     }
 

@@ -5,6 +5,9 @@
 //! comes from the worker's slice of the range (the contract), so it differs from the
 //! single-worker port their captured replies were addressed to. runtime.rs checks
 //! multi-worker SNAT with a responder that answers whatever port it sees.
+//! Scenarios that resolve chassis MACs by ARP are left out too: the answer is another
+//! flow than the frames waiting for it, so with several workers it may be learned
+//! before or after they are processed (both are correct; the outputs differ).
 
 mod support;
 
@@ -57,6 +60,18 @@ fn by_flow(frames: &[(u64, Vec<u8>)]) -> BTreeMap<String, Vec<(u64, Vec<u8>)>> {
     flows
 }
 
+/// A `[[chassis]]` without `mac`: resolved by ARP on the uplink.
+fn resolves_chassis_macs(topology: &str) -> bool {
+    topology
+        .split("[[")
+        .filter(|section| section.starts_with("chassis]]"))
+        .any(|section| {
+            !section
+                .lines()
+                .any(|line| line.trim_start().starts_with("mac ="))
+        })
+}
+
 #[test]
 fn two_workers_emit_what_one_worker_emits_in_flow_order() {
     let mut scenarios: Vec<_> = std::fs::read_dir(fixtures_dir())
@@ -66,7 +81,7 @@ fn two_workers_emit_what_one_worker_emits_in_flow_order() {
         .collect();
     scenarios.retain(|s| {
         let topology = std::fs::read_to_string(s.join("topology.toml")).unwrap();
-        !topology.contains("snat = true")
+        !topology.contains("snat = true") && !resolves_chassis_macs(&topology)
     });
     scenarios.sort();
     assert!(scenarios.len() >= 6);

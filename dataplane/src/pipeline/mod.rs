@@ -4,12 +4,16 @@
 //! dropped with a reason.
 
 mod ingress;
+mod neighbours;
 mod routing;
 pub mod sfc;
 pub(crate) mod snat;
 mod switching;
 pub mod tables;
 mod uplink;
+mod uplink_host;
+mod vxlan;
+pub mod vxlan_tables;
 
 use std::sync::Arc;
 
@@ -58,11 +62,13 @@ impl TxQueues {
 struct Egress<'a> {
     tx: &'a mut TxQueues,
     counters: &'a mut Counters,
+    /// Chassis MACs resolved on the uplink, and the frames waiting for one.
+    neighbours: &'a mut neighbours::Neighbours,
 }
 
 impl Egress<'_> {
     /// Sends a packet out of a logical port: tagged for a sub-port, queued on its
-    /// dataplane port.
+    /// dataplane port, or encapsulated to the chassis hosting it.
     fn send(
         &mut self,
         tables: &ForwardingTables,
@@ -70,19 +76,22 @@ impl Egress<'_> {
         logical_port: u32,
     ) -> Result<(), Dropped> {
         let entry = &tables.logical_ports[logical_port as usize];
-        let Attachment::Local { port, vlan } = entry.attachment else {
-            return Err((packet, DropReason::NoTunnel));
+        let (port, vlan) = match entry.attachment {
+            Attachment::Local { port, vlan } => (port, vlan),
+            Attachment::Remote { chassis } => {
+                return vxlan::send_to_chassis(self, tables, packet, chassis, entry.network)
+            }
         };
         if let Some(vlan) = vlan {
             if !rewrite::push_vlan(&mut packet, vlan) {
                 return Err((packet, DropReason::NoHeadroom));
             }
         }
-        self.send_port(packet, port)
+        self.transmit(port, packet)
     }
 
-    /// Queues a packet on a dataplane port (the uplink, for SNAT).
-    fn send_port(&mut self, packet: Packet, port: u16) -> Result<(), Dropped> {
+    /// Queues a finished frame on a dataplane port.
+    fn transmit(&mut self, port: u16, packet: Packet) -> Result<(), Dropped> {
         match self.tx.queues.get_mut(usize::from(port)) {
             Some(queue) => queue.push(packet).map_err(|p| (p, DropReason::TxQueueFull)),
             None => Err((packet, DropReason::NoLogicalPort)),
@@ -123,6 +132,8 @@ impl WorkerState {
 pub struct Pipeline {
     tables: Arc<ForwardingTables>,
     state: WorkerState,
+    /// Kept apart from `state` so that the egress can borrow it alongside.
+    neighbours: neighbours::Neighbours,
 }
 
 impl Pipeline {
@@ -135,7 +146,11 @@ impl Pipeline {
     /// slice of the SNAT port range.
     pub fn for_worker(tables: Arc<ForwardingTables>, worker: u16, workers: u16) -> Self {
         let state = WorkerState::new(&tables, worker, workers);
-        Pipeline { tables, state }
+        Pipeline {
+            neighbours: neighbours::Neighbours::new(tables.vxlan.chassis.len()),
+            tables,
+            state,
+        }
     }
 
     /// Switches to a newer snapshot of the tables (between bursts); the worker's
@@ -146,6 +161,30 @@ impl Pipeline {
 
     pub fn tables(&self) -> &Arc<ForwardingTables> {
         &self.tables
+    }
+
+    /// Work due without packets: frames held for a chassis MAC that another worker
+    /// has learned since leave now (call when a poll finds nothing).
+    pub fn housekeep(&mut self, pool: &mut Pool, tx: &mut TxQueues, counters: &mut Counters) {
+        if !self.neighbours.has_waiting() {
+            return;
+        }
+        let mut egress = Egress {
+            tx,
+            counters,
+            neighbours: &mut self.neighbours,
+        };
+        release_held(&self.tables, &mut egress, pool);
+    }
+
+    /// The pipeline stops: what is still held (frames waiting for a resolution that
+    /// never came) is dropped and counted, so that nothing received is unaccounted for.
+    pub fn finish(&mut self, pool: &mut Pool, tx: &mut TxQueues, counters: &mut Counters) {
+        self.housekeep(pool, tx, counters);
+        for packet in self.neighbours.take_all() {
+            counters.drop(DropReason::ResolveTimeout);
+            pool.free(packet);
+        }
     }
 
     /// Runs every packet of `rx` through the stages, leaving `rx` empty. Output goes
@@ -159,18 +198,38 @@ impl Pipeline {
     ) {
         let tables = &*self.tables;
         let state = &mut self.state;
-        let mut egress = Egress { tx, counters };
+        let mut egress = Egress {
+            tx,
+            counters,
+            neighbours: &mut self.neighbours,
+        };
         let mut now_ns = None;
         for packet in rx.drain() {
-            now_ns = Some(packet.timestamp_ns);
+            let now = packet.timestamp_ns;
+            now_ns = Some(now);
+            release_held(tables, &mut egress, pool);
             if let Err(dropped) = forward(tables, state, &mut egress, pool, packet) {
                 egress.drop(pool, dropped);
+            }
+            if egress.neighbours.requests_due() {
+                uplink_host::send_arp_requests(tables, &mut egress, pool, now);
+            }
+            while let Some(expired) = egress.neighbours.expired(now) {
+                egress.drop(pool, (expired, DropReason::ResolveTimeout));
             }
         }
         // Bounded expiry work per burst, on the capture's (or the clock's) time.
         if let Some(now_ns) = now_ns {
             state.nat.sweep(now_ns);
         }
+    }
+}
+
+/// Sends the frames this worker held for a chassis MAC that is known now (learned by
+/// any worker), before anything newer leaves: a flow keeps its order.
+fn release_held(tables: &ForwardingTables, egress: &mut Egress, pool: &mut Pool) {
+    if let (true, Some(uplink)) = (egress.neighbours.has_waiting(), tables.uplink) {
+        uplink_host::release_resolved(tables, egress, pool, uplink);
     }
 }
 
@@ -188,17 +247,32 @@ fn forward(
         Ok(logical_port) => logical_port,
         Err(reason) => return Err((packet, reason)),
     };
-    if let Some(answer) = switching::arp_answer(tables, &packet, ingress) {
-        switching::turn_into_arp_reply(&mut packet, answer);
-        return egress.send(tables, packet, ingress);
-    }
     // SFC: returns from service functions, then classification; an unchained packet
-    // (or one at the end of its chain) goes on as coming from `ingress`.
+    // (or one at the end of its chain) goes on as coming from `ingress`. Chains are
+    // classified on the node hosting the source port, so frames from the overlay
+    // skip this.
     let (packet, ingress) = match sfc::process(tables, &mut state.sfc, egress, packet, ingress) {
         sfc::Verdict::Forward(packet, ingress) => (packet, ingress),
         sfc::Verdict::Done(result) => return result,
     };
+    forward_from(tables, state, egress, pool, packet, ingress)
+}
+
+/// Forwarding once the frame's logical port is known (a local port after ingress, or a
+/// remote one after VXLAN decapsulation): ARP responder, routing or L2.
+fn forward_from(
+    tables: &ForwardingTables,
+    state: &mut WorkerState,
+    egress: &mut Egress,
+    pool: &mut Pool,
+    mut packet: Packet,
+    ingress: u32,
+) -> Result<(), Dropped> {
     let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
+    if let Some(answer) = switching::arp_answer(tables, &packet, ingress) {
+        switching::turn_into_arp_reply(&mut packet, answer);
+        return egress.send(tables, packet, ingress);
+    }
     let destination = rewrite::destination_mac(packet.data());
     if network.router_mac == Some(destination) {
         return routing::route(tables, state, egress, packet);

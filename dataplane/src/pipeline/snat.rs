@@ -35,7 +35,7 @@ pub(super) fn outbound(
     }
     rewrite::set_macs(packet.data_mut(), gateway_mac, uplink_mac);
     rewrite::decrement_ttl(&mut packet);
-    egress.send_port(packet, uplink)
+    egress.transmit(uplink, packet)
 }
 
 /// IPv4 addressed to one of this node's external addresses.

@@ -8,7 +8,7 @@ use super::tables::ForwardingTables;
 use super::{Dropped, Egress};
 use crate::counters::DropReason;
 
-const ARP_REQUEST: u16 = 1;
+pub(super) const ARP_REQUEST: u16 = 1;
 const ARP_REPLY: u16 = 2;
 
 /// The MAC to answer an ARP request with, when the network knows the address asked
@@ -76,8 +76,19 @@ pub(super) fn switch(
     }
 }
 
-/// Sends a copy to every other local port of the network; the last one gets the
-/// original buffer.
+/// Where a flooded copy goes.
+#[derive(Clone, Copy)]
+enum FloodTarget {
+    /// A local logical port.
+    Port(u32),
+    /// A chassis hosting ports of the network (head-end replication, one copy each).
+    Chassis(u16),
+}
+
+/// Sends a copy to every other local port of the network and, when the frame did not
+/// come over the overlay, one to every chassis hosting a port of it (a frame from the
+/// overlay was replicated to every chassis by its sender already); the last one gets
+/// the original buffer.
 fn flood(
     tables: &ForwardingTables,
     egress: &mut Egress,
@@ -86,18 +97,26 @@ fn flood(
     ingress: u32,
 ) -> Result<(), Dropped> {
     let network = tables.logical_ports[ingress as usize].network;
+    let from_overlay = tables.uplink == Some(packet.rx_port);
+    let chassis: &[u16] = if from_overlay {
+        &[]
+    } else {
+        &tables.vxlan.flood_chassis[network as usize]
+    };
     let mut targets = tables.networks[network as usize]
         .flood
         .iter()
         .copied()
-        .filter(|&target| target != ingress);
+        .filter(|&target| target != ingress)
+        .map(FloodTarget::Port)
+        .chain(chassis.iter().copied().map(FloodTarget::Chassis));
     let Some(mut current) = targets.next() else {
         return Err((packet, DropReason::NoDestination));
     };
     for next in targets {
         match pool.clone_packet(&packet) {
             Ok(copy) => {
-                if let Err(dropped) = egress.send(tables, copy, current) {
+                if let Err(dropped) = flood_one(tables, egress, copy, current, network) {
                     egress.drop(pool, dropped);
                 }
             }
@@ -105,5 +124,20 @@ fn flood(
         }
         current = next;
     }
-    egress.send(tables, packet, current)
+    flood_one(tables, egress, packet, current, network)
+}
+
+fn flood_one(
+    tables: &ForwardingTables,
+    egress: &mut Egress,
+    packet: Packet,
+    target: FloodTarget,
+    network: u32,
+) -> Result<(), Dropped> {
+    match target {
+        FloodTarget::Port(port) => egress.send(tables, packet, port),
+        FloodTarget::Chassis(chassis) => {
+            super::vxlan::send_to_chassis(egress, tables, packet, chassis, network)
+        }
+    }
 }

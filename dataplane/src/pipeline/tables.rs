@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use packet::MacAddr;
 
 use super::sfc::SfcTables;
+use super::vxlan_tables::VxlanTables;
 use crate::topology::{Binding, Topology};
 
 /// Where a logical port's frames leave.
@@ -15,8 +16,8 @@ use crate::topology::{Binding, Topology};
 pub enum Attachment {
     /// On a dataplane port of this node, tagged when `vlan` is set.
     Local { port: u16, vlan: Option<u16> },
-    /// On another chassis, reached through the overlay.
-    Remote,
+    /// On another chassis (its index in `vxlan.chassis`), reached through the overlay.
+    Remote { chassis: u16 },
 }
 
 #[derive(Clone, Debug)]
@@ -85,6 +86,8 @@ pub struct ForwardingTables {
     pub snat: SnatTables,
     /// Compiled flow classifiers and port chains.
     pub sfc: SfcTables,
+    /// The VXLAN overlay: VTEPs, VNIs, head-end replication lists.
+    pub vxlan: VxlanTables,
 }
 
 /// fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291).
@@ -145,7 +148,9 @@ impl ForwardingTables {
                         vlan,
                     }
                 }
-                Binding::Remote { .. } => Attachment::Remote,
+                Binding::Remote { chassis } => Attachment::Remote {
+                    chassis: chassis.index() as u16,
+                },
             };
             macs.insert((network, lp.mac), id);
             if let Some(ip) = lp.ip {
@@ -209,6 +214,7 @@ impl ForwardingTables {
             hosts,
             snat: snat_tables(topology),
             sfc,
+            vxlan: VxlanTables::build(topology),
         }
     }
 }

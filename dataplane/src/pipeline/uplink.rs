@@ -1,28 +1,70 @@
 //! Frames arriving on the uplink: the underlay and the outside world. No logical port
 //! lives there (the topology refuses one); what arrives is VXLAN for this node's
-//! VTEP, replies to this node's SNAT, or the underlay's own ARP.
+//! VTEP, replies to this node's SNAT, or the underlay's own ARP and neighbour
+//! discovery.
 
-use packet::{parse, Packet, Pool};
+use packet::meta::VXLAN_PORT;
+use packet::{parse, Packet, Pool, L3, L4};
 
 use super::tables::ForwardingTables;
-use super::{snat, Dropped, Egress, WorkerState};
+use super::{snat, uplink_host, vxlan, Dropped, Egress, WorkerState};
 use crate::counters::DropReason;
+
+/// What an uplink frame is, by its outer headers.
+enum UplinkTraffic {
+    /// IPv4 to one of the node's external addresses: a reply to SNAT.
+    SnatReply,
+    /// UDP to port 4789: the overlay.
+    Vxlan,
+    /// ARP: possibly for one of the node's own addresses.
+    Arp,
+    /// IPv6 neighbour solicitation: possibly for one of the node's own addresses.
+    NeighbourSolicitation,
+    /// IPv6 neighbour advertisement: possibly resolving a chassis.
+    NeighbourAdvertisement,
+    Other,
+}
+
+fn classify(tables: &ForwardingTables, packet: &Packet) -> UplinkTraffic {
+    let meta = &packet.meta;
+    if snat::is_for_external_ip(tables, packet) {
+        return UplinkTraffic::SnatReply;
+    }
+    match (meta.l3, meta.l4) {
+        (L3::Ipv4 | L3::Ipv6, L4::Udp) if meta.flow.dst_port == VXLAN_PORT => UplinkTraffic::Vxlan,
+        (L3::Arp, _) => UplinkTraffic::Arp,
+        _ if uplink_host::is_neighbour_solicitation(packet) => UplinkTraffic::NeighbourSolicitation,
+        _ if uplink_host::is_neighbour_advertisement(packet) => {
+            UplinkTraffic::NeighbourAdvertisement
+        }
+        _ => UplinkTraffic::Other,
+    }
+}
 
 pub(super) fn receive(
     tables: &ForwardingTables,
     state: &mut WorkerState,
     egress: &mut Egress,
-    _pool: &mut Pool,
+    pool: &mut Pool,
     mut packet: Packet,
 ) -> Result<(), Dropped> {
-    packet.meta = match parse(packet.data()) {
-        Ok(meta) => meta,
-        Err(error) => return Err((packet, error.into())),
-    };
-    if snat::is_for_external_ip(tables, &packet) {
-        return snat::inbound(tables, state, egress, packet);
+    if !packet.meta.parsed {
+        packet.meta = match parse(packet.data()) {
+            Ok(meta) => meta,
+            Err(error) => return Err((packet, error.into())),
+        };
     }
-    // Nothing else on the uplink is addressed to a logical port until VXLAN
-    // decapsulation is dispatched from here.
-    Err((packet, DropReason::NoLogicalPort))
+    match classify(tables, &packet) {
+        UplinkTraffic::SnatReply => snat::inbound(tables, state, egress, packet),
+        UplinkTraffic::Vxlan => vxlan::receive(tables, state, egress, pool, packet),
+        UplinkTraffic::Arp => uplink_host::arp(tables, egress, pool, packet),
+        UplinkTraffic::NeighbourSolicitation => {
+            uplink_host::neighbour_solicitation(tables, egress, packet)
+        }
+        UplinkTraffic::NeighbourAdvertisement => {
+            uplink_host::neighbour_advertisement(tables, egress, pool, packet)
+        }
+        // Nothing else on the uplink is addressed to a logical port.
+        UplinkTraffic::Other => Err((packet, DropReason::NoLogicalPort)),
+    }
 }

@@ -114,6 +114,12 @@ fn run_one_worker(
                 .map_err(ReplayError::Input)?;
         }
         if rx.is_empty() && earliest_input(ports).is_none() {
+            pipeline.finish(&mut pool, &mut tx, &mut counters);
+            for (port, queue) in tx.pending() {
+                ports[port]
+                    .tx_burst(queue, &mut pool, &mut counters)
+                    .map_err(ReplayError::Output)?;
+            }
             return Ok(counters);
         }
         pipeline.process(&mut rx, &mut pool, &mut tx, &mut counters);

@@ -157,6 +157,20 @@ impl Io {
     }
 }
 
+/// Passes a worker's transmit queues to the writing thread (waiting when its ring is
+/// full: replay loses nothing).
+fn send_out(tx: &mut TxQueues, output: &ArrayQueue<(u16, Packet)>) {
+    for (port, queue) in tx.pending() {
+        for packet in queue.drain() {
+            let mut item = (port as u16, packet);
+            while let Err(back) = output.push(item) {
+                item = back;
+                thread::yield_now();
+            }
+        }
+    }
+}
+
 /// A replay worker: bursts from its input ring through its pipeline, out to its
 /// output ring.
 fn work(
@@ -188,22 +202,18 @@ fn work(
         }
         if rx.is_empty() {
             if input_done {
+                pipeline.finish(&mut pool, &mut tx, &mut counters);
+                send_out(&mut tx, output);
                 break;
             }
+            pipeline.housekeep(&mut pool, &mut tx, &mut counters);
+            send_out(&mut tx, output);
             backoff.idle();
             continue;
         }
         backoff.reset();
         pipeline.process(&mut rx, &mut pool, &mut tx, &mut counters);
-        for (port, queue) in tx.pending() {
-            for packet in queue.drain() {
-                let mut item = (port as u16, packet);
-                while let Err(back) = output.push(item) {
-                    item = back;
-                    thread::yield_now();
-                }
-            }
-        }
+        send_out(&mut tx, output);
     }
     drop(pool);
     rings.workers_finished.fetch_add(1, Ordering::Release);

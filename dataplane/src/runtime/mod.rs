@@ -83,6 +83,8 @@ struct Shared {
     /// The snapshot generation each worker runs with.
     generations: Vec<CachePadded<AtomicU64>>,
     config: RuntimeConfig,
+    /// The runtime's epoch for packet timestamps.
+    started: std::time::Instant,
 }
 
 /// A running dataplane.
@@ -120,6 +122,7 @@ impl Runtime {
                 .map(|_| CachePadded::new(AtomicU64::new(1)))
                 .collect(),
             config,
+            started: std::time::Instant::now(),
         });
 
         let mut owned: Vec<Vec<(u16, Box<dyn Port>)>> = (0..workers).map(|_| Vec::new()).collect();

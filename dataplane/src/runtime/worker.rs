@@ -35,6 +35,9 @@ pub(super) fn run(
     let mut tx = TxQueues::new(port_count);
     let mut backoff = Backoff::new(config.busy_poll);
     let ring = &shared.rings[index];
+    // Packets from ports without their own timestamps get the runtime's clock: the
+    // stages' timers (conntrack, resolution) run on packet time.
+    let clock = shared.started;
 
     loop {
         // A guard: while this worker is mid-iteration, nobody concludes it is drained.
@@ -56,6 +59,12 @@ pub(super) fn run(
                     break;
                 }
                 work += port.rx_burst(&mut pool, &mut received, room, &mut counters)?;
+            }
+        }
+        if !received.is_empty() {
+            let now = clock.elapsed().as_nanos() as u64;
+            for packet in received.iter_mut().filter(|p| p.timestamp_ns == 0) {
+                packet.timestamp_ns = now;
             }
         }
         for mut packet in received.drain() {
@@ -102,6 +111,11 @@ pub(super) fn run(
         pipeline.process(&mut mine, &mut pool, &mut tx, &mut counters);
         transmit(shared, index, &mut ports, &mut tx, &mut pool, &mut counters)?;
 
+        if work == 0 {
+            // Held frames another worker's answer released leave now.
+            pipeline.housekeep(&mut pool, &mut tx, &mut counters);
+            transmit(shared, index, &mut ports, &mut tx, &mut pool, &mut counters)?;
+        }
         shared.in_flight.fetch_sub(1 + popped, Ordering::SeqCst);
         if work > 0 {
             shared.published[index].publish(&counters);
@@ -110,6 +124,22 @@ pub(super) fn run(
             break;
         } else {
             backoff.idle();
+        }
+    }
+    // What still waits for a resolution is dropped and counted; it goes nowhere.
+    pipeline.finish(&mut pool, &mut tx, &mut counters);
+    for (port_id, queue) in tx.pending() {
+        match ports.iter_mut().find(|(id, _)| usize::from(*id) == port_id) {
+            Some((_, port)) => {
+                port.tx_burst(queue, &mut pool, &mut counters)?;
+            }
+            // The owner may have stopped already.
+            None => {
+                for packet in queue.drain() {
+                    counters.drop(DropReason::RingFull);
+                    pool.free(packet);
+                }
+            }
         }
     }
     for (_, port) in &mut ports {

@@ -506,6 +506,11 @@ fn chassis_need_node_vtep_and_uplink() {
         "node \"compute-1\": uplink: ",
         "required to reach chassis \"compute-2\"",
     );
+    refused(
+        &EXAMPLE.replace("uplink_mac = \"02:00:c0:00:02:0b\"", ""),
+        "node \"compute-1\": uplink_mac: ",
+        "required to reach chassis \"compute-2\"",
+    );
 }
 
 #[test]

@@ -112,3 +112,39 @@ fn first_field_difference(want: &str, got: &str) -> String {
     }
     format!("expected {want}, got {got}")
 }
+
+/// The outer UDP source port of an encapsulated frame is the dataplane's choice. An
+/// expected VXLAN frame whose source port is 0 (the generator's placeholder) takes the
+/// port of the actual frame when that one is VXLAN with a port within 49152-65535,
+/// its IPv6 UDP checksum adjusted (RFC 1624); otherwise it is returned unchanged, so
+/// that the comparison fails on the port. Every other byte stays compared.
+pub fn adopt_vxlan_source_port(expected: &[u8], actual: &[u8]) -> Vec<u8> {
+    let mut adopted = expected.to_vec();
+    let vxlan_udp = |frame: &[u8]| -> Option<(usize, u16, bool)> {
+        let meta = packet::parse(frame).ok()?;
+        let is_vxlan = meta.l4 == packet::L4::Udp && meta.flow.dst_port == 4789;
+        is_vxlan.then_some((
+            usize::from(meta.l4_offset),
+            meta.flow.src_port,
+            meta.l3 == packet::L3::Ipv6,
+        ))
+    };
+    let (Some((at, 0, ipv6)), Some((actual_at, port, _))) =
+        (vxlan_udp(expected), vxlan_udp(actual))
+    else {
+        return adopted;
+    };
+    if at != actual_at || port < 49152 {
+        return adopted;
+    }
+    adopted[at..at + 2].copy_from_slice(&port.to_be_bytes());
+    let sum = u16::from_be_bytes([adopted[at + 6], adopted[at + 7]]);
+    if ipv6 && sum != 0 {
+        let mut updated = packet::checksum::update_word(sum, 0, port);
+        if updated == 0 {
+            updated = 0xffff;
+        }
+        adopted[at + 6..at + 8].copy_from_slice(&updated.to_be_bytes());
+    }
+    adopted
+}

@@ -361,6 +361,10 @@ fn node_needs(t: &Topology) -> Result<()> {
         if t.node.uplink.is_none() {
             return Err(obj.err("uplink", why));
         }
+        // The outer source MAC of the encapsulated frames.
+        if t.node.uplink_mac.is_none() {
+            return Err(obj.err("uplink_mac", why));
+        }
     }
     if let Some(r) = t.routers.iter().find(|r| r.snat) {
         if t.node.uplink.is_none() {
