@@ -1,8 +1,7 @@
 //! Connection tracking and SNAT, per worker core: new connections per second,
 //! translation of established connections with 1k, 100k and 1M live, and memory per
 //! connection (computed from the preallocated tables, and measured as resident set
-//! growth). Run short: `cargo bench -p bench --bench nat -- --warm-up-time 1
-//! --measurement-time 2`.
+//! growth). Short runs by default (`bench::quick`).
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -135,5 +134,12 @@ fn memory(_: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, memory, new_connections, established);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(bench::quick::WARM_UP)
+        .measurement_time(bench::quick::MEASUREMENT)
+        .sample_size(bench::quick::SAMPLES);
+    targets = memory, new_connections, established
+}
 criterion_main!(benches);

@@ -43,6 +43,33 @@ fn parse_frames(c: &mut Criterion) {
     group.finish();
 }
 
+/// A burst of 32 frames of distinct flows, parsed one after the other as ingress does.
+fn parse_burst(c: &mut Criterion) {
+    let burst: Vec<Vec<u8>> = (0..32u16)
+        .map(|i| {
+            let mut frame = Vec::new();
+            PacketBuilder::ethernet2(SRC, DST)
+                .ipv4([10, 0, 0, 5], [10, 0, 1, i as u8], 64)
+                .udp(40000 + i, 53)
+                .write(&mut frame, &[0u8; 18])
+                .unwrap();
+            frame
+        })
+        .collect();
+    let mut group = c.benchmark_group("parse_burst");
+    group.throughput(Throughput::Elements(burst.len() as u64));
+    group.bench_function("ipv4_udp_64B_x32", |b| {
+        b.iter(|| {
+            let mut hashes = 0u64;
+            for frame in &burst {
+                hashes ^= parse(black_box(frame)).unwrap().flow_hash;
+            }
+            hashes
+        })
+    });
+    group.finish();
+}
+
 fn flow_hash(c: &mut Criterion) {
     let key = FlowKey::new_v4([10, 0, 0, 5].into(), [192, 0, 2, 1].into(), 6, 40000, 443);
     let mut group = c.benchmark_group("flow_hash");
@@ -75,5 +102,12 @@ fn checksums(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, parse_frames, flow_hash, checksums);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(bench::quick::WARM_UP)
+        .measurement_time(bench::quick::MEASUREMENT)
+        .sample_size(bench::quick::SAMPLES);
+    targets = parse_frames, parse_burst, flow_hash, checksums
+}
 criterion_main!(benches);

@@ -86,5 +86,12 @@ fn scenarios(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scenarios);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(bench::quick::WARM_UP)
+        .measurement_time(bench::quick::MEASUREMENT)
+        .sample_size(bench::quick::SAMPLES);
+    targets = scenarios
+}
 criterion_main!(benches);

@@ -1,12 +1,13 @@
 //! SFC costs per packet: classification against 10, 1,000 and 10,000 flow
-//! classifiers (tuple space search), and encap-and-steer (pair selection with flow
-//! pins, MPLS or NSH encapsulation in the headroom).
+//! classifiers (tuple space search), a flow cache hit (what an established flow pays
+//! instead), and encap-and-steer (pair selection with flow pins, MPLS or NSH
+//! encapsulation in the headroom).
 
 use std::net::Ipv4Addr;
 
 use classifier::{Classifier, Key, Prefix, Rule};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use packet::{parse, MacAddr, Pool, PoolConfig};
+use packet::{parse, FlowCache, MacAddr, Pool, PoolConfig};
 use sfc::{Chain, ChainTables, Encap, Group, Pair, SfcState};
 
 /// A classifier set of `n` rules in four shapes (host + TCP port, subnet + UDP port
@@ -85,6 +86,34 @@ fn classification(c: &mut Criterion) {
     group.finish();
 }
 
+/// A hit in the per-worker flow cache, as the SFC stage uses it (the classifier's
+/// answer keyed by the classification key, under the tables' generation): 1,024
+/// established flows in the pipeline's 4,096 slots, every lookup a hit.
+fn flow_cache_hit(c: &mut Criterion) {
+    let keys = probes(10_000);
+    let slots = dataplane::pipeline::sfc::CLASSIFICATION_CACHE_SLOTS;
+    let mut cache: FlowCache<Key, Option<u32>> = FlowCache::new(slots);
+    // Odd multiplier: distinct flows below the slot count land in distinct slots.
+    let hash = |i: usize| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for (i, key) in keys.iter().enumerate() {
+        cache.insert(hash(i), *key, 1, Some(i as u32));
+    }
+    let mut group = c.benchmark_group("flow_cache");
+    group.throughput(Throughput::Elements(keys.len() as u64));
+    group.bench_function("hit", |b| {
+        b.iter(|| {
+            let mut found = 0u32;
+            for (i, key) in keys.iter().enumerate() {
+                let value = cache.get_or_insert_with(hash(i), *key, 1, || unreachable!());
+                found += u32::from(std::hint::black_box(value).is_some());
+            }
+            found
+        })
+    });
+    group.finish();
+    assert_eq!(cache.misses(), 0, "every lookup was a hit");
+}
+
 fn frame(source_port: u16) -> Vec<u8> {
     let builder = etherparse::PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
         .ipv4([10, 0, 0, 5], [10, 0, 0, 6], 64)
@@ -153,5 +182,12 @@ fn encap_and_steer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, classification, encap_and_steer);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(bench::quick::WARM_UP)
+        .measurement_time(bench::quick::MEASUREMENT)
+        .sample_size(bench::quick::SAMPLES);
+    targets = classification, flow_cache_hit, encap_and_steer
+}
 criterion_main!(benches);

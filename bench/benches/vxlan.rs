@@ -65,6 +65,36 @@ fn encap(c: &mut Criterion) {
     group.finish();
 }
 
+/// A burst of 32 small frames of distinct flows, encapsulated one after the other
+/// (IPv4 underlay), as the egress does for a burst to one chassis.
+fn encap_burst(c: &mut Criterion) {
+    let mut pool = Pool::new(PoolConfig::default());
+    let mut packets: Vec<_> = (0..32u8)
+        .map(|i| {
+            let mut frame = inner_frame(18);
+            frame[14 + 19] = i; // the last byte of the destination address
+            let mut packet = pool.alloc_copy(&frame).unwrap();
+            packet.meta = parse(packet.data()).unwrap();
+            packet
+        })
+        .collect();
+    let (local, remote) = endpoints(false);
+    let mut group = c.benchmark_group("vxlan_encap_burst");
+    group.throughput(Throughput::Elements(packets.len() as u64));
+    group.bench_function("ipv4_underlay_64B_x32", |b| {
+        b.iter(|| {
+            for packet in &mut packets {
+                let port = source_port(inner_entropy(packet.data(), &packet.meta));
+                encapsulate(black_box(&mut *packet), &local, &remote, 1001, port).unwrap();
+            }
+            for packet in &mut packets {
+                packet.pull_front(overhead(false));
+            }
+        })
+    });
+    group.finish();
+}
+
 fn decap(c: &mut Criterion) {
     let mut group = c.benchmark_group("vxlan_decap");
     group.throughput(Throughput::Elements(1));
@@ -86,5 +116,12 @@ fn decap(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encap, decap);
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(bench::quick::WARM_UP)
+        .measurement_time(bench::quick::MEASUREMENT)
+        .sample_size(bench::quick::SAMPLES);
+    targets = encap, decap, encap_burst
+}
 criterion_main!(benches);

@@ -1,2 +1,23 @@
-//! Benchmarks of the dataplane: criterion micro-benchmarks under `benches/`.
-//! The throughput harness (`cargo run --release -p bench -- SCENARIO`) is issue 8's.
+//! Benchmarks of the dataplane: criterion micro-benchmarks under `benches/`, and the
+//! throughput harness (`cargo run --release -p bench -- SCENARIO | report | memory`)
+//! whose parts live here.
+
+pub mod clock;
+pub mod harness;
+pub mod machine;
+pub mod memory;
+pub mod plot;
+pub mod report;
+pub mod scenario;
+pub mod state;
+
+/// Criterion's timing for the micro-benchmarks, set in code so that the whole
+/// `cargo bench -p bench` stays within a few minutes on a small machine; the
+/// command line (`-- --warm-up-time 3 --measurement-time 10`) still overrides it.
+pub mod quick {
+    use std::time::Duration;
+
+    pub const WARM_UP: Duration = Duration::from_millis(500);
+    pub const MEASUREMENT: Duration = Duration::from_secs(1);
+    pub const SAMPLES: usize = 20;
+}
