@@ -111,6 +111,8 @@ pub struct WorkerState {
     pub nat: nat::Nat,
     /// SFC: flow -> pair pins and the proxy's flows.
     pub sfc: ::sfc::SfcState,
+    /// Classification results of established flows (the flow cache).
+    pub classified: sfc::ClassificationCache,
 }
 
 impl WorkerState {
@@ -123,6 +125,7 @@ impl WorkerState {
                 ..tables.snat.config
             }),
             sfc: ::sfc::SfcState::default(),
+            classified: sfc::ClassificationCache::new(sfc::CLASSIFICATION_CACHE_SLOTS),
         }
     }
 }
@@ -251,7 +254,7 @@ fn forward(
     // (or one at the end of its chain) goes on as coming from `ingress`. Chains are
     // classified on the node hosting the source port, so frames from the overlay
     // skip this.
-    let (packet, ingress) = match sfc::process(tables, &mut state.sfc, egress, packet, ingress) {
+    let (packet, ingress) = match sfc::process(tables, state, egress, packet, ingress) {
         sfc::Verdict::Forward(packet, ingress) => (packet, ingress),
         sfc::Verdict::Done(result) => return result,
     };

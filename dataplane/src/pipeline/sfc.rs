@@ -7,11 +7,11 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use classifier::{Classifier, Key, Prefix, Rule};
 use ipnet::IpNet;
-use packet::{rewrite, Packet};
+use packet::{rewrite, FlowCache, Packet};
 use sfc::{ChainTables, Encap, HopRef, ReturnError, SfcState, SteerError};
 
 use super::tables::ForwardingTables;
-use super::{Dropped, Egress};
+use super::{Dropped, Egress, WorkerState};
 use crate::counters::DropReason;
 use crate::topology::{Correlation, Topology};
 
@@ -117,21 +117,29 @@ pub(super) enum Verdict {
     Done(Result<(), Dropped>),
 }
 
+/// Per worker: the classifier's answer for established flows, keyed by what it looks
+/// at, valid for one generation of the tables.
+pub type ClassificationCache = FlowCache<Key, Option<u32>>;
+
+/// Slots of a worker's classification cache (about 70 bytes each).
+pub const CLASSIFICATION_CACHE_SLOTS: usize = 4096;
+
 pub(super) fn process(
     tables: &ForwardingTables,
-    state: &mut SfcState,
+    worker: &mut WorkerState,
     egress: &mut Egress,
     mut packet: Packet,
     ingress: u32,
 ) -> Verdict {
     let sfc = &tables.sfc;
+    let state = &mut worker.sfc;
     match sfc::take_back(&sfc.chains, state, &mut packet, ingress) {
         Err(error) => Verdict::Done(Err((packet, return_drop(error)))),
         Ok(Some(hop)) => match sfc.chains.next(hop) {
             Some(next) => Verdict::Done(send(tables, state, egress, packet, next)),
             None => end_of_chain(tables, packet),
         },
-        Ok(None) => match classify(tables, &packet, ingress) {
+        Ok(None) => match classify(tables, &mut worker.classified, &packet, ingress) {
             Some(hop) => Verdict::Done(send(tables, state, egress, packet, hop)),
             None => Verdict::Forward(packet, ingress),
         },
@@ -139,7 +147,12 @@ pub(super) fn process(
 }
 
 /// The chain and direction an IP packet from a VM port enters, if any.
-fn classify(tables: &ForwardingTables, packet: &Packet, ingress: u32) -> Option<HopRef> {
+fn classify(
+    tables: &ForwardingTables,
+    cache: &mut ClassificationCache,
+    packet: &Packet,
+    ingress: u32,
+) -> Option<HopRef> {
     let classifier = &tables.sfc.classifier;
     // Plain unicast IP only: a VM's own MPLS frames are switched as they are, and
     // broadcast or multicast (DHCP, neighbour discovery) has no single destination to
@@ -156,7 +169,11 @@ fn classify(tables: &ForwardingTables, packet: &Packet, ingress: u32) -> Option<
     } else {
         Key::NO_PORT
     };
-    let value = classifier.classify(&Key::from_flow(&packet.meta.flow, ingress, destination))?;
+    let key = Key::from_flow(&packet.meta.flow, ingress, destination);
+    let hash = packet.meta.flow_hash
+        ^ (u64::from(ingress) << 32 | u64::from(destination)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let value =
+        cache.get_or_insert_with(hash, key, tables.generation, || classifier.classify(&key))?;
     Some(tables.sfc.chains.start(value >> 1, value & 1 == 1))
 }
 
@@ -237,6 +254,46 @@ mod tests {
     use super::*;
 
     const EXAMPLE: &str = include_str!("../../tests/data/topology-example.toml");
+
+    /// A TCP SYN from green-vm1 to green-web (10.0.0.9:80), parsed, from `ingress`.
+    fn web_request(ingress: u32) -> Packet {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2(
+            [0xfa, 0x16, 0x3e, 0, 1, 1],
+            [0xfa, 0x16, 0x3e, 0, 1, 9],
+        )
+        .ipv4([10, 0, 0, 5], [10, 0, 0, 9], 64)
+        .tcp(40000, 80, 1, 1000)
+        .syn()
+        .write(&mut frame, &[])
+        .unwrap();
+        let mut pool = packet::Pool::new(packet::PoolConfig {
+            buffers: 1,
+            ..packet::PoolConfig::default()
+        });
+        let mut packet = pool.alloc_copy(&frame).unwrap();
+        packet.meta = packet::parse(&frame).unwrap();
+        packet.meta.logical_port = ingress;
+        packet
+    }
+
+    #[test]
+    fn established_flows_are_classified_from_the_cache_of_their_generation() {
+        let topology = Topology::from_toml_str(EXAMPLE).unwrap();
+        let vm1 = topology.logical_port_by_name("green-vm1").unwrap().index() as u32;
+        let packet = web_request(vm1);
+        let mut cache = ClassificationCache::new(16);
+        let tables = ForwardingTables::build(&topology);
+        let first = classify(&tables, &mut cache, &packet, vm1);
+        assert!(first.is_some(), "the web traffic enters the chain");
+        assert_eq!(classify(&tables, &mut cache, &packet, vm1), first);
+        assert_eq!((cache.hits(), cache.misses()), (1, 1));
+        // New tables (a configuration change): the cached answer is not trusted.
+        let newer = ForwardingTables::build(&topology);
+        assert_ne!(newer.generation, tables.generation);
+        assert_eq!(classify(&newer, &mut cache, &packet, vm1), first);
+        assert_eq!((cache.hits(), cache.misses()), (1, 2));
+    }
 
     #[test]
     fn the_contract_example_compiles_its_chain() {

@@ -2,6 +2,7 @@
 //! look up per packet. Immutable once built; a new configuration builds new tables.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashMap;
 use ipnet::IpNet;
@@ -73,6 +74,9 @@ pub struct PortIngress {
 
 #[derive(Clone, Debug)]
 pub struct ForwardingTables {
+    /// Unique to this build of the tables: cached decisions computed under another
+    /// generation are ignored.
+    pub generation: u64,
     /// The port facing the underlay and the outside (node.uplink).
     pub uplink: Option<u16>,
     pub ports: Vec<PortIngress>,
@@ -89,6 +93,9 @@ pub struct ForwardingTables {
     /// The VXLAN overlay: VTEPs, VNIs, head-end replication lists.
     pub vxlan: VxlanTables,
 }
+
+/// Every build of the tables gets the next number.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 /// fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291).
 pub fn link_local_of(mac: MacAddr) -> Ipv6Addr {
@@ -205,6 +212,7 @@ impl ForwardingTables {
         let sfc = SfcTables::build(topology, |id| logical_ports[id as usize].mac);
 
         ForwardingTables {
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
             uplink: topology.node.uplink.map(|port| port.index() as u16),
             ports,
             logical_ports,
