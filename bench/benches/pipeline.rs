@@ -91,7 +91,10 @@ criterion_group! {
     config = Criterion::default()
         .warm_up_time(bench::quick::WARM_UP)
         .measurement_time(bench::quick::MEASUREMENT)
-        .sample_size(bench::quick::SAMPLES);
+        .sample_size(bench::quick::SAMPLES)
+        // The report's charts give plotters a font backend that criterion's own
+        // charts do not set up: criterion prints its figures without charts.
+        .without_plots();
     targets = scenarios
 }
 criterion_main!(benches);

@@ -16,6 +16,7 @@ use dataplane::topology::Topology;
 use packet::{Burst, Pool, PoolConfig};
 
 use crate::clock;
+use crate::machine::threads_cpu_ns;
 use crate::scenario::{port, write_flow, Mix, Scenario, Traffic, SNAT_NEW_TABLE};
 
 /// What to run.
@@ -46,6 +47,10 @@ pub struct Measurement {
     /// reasons.
     pub drops: u64,
     pub drop_reasons: String,
+    /// CPU time the worker threads ran while measuring.
+    pub worker_cpu_ns: u64,
+    /// Mpps per core of every repetition of this point (the report keeps the best).
+    pub repeats: Vec<f64>,
 }
 
 impl Measurement {
@@ -66,6 +71,17 @@ impl Measurement {
     /// TSC cycles of one worker core per packet.
     pub fn cycles_per_packet(&self) -> f64 {
         self.ticks as f64 * self.spec.workers as f64 / self.delivered.max(1) as f64
+    }
+
+    /// Worker CPU time per packet: unlike `ns_per_packet`, leaves out the time the
+    /// workers waited for a core; includes their idle polling.
+    pub fn cpu_ns_per_packet(&self) -> f64 {
+        self.worker_cpu_ns as f64 / self.delivered.max(1) as f64
+    }
+
+    /// The share of their cores the workers got while measuring (1.0: all of it).
+    pub fn core_share(&self) -> f64 {
+        self.worker_cpu_ns as f64 / (self.seconds * 1e9 * self.spec.workers as f64)
     }
 
     /// Offered bit rate on the wire at this packet rate (frames with FCS, no preamble).
@@ -109,6 +125,8 @@ impl Engine {
 }
 
 const PORT_RING: usize = 8192;
+/// The runtime names its threads `worker-N`.
+const WORKER_THREADS: &str = "worker-";
 const BURST: usize = 32;
 
 /// The harness side of a burst loop without stages.
@@ -156,7 +174,11 @@ fn start(
             let (input, input_peer) = MemoryPort::new(0, "in", PORT_RING);
             let (output, output_peer) = MemoryPort::new(1, "out", PORT_RING);
             let stop = Arc::clone(&stop);
-            threads.push(std::thread::spawn(move || null_worker(input, output, stop)));
+            let thread = std::thread::Builder::new()
+                .name(format!("{WORKER_THREADS}null-{}", threads.len()))
+                .spawn(move || null_worker(input, output, stop))
+                .expect("a null worker starts");
+            threads.push(thread);
             inputs.push(input_peer);
             outputs.push(output_peer);
         }
@@ -305,6 +327,7 @@ pub fn run(spec: &RunSpec, tsc_hz: f64) -> Measurement {
             || elapsed > Duration::from_secs(20)
     });
 
+    let cpu = threads_cpu_ns(WORKER_THREADS);
     let (started, ticks, delivered) = (Instant::now(), clock::tsc(), generator.delivered);
     let duration = Duration::from_secs_f64(spec.seconds);
     generator.run_until(&engine, |g| {
@@ -315,6 +338,7 @@ pub fn run(spec: &RunSpec, tsc_hz: f64) -> Measurement {
         clock::tsc().wrapping_sub(ticks),
     );
     let delivered = generator.delivered - delivered;
+    let worker_cpu_ns = threads_cpu_ns(WORKER_THREADS) - cpu;
     let counters = engine.stop();
     let drop_reasons = counters
         .nonzero_drops()
@@ -329,5 +353,7 @@ pub fn run(spec: &RunSpec, tsc_hz: f64) -> Measurement {
         tsc_hz,
         drops: counters.total_drops(),
         drop_reasons,
+        worker_cpu_ns,
+        repeats: Vec::new(),
     }
 }

@@ -30,9 +30,9 @@ struct Args {
     classifiers: u32,
     #[arg(long, value_enum, default_value = "64")]
     mix: Mix,
-    /// Measured seconds per run (after the warm-up).
-    #[arg(long, default_value_t = 3.0)]
-    seconds: f64,
+    /// Measured seconds per run, after the warm-up (default 3; 1.5 per run in `report`).
+    #[arg(long)]
+    seconds: Option<f64>,
     /// Frames kept in flight by the traffic generator.
     #[arg(long, default_value_t = 6144)]
     window: usize,
@@ -42,6 +42,9 @@ struct Args {
     /// Connections for `memory`.
     #[arg(long, default_value_t = 1_000_000)]
     connections: u32,
+    /// Runs per point in `report` (the best is kept).
+    #[arg(long, default_value_t = 2)]
+    repeats: usize,
     /// Where `report` writes.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -50,7 +53,7 @@ struct Args {
 fn print(m: &Measurement, null: Option<&Measurement>) {
     let s = &m.spec;
     println!(
-        "{}: {} {} worker(s), {} flows, {} classifiers: {:.3} Mpps ({:.3} Mpps per core, {:.0} ns and {:.0} cycles per packet per core, {:.2} Gbit/s){}, {} dropped{}",
+        "{}: {} {} worker(s), {} flows, {} classifiers: {:.3} Mpps ({:.3} Mpps per core, {:.0} ns and {:.0} cycles per packet per core, {:.0} ns of worker CPU per packet, core share {:.2}, {:.2} Gbit/s){}, {} dropped{}",
         s.scenario.name(),
         s.mix.name(),
         s.workers,
@@ -60,6 +63,8 @@ fn print(m: &Measurement, null: Option<&Measurement>) {
         m.per_core() / 1e6,
         m.ns_per_packet(),
         m.cycles_per_packet(),
+        m.cpu_ns_per_packet(),
+        m.core_share(),
         m.gbits_per_second(),
         null.map(|n| format!(", {:.2} of null", m.per_core() / n.per_core()))
             .unwrap_or_default(),
@@ -76,12 +81,9 @@ fn main() {
                 .out
                 .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results"));
             let config = ReportConfig {
-                seconds: if args.seconds == 3.0 {
-                    1.5
-                } else {
-                    args.seconds
-                },
+                seconds: args.seconds.unwrap_or(1.5),
                 window: args.window,
+                repeats: args.repeats,
             };
             if let Err(error) = report::run(config, &out) {
                 eprintln!("report: {error}");
@@ -116,7 +118,7 @@ fn main() {
                 flows: args.flows,
                 classifiers: args.classifiers,
                 workers: args.workers.max(1),
-                seconds: args.seconds,
+                seconds: args.seconds.unwrap_or(3.0),
                 window: args.window,
             };
             let null = (!args.no_null && scenario != Scenario::Null).then(|| {
