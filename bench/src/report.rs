@@ -27,6 +27,20 @@ pub struct ReportConfig {
     pub repeats: usize,
 }
 
+/// A point of a scaling curve: x, Mpps per core, cycles per packet.
+type Point = (f64, f64, f64);
+/// A scenario's scaling curve.
+type Curve = (Scenario, Vec<Point>);
+
+/// A chart to draw: file, data, title, x axis, whether it shows cycles (else Mpps).
+struct Chart<'a> {
+    file: &'a str,
+    data: &'a [Curve],
+    title: &'a str,
+    x: &'a str,
+    cycles: bool,
+}
+
 /// The runs of a report, measured once each.
 struct Runs {
     config: ReportConfig,
@@ -150,29 +164,36 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
     let mut charts = Vec::new();
     let flows_series = series(&by_flows, |s| f64::from(s.flows));
     let class_series = series(&by_classifiers, |s| f64::from(s.classifiers));
-    let chart_specs: [(&str, &[(Scenario, Vec<(f64, f64, f64)>)], &str, &str, bool); 4] = [
-        (
+    let chart = |file, data, title, x, cycles| Chart {
+        file,
+        data,
+        title,
+        x,
+        cycles,
+    };
+    let chart_specs = [
+        chart(
             "flows-mpps.png",
             &flows_series,
             "Throughput per core vs flows (64 B, 1 worker)",
             "flows",
             false,
         ),
-        (
+        chart(
             "flows-cycles.png",
             &flows_series,
             "Cycles per packet vs flows (64 B, 1 worker)",
             "flows",
             true,
         ),
-        (
+        chart(
             "classifiers-mpps.png",
             &class_series,
             "Throughput per core vs flow classifiers (64 B, 1 worker, 10k flows)",
             "flow classifiers",
             false,
         ),
-        (
+        chart(
             "classifiers-cycles.png",
             &class_series,
             "Cycles per packet vs flow classifiers (64 B, 1 worker, 10k flows)",
@@ -180,7 +201,14 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
             true,
         ),
     ];
-    for (file, data, title, x, cycles) in chart_specs {
+    for Chart {
+        file,
+        data,
+        title,
+        x,
+        cycles,
+    } in chart_specs
+    {
         let lines: Vec<Series> = data
             .iter()
             .map(|(scenario, points)| Series {
@@ -330,11 +358,8 @@ fn drops(m: &Measurement) -> String {
 }
 
 /// Per scenario, its points in order: (x, Mpps per core, cycles per packet).
-fn series(
-    runs: &[Measurement],
-    x: impl Fn(&RunSpec) -> f64,
-) -> Vec<(Scenario, Vec<(f64, f64, f64)>)> {
-    let mut out: Vec<(Scenario, Vec<(f64, f64, f64)>)> = Vec::new();
+fn series(runs: &[Measurement], x: impl Fn(&RunSpec) -> f64) -> Vec<Curve> {
+    let mut out: Vec<Curve> = Vec::new();
     for m in runs {
         let point = (x(&m.spec), m.per_core() / 1e6, m.cycles_per_packet());
         match out.iter_mut().find(|(s, _)| *s == m.spec.scenario) {
@@ -345,12 +370,7 @@ fn series(
     out
 }
 
-fn scaling_table(
-    md: &mut String,
-    title: &str,
-    what: &str,
-    data: &[(Scenario, Vec<(f64, f64, f64)>)],
-) {
+fn scaling_table(md: &mut String, title: &str, what: &str, data: &[Curve]) {
     let Some((_, first)) = data.first() else {
         return;
     };
