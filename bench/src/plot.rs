@@ -40,6 +40,20 @@ pub fn load_font() -> Option<String> {
     None
 }
 
+/// Line colours, dark enough to read on white, in the order of the series.
+const COLORS: [RGBColor; 10] = [
+    RGBColor(200, 0, 0),
+    RGBColor(0, 140, 0),
+    RGBColor(0, 70, 220),
+    RGBColor(230, 120, 0),
+    RGBColor(130, 0, 170),
+    RGBColor(0, 160, 170),
+    RGBColor(220, 0, 170),
+    RGBColor(140, 80, 20),
+    RGBColor(100, 100, 100),
+    RGBColor(0, 0, 0),
+];
+
 /// The chart's axes.
 pub struct Axes<'a> {
     pub title: &'a str,
@@ -52,7 +66,8 @@ pub fn log_x_chart(path: &Path, axes: &Axes, series: &[Series], text: bool) -> R
     let points = || series.iter().flat_map(|s| s.points.iter());
     let x_min = points().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let x_max = points().map(|p| p.0).fold(0.0, f64::max);
-    let y_max = points().map(|p| p.1).fold(0.0, f64::max) * 1.1;
+    // Headroom above the highest point for the legend.
+    let y_max = points().map(|p| p.1).fold(0.0, f64::max) * 1.45;
     if !(x_min.is_finite() && x_max > x_min && y_max > 0.0) {
         return Err(format!("{}: nothing to plot", path.display()));
     }
@@ -82,7 +97,7 @@ pub fn log_x_chart(path: &Path, axes: &Axes, series: &[Series], text: bool) -> R
     }
     mesh.draw().map_err(|e| error(&e))?;
     for (i, line) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = COLORS[i % COLORS.len()].to_rgba();
         let style = ShapeStyle::from(color).stroke_width(2);
         let drawn = chart
             .draw_series(LineSeries::new(line.points.iter().copied(), style))

@@ -106,3 +106,15 @@ pub fn measure(connections: u32, classifiers: u32) -> StateMemory {
         peak: peak_resident(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_connection_is_opened_through_the_full_pipeline() {
+        let m = measure(2_000, 50);
+        assert_eq!(m.opened, 2_000);
+        assert!(m.peak >= m.filled || m.peak == 0);
+    }
+}
