@@ -138,3 +138,51 @@ pub fn thousands(x: f64) -> String {
         format!("{x}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render(text: bool) -> Vec<u8> {
+        let path = std::env::temp_dir().join(format!(
+            "bench-chart-{}-{text}.png",
+            std::process::id()
+        ));
+        let series = [Series {
+            name: "l2".into(),
+            points: vec![(1e3, 2.0), (1e4, 1.9), (1e6, 1.5)],
+        }];
+        let axes = Axes {
+            title: "t",
+            x: "flows",
+            y: "Mpps",
+        };
+        log_x_chart(&path, &axes, &series, text).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn charts_render_without_a_font() {
+        assert!(render(false).starts_with(b"\x89PNG"));
+    }
+
+    #[test]
+    fn charts_render_with_text_when_a_font_is_found() {
+        if load_font().is_some() {
+            assert!(render(true).starts_with(b"\x89PNG"));
+        }
+    }
+
+    #[test]
+    fn nothing_to_plot_is_an_error_not_a_panic() {
+        let axes = Axes {
+            title: "t",
+            x: "x",
+            y: "y",
+        };
+        let path = std::env::temp_dir().join("bench-chart-empty.png");
+        assert!(log_x_chart(&path, &axes, &[], false).is_err());
+    }
+}
