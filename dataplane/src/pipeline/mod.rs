@@ -7,6 +7,7 @@ mod ingress;
 mod routing;
 mod switching;
 pub mod tables;
+pub mod trace;
 mod uplink;
 
 use std::sync::Arc;
@@ -56,9 +57,24 @@ impl TxQueues {
 struct Egress<'a> {
     tx: &'a mut TxQueues,
     counters: &'a mut Counters,
+    /// Set only when the control socket traces a packet.
+    trace: Option<&'a mut trace::Trace>,
 }
 
 impl Egress<'_> {
+    /// Records a stage's decision when tracing; `what` runs only then.
+    #[inline]
+    fn note(
+        &mut self,
+        stage: &'static str,
+        what: impl FnOnce() -> (String, Vec<(&'static str, String)>),
+    ) {
+        if let Some(trace) = self.trace.as_deref_mut() {
+            let (decision, fields) = what();
+            trace.note(stage, decision, fields);
+        }
+    }
+
     /// Sends a packet out of a logical port: tagged for a sub-port, queued on its
     /// dataplane port.
     fn send(
@@ -71,6 +87,16 @@ impl Egress<'_> {
         let Attachment::Local { port, vlan } = entry.attachment else {
             return Err((packet, DropReason::NoTunnel));
         };
+        self.note("egress", || {
+            let tag = vlan.map(|v| format!(" vlan {v}")).unwrap_or_default();
+            let decision = format!("out of logical port {logical_port} on port {port}{tag}");
+            let mut fields = vec![
+                ("logical_port", logical_port.to_string()),
+                ("port", port.to_string()),
+            ];
+            fields.extend(vlan.map(|v| ("vlan", v.to_string())));
+            (decision, fields)
+        });
         if let Some(vlan) = vlan {
             if !rewrite::push_vlan(&mut packet, vlan) {
                 return Err((packet, DropReason::NoHeadroom));
@@ -83,6 +109,14 @@ impl Egress<'_> {
     }
 
     fn drop(&mut self, pool: &mut Pool, (packet, reason): Dropped) {
+        if let Some(trace) = self.trace.as_deref_mut() {
+            trace.drop = Some(reason);
+            trace.note(
+                "drop",
+                reason.name().to_owned(),
+                vec![("reason", reason.name().to_owned())],
+            );
+        }
         self.counters.drop(reason);
         pool.free(packet);
     }
@@ -129,7 +163,11 @@ impl Pipeline {
     ) {
         let tables = &*self.tables;
         let state = &mut self.state;
-        let mut egress = Egress { tx, counters };
+        let mut egress = Egress {
+            tx,
+            counters,
+            trace: None,
+        };
         for packet in rx.drain() {
             if let Err(dropped) = forward(tables, state, &mut egress, pool, packet) {
                 egress.drop(pool, dropped);
@@ -150,15 +188,45 @@ fn forward(
     }
     let ingress = match ingress::admit(tables, &mut packet) {
         Ok(logical_port) => logical_port,
-        Err(reason) => return Err((packet, reason)),
+        Err(reason) => {
+            let stage = if reason == DropReason::PortSecurity {
+                "port_security"
+            } else {
+                "ingress"
+            };
+            egress.note(stage, || (format!("refused: {}", reason.name()), vec![]));
+            return Err((packet, reason));
+        }
     };
     let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
+    egress.note("ingress", || {
+        let meta = &packet.meta;
+        (
+            format!(
+                "logical port {ingress} in network {}, port security passed",
+                meta.zone
+            ),
+            vec![
+                ("logical_port", ingress.to_string()),
+                ("network", meta.zone.to_string()),
+            ],
+        )
+    });
     if let Some(answer) = switching::arp_answer(tables, &packet, ingress) {
+        egress.note("arp_responder", || {
+            (
+                format!("answered with {answer}"),
+                vec![("mac", answer.to_string())],
+            )
+        });
         switching::turn_into_arp_reply(&mut packet, answer);
         return egress.send(tables, packet, ingress);
     }
     let destination = rewrite::destination_mac(packet.data());
     if network.router_mac == Some(destination) {
+        egress.note("l2", || {
+            (format!("to the router MAC {destination}: routed"), vec![])
+        });
         return routing::route(tables, egress, packet);
     }
     switching::switch(tables, egress, pool, packet, ingress)

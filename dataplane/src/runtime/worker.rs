@@ -57,6 +57,7 @@ pub(super) fn run(
                 work += port.rx_burst(&mut pool, &mut received, room, &mut counters)?;
             }
         }
+        shared.capture.received(&received, &mut pool);
         for mut packet in received.drain() {
             let target = dispatch::worker_for(&mut packet, workers, index);
             if target == index {
@@ -132,6 +133,7 @@ fn transmit(
         let owner = shared.port_owner[port_id];
         if owner == index {
             if let Some((_, port)) = ports.iter_mut().find(|(id, _)| usize::from(*id) == port_id) {
+                shared.capture.sending(port_id as u16, queue, pool);
                 port.tx_burst(queue, pool, counters)?;
             }
         } else {
