@@ -153,9 +153,20 @@ async fn serve(
             })
             .await
     };
-    let (unix_result, tcp_result) = tokio::join!(on_unix, on_tcp);
-    for error in [unix_result.err(), tcp_result.err()].into_iter().flatten() {
-        eprintln!("dataplane: control server: {error}");
+    // Graceful stop waits for open connections; a client that never hangs up gets
+    // one second.
+    let mut stop_wait = stop_tx.subscribe();
+    let grace = async move {
+        let _ = stop_wait.recv().await;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
+    tokio::select! {
+        (unix_result, tcp_result) = async { tokio::join!(on_unix, on_tcp) } => {
+            for error in [unix_result.err(), tcp_result.err()].into_iter().flatten() {
+                eprintln!("dataplane: control server: {error}");
+            }
+        }
+        () = grace => {}
     }
 }
 

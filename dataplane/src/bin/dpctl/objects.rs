@@ -101,7 +101,8 @@ pub struct PortFields {
     /// pcap | vhost-user | tap | af-xdp | af-packet | dpdk
     #[arg(long)]
     pub driver: Option<String>,
-    #[arg(long)]
+    /// The vhost-user socket (the port's `socket` field).
+    #[arg(long = "vhost-socket", id = "vhost_socket")]
     pub socket: Option<String>,
     #[arg(long)]
     pub ifname: Option<String>,
