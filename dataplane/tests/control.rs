@@ -20,7 +20,8 @@ const VM1_MAC: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 1, 1];
 const ROUTER_MAC: [u8; 6] = [2, 0, 0x0a, 0, 0, 1];
 
 fn topology_text() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/control.toml")).unwrap()
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/control.toml"))
+        .unwrap()
 }
 
 /// vm1 (10.0.0.5) to 10.0.1.5 through the router: routed once a port owns 10.0.1.5.
@@ -85,7 +86,12 @@ impl Daemon {
 
 /// Injects `frame` on port `port` every millisecond until `stop`.
 /// Buffers come from the runtime's own pool, to which the workers return them.
-fn keep_sending(daemon: &Daemon, port: usize, frame: Vec<u8>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+fn keep_sending(
+    daemon: &Daemon,
+    port: usize,
+    frame: Vec<u8>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
     let peer = daemon.peers[port].clone();
     let buffers = Arc::clone(daemon.runtime.as_ref().unwrap().handle().buffers());
     std::thread::spawn(move || {
@@ -131,7 +137,10 @@ fn api_changes_take_effect_on_flowing_traffic_and_refusals_change_nothing() {
     let vm3 = daemon.peers[3].clone();
     let stop = Arc::new(AtomicBool::new(false));
     let sender = keep_sending(&daemon, 1, routed_frame(), Arc::clone(&stop));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut c = client::connect(daemon.socket.clone()).await.unwrap();
         // Before: nobody owns 10.0.1.5, the flow is dropped as no_route.
@@ -194,7 +203,10 @@ fn api_changes_take_effect_on_flowing_traffic_and_refusals_change_nothing() {
 #[test]
 fn trace_reports_each_stage_and_sends_nothing() {
     let daemon = Daemon::start();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let mut c = client::connect(daemon.socket.clone()).await.unwrap();
         c.create_logical_port(db1()).await.unwrap();
@@ -235,7 +247,10 @@ fn trace_reports_each_stage_and_sends_nothing() {
     // Nothing was transmitted or counted by the traces.
     assert!(daemon.peers.iter().all(|p| p.take().is_none()));
     let stats = daemon.runtime.as_ref().unwrap().stats();
-    assert_eq!((stats.total_rx(), stats.total_tx(), stats.total_drops()), (0, 0, 0));
+    assert_eq!(
+        (stats.total_rx(), stats.total_tx(), stats.total_drops()),
+        (0, 0, 0)
+    );
     daemon.stop();
 }
 
@@ -261,8 +276,15 @@ fn dpctl_capture_writes_a_pcap_tshark_reads() {
         .args(["-T", "fields", "-e", "ip.dst", "-e", "udp.dstport"])
         .output()
         .expect("tshark is installed (.ci/run installs it)");
-    assert!(tshark.status.success(), "{}", String::from_utf8_lossy(&tshark.stderr));
-    let lines: Vec<String> = String::from_utf8_lossy(&tshark.stdout).lines().map(str::to_owned).collect();
+    assert!(
+        tshark.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tshark.stderr)
+    );
+    let lines: Vec<String> = String::from_utf8_lossy(&tshark.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     assert_eq!(lines, vec!["10.0.1.5\t5000".to_owned(); 5]);
     daemon.stop();
 }

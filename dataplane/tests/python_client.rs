@@ -29,7 +29,9 @@ fn python_grpcio_client_drives_the_daemon() {
         .arg(&socket)
         .output()
         .expect("python3 runs");
-    let _ = Command::new("kill").args(["-INT", &daemon.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-INT", &daemon.id().to_string()])
+        .status();
     let _ = daemon.wait();
     assert!(
         output.status.success(),

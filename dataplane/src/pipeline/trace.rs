@@ -78,18 +78,17 @@ pub fn trace_frame(tables: &Arc<ForwardingTables>, rx_port: u16, frame: &[u8]) -
     if let Err(dropped) = forward(tables, &mut state, &mut egress, &mut pool, packet) {
         egress.drop(&mut pool, dropped);
     }
-    drop(egress);
-    // Flooded copies dropped on the way count too; the packet's own fate wins.
-    if trace.drop.is_none() && trace.outputs.is_empty() {
-        trace.drop = crate::counters::DropReason::ALL
-            .into_iter()
-            .find(|reason| counters.drops(*reason) > 0);
-    }
     for (port, queue) in tx.pending() {
         for packet in queue.drain() {
             trace.outputs.push((port as u16, packet.data().to_vec()));
             pool.free(packet);
         }
+    }
+    // Nothing left and no drop recorded: a flood whose copies were all dropped.
+    if trace.drop.is_none() && trace.outputs.is_empty() {
+        trace.drop = crate::counters::DropReason::ALL
+            .into_iter()
+            .find(|reason| counters.drops(*reason) > 0);
     }
     trace
 }

@@ -43,7 +43,9 @@ def main():
     import dataplane_pb2 as pb
     import dataplane_pb2_grpc as rpc
 
-    channel = grpc.insecure_channel(f"unix:{socket}")
+    # grpc-core sends the socket path as :authority, which the server's HTTP/2 stack
+    # refuses as malformed (RST_STREAM PROTOCOL_ERROR): name a plain authority instead.
+    channel = grpc.insecure_channel(f"unix:{socket}", options=[("grpc.default_authority", "localhost")])
     grpc.channel_ready_future(channel).result(timeout=10)
 
     # The standard health service and server reflection are on.

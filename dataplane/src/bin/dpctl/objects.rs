@@ -52,14 +52,18 @@ fn set_list(slot: &mut Vec<String>, values: Vec<String>) {
 }
 
 /// "80" or "80:90" -> [first, last].
-pub fn range(text: &str) -> Result<Vec<i64>, String> {
+pub fn range(text: &str) -> Result<PortRange, String> {
     let (first, last) = text.split_once(':').unwrap_or((text, text));
     let number = |s: &str| {
         s.parse::<i64>()
             .map_err(|_| format!("\"{text}\" is not PORT or FIRST:LAST"))
     };
-    Ok(vec![number(first)?, number(last)?])
+    Ok(PortRange(vec![number(first)?, number(last)?]))
 }
+
+/// A port range as [first, last] (one value for clap, not a list).
+#[derive(Clone, Debug)]
+pub struct PortRange(pub Vec<i64>);
 
 #[derive(Args)]
 pub struct NodeFields {
@@ -79,7 +83,7 @@ pub struct NodeFields {
     pub external_gateway_mac: Option<String>,
     /// FIRST:LAST
     #[arg(long, value_parser = range)]
-    pub snat_port_range: Option<Vec<i64>>,
+    pub snat_port_range: Option<PortRange>,
 }
 
 impl Fields for NodeFields {
@@ -92,7 +96,7 @@ impl Fields for NodeFields {
         set_opt(&mut m.external_ip, self.external_ip);
         set_opt(&mut m.external_gateway_ip, self.external_gateway_ip);
         set_opt(&mut m.external_gateway_mac, self.external_gateway_mac);
-        set(&mut m.snat_port_range, self.snat_port_range);
+        set(&mut m.snat_port_range, self.snat_port_range.map(|r| r.0));
     }
 }
 
@@ -270,10 +274,10 @@ pub struct FlowClassifierFields {
     pub protocol: Option<String>,
     /// PORT or FIRST:LAST
     #[arg(long, value_parser = range)]
-    pub source_port_range: Option<Vec<i64>>,
+    pub source_port_range: Option<PortRange>,
     /// PORT or FIRST:LAST
     #[arg(long, value_parser = range)]
-    pub destination_port_range: Option<Vec<i64>>,
+    pub destination_port_range: Option<PortRange>,
     #[arg(long)]
     pub source_ip_prefix: Option<String>,
     #[arg(long)]
@@ -289,8 +293,14 @@ impl Fields for FlowClassifierFields {
     fn apply(self, m: &mut pb::FlowClassifier) {
         set_opt(&mut m.ethertype, self.ethertype);
         set_opt(&mut m.protocol, self.protocol);
-        set(&mut m.source_port_range, self.source_port_range);
-        set(&mut m.destination_port_range, self.destination_port_range);
+        set(
+            &mut m.source_port_range,
+            self.source_port_range.map(|r| r.0),
+        );
+        set(
+            &mut m.destination_port_range,
+            self.destination_port_range.map(|r| r.0),
+        );
         set_opt(&mut m.source_ip_prefix, self.source_ip_prefix);
         set_opt(&mut m.destination_ip_prefix, self.destination_ip_prefix);
         set_opt(&mut m.logical_source_port, self.logical_source_port);
