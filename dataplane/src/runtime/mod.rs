@@ -3,6 +3,7 @@
 //! hash through bounded lock-free rings, and a packet for a port another worker owns
 //! is handed to that worker to transmit. Configuration changes arrive as snapshots.
 
+pub mod capture;
 mod dispatch;
 pub mod idle;
 pub mod snapshot;
@@ -20,6 +21,7 @@ use packet::{Packet, PoolConfig, SharedPool, MAX_BURST};
 use crate::counters::{Counters, PublishedCounters};
 use crate::pipeline::tables::ForwardingTables;
 use crate::port::Port;
+use capture::CaptureTaps;
 use snapshot::SnapshotCell;
 
 pub use dispatch::worker_for;
@@ -82,6 +84,8 @@ struct Shared {
     published: Vec<CachePadded<PublishedCounters>>,
     /// The snapshot generation each worker runs with.
     generations: Vec<CachePadded<AtomicU64>>,
+    /// Copies of captured ports' packets for the control socket.
+    capture: CaptureTaps,
     config: RuntimeConfig,
     /// The runtime's epoch for packet timestamps.
     started: std::time::Instant,
@@ -121,6 +125,7 @@ impl Runtime {
             generations: (0..workers)
                 .map(|_| CachePadded::new(AtomicU64::new(1)))
                 .collect(),
+            capture: CaptureTaps::new(port_count),
             config,
             started: std::time::Instant::now(),
         });
@@ -142,6 +147,13 @@ impl Runtime {
 
     pub fn workers(&self) -> usize {
         self.shared.config.workers
+    }
+
+    /// What the control plane holds on to while the runtime runs.
+    pub fn handle(&self) -> RuntimeHandle {
+        RuntimeHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Publishes new tables; returns their generation.
@@ -190,6 +202,54 @@ impl Runtime {
             Some(error) => Err(error),
             None => Ok(sum(finals.into_iter())),
         }
+    }
+}
+
+/// The control plane's view of a running runtime: publish snapshots, read counters,
+/// capture. Cloneable; valid after shutdown (counters stay readable).
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    shared: Arc<Shared>,
+}
+
+impl RuntimeHandle {
+    pub fn publish(&self, tables: Arc<ForwardingTables>) -> u64 {
+        self.shared.snapshot.publish(tables)
+    }
+
+    /// The generation last published.
+    pub fn generation(&self) -> u64 {
+        self.shared.snapshot.generation()
+    }
+
+    pub fn oldest_generation_in_use(&self) -> u64 {
+        self.shared
+            .generations
+            .iter()
+            .map(|g| g.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(0)
+    }
+
+    pub fn stats(&self) -> Counters {
+        sum(self.shared.published.iter().map(|p| p.read()))
+    }
+
+    pub fn worker_stats(&self) -> Vec<Counters> {
+        self.shared.published.iter().map(|p| p.read()).collect()
+    }
+
+    pub fn capture(&self) -> &CaptureTaps {
+        &self.shared.capture
+    }
+
+    /// The buffer pool the workers share (captured copies go back to it).
+    pub fn buffers(&self) -> &Arc<SharedPool> {
+        &self.shared.buffers
+    }
+
+    pub fn port_count(&self) -> usize {
+        self.shared.port_owner.len()
     }
 }
 

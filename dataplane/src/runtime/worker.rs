@@ -67,6 +67,7 @@ pub(super) fn run(
                 packet.timestamp_ns = now;
             }
         }
+        shared.capture.received(&received, &mut pool);
         for mut packet in received.drain() {
             let target = dispatch::worker_for(pipeline.tables(), &mut packet, workers, index);
             if target == index {
@@ -163,6 +164,7 @@ fn transmit(
         let owner = shared.port_owner[port_id];
         if owner == index {
             if let Some((_, port)) = ports.iter_mut().find(|(id, _)| usize::from(*id) == port_id) {
+                shared.capture.sending(port_id as u16, queue, pool);
                 port.tx_burst(queue, pool, counters)?;
             }
         } else {
