@@ -288,3 +288,184 @@ fn dpctl_capture_writes_a_pcap_tshark_reads() {
     assert_eq!(lines, vec!["10.0.1.5\t5000".to_owned(); 5]);
     daemon.stop();
 }
+
+/// control.toml with SNAT on the router, a remote port on compute-2 and a chain through
+/// a proxied firewall on fw1 for green-vm1's web traffic to the outside.
+fn sfc_snat_vxlan_topology() -> String {
+    let text = topology_text()
+        .replace(
+            "external_ip = \"203.0.113.11\"",
+            "external_ip = \"203.0.113.11\"\nexternal_gateway_ip = \"203.0.113.1\"\n\
+             external_gateway_mac = \"02:00:cb:00:71:01\"",
+        )
+        .replace(
+            "networks = [\"green-net\", \"green-db\"]",
+            "networks = [\"green-net\", \"green-db\"]\nsnat = true",
+        );
+    assert!(text.contains("snat = true") && text.contains("external_gateway_mac"));
+    text + r#"
+[[chassis]]
+name = "compute-2"
+vtep_ip = "192.0.2.12"
+mac = "02:00:c0:00:02:0c"
+
+[[logical_ports]]
+name = "green-web"
+network = "green-net"
+mac = "fa:16:3e:00:01:09"
+ip = "10.0.0.9"
+chassis = "compute-2"
+
+[[logical_ports]]
+name = "fw1-in"
+network = "green-net"
+mac = "fa:16:3e:00:0f:01"
+ip = "10.0.0.201"
+port = "fw1"
+vlan = 101
+
+[[logical_ports]]
+name = "fw1-out"
+network = "green-net"
+mac = "fa:16:3e:00:0f:02"
+ip = "10.0.0.202"
+port = "fw1"
+vlan = 102
+
+[[port_pairs]]
+name = "fw1"
+ingress = "fw1-in"
+egress = "fw1-out"
+correlation = "none"
+
+[[port_pair_groups]]
+name = "firewalls"
+port_pairs = ["fw1"]
+
+[[flow_classifiers]]
+name = "green-web-out"
+ethertype = "IPv4"
+protocol = "tcp"
+destination_port_range = [80, 80]
+logical_source_port = "green-vm1"
+destination_ip_prefix = "198.51.100.0/24"
+
+[[port_chains]]
+name = "green-out-chain"
+chain_id = 7
+port_pair_groups = ["firewalls"]
+flow_classifiers = ["green-web-out"]
+"#
+}
+
+fn stages(reply: &pb::TraceReply) -> Vec<&str> {
+    reply.steps.iter().map(|s| s.stage.as_str()).collect()
+}
+
+fn step<'a>(reply: &'a pb::TraceReply, stage: &str) -> &'a pb::TraceStep {
+    reply
+        .steps
+        .iter()
+        .find(|s| s.stage == stage)
+        .unwrap_or_else(|| panic!("no {stage} step in {:?}", stages(reply)))
+}
+
+#[test]
+fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
+    let daemon = Daemon::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = client::connect(daemon.socket.clone()).await.unwrap();
+        let apply = pb::ApplyRequest {
+            source: Some(pb::apply_request::Source::Toml(sfc_snat_vxlan_topology())),
+        };
+        c.apply(apply).await.unwrap();
+
+        // green-vm1's web request to the outside: classified into chain 7, sent to the
+        // firewall's ingress sub-port.
+        let request = pb::TraceRequest {
+            logical_port: Some("green-vm1".into()),
+            port: None,
+            packet: Some(pb::trace_request::Packet::Fields(pb::PacketFields {
+                dst_ip: "198.51.100.7".into(),
+                protocol: Some("tcp".into()),
+                dst_port: Some(80),
+                ..Default::default()
+            })),
+        };
+        let reply = c.trace(request).await.unwrap().into_inner();
+        assert_eq!(step(&reply, "classifier").fields["chain_id"], "7");
+        assert_eq!(step(&reply, "sfc").fields["logical_port"], "fw1-in");
+        assert_eq!(reply.outputs.len(), 1, "{reply:?}");
+        assert_eq!(reply.outputs[0].port, "fw1");
+        assert_eq!(reply.drop_reason, None);
+
+        // The same packet as the firewall returns it on fw1-out (VLAN 102): end of
+        // chain, routed, translated by SNAT, out of the uplink.
+        let mut frame = Vec::new();
+        PacketBuilder::ethernet2(VM1_MAC, ROUTER_MAC)
+            .single_vlan(etherparse::VlanId::try_new(102).unwrap())
+            .ipv4([10, 0, 0, 5], [198, 51, 100, 7], 64)
+            .tcp(40000, 80, 1, 64240)
+            .syn()
+            .write(&mut frame, &[])
+            .unwrap();
+        let request = pb::TraceRequest {
+            port: Some("fw1".into()),
+            logical_port: None,
+            packet: Some(pb::trace_request::Packet::Frame(frame)),
+        };
+        let reply = c.trace(request).await.unwrap().into_inner();
+        let order = stages(&reply);
+        let position = |stage: &str| {
+            order
+                .iter()
+                .position(|s| *s == stage)
+                .unwrap_or_else(|| panic!("no {stage} in {reply:?}"))
+        };
+        assert!(position("sfc") < position("routing"), "{order:?}");
+        assert!(position("routing") < position("snat"), "{order:?}");
+        assert_eq!(step(&reply, "ingress").fields["logical_port"], "fw1-out");
+        assert!(
+            reply
+                .steps
+                .iter()
+                .any(|s| s.stage == "sfc" && s.decision.contains("end of chain")),
+            "{reply:?}"
+        );
+        let snat = step(&reply, "snat");
+        assert_eq!(snat.fields["external_ip"], "203.0.113.11");
+        assert_eq!(
+            snat.fields["external_port"], "40000",
+            "the tenant's port is kept"
+        );
+        assert_eq!(reply.outputs.len(), 1, "{reply:?}");
+        assert_eq!(reply.outputs[0].port, "uplink");
+
+        // green-vm1 to green-web, hosted on compute-2: VXLAN to its VTEP.
+        let request = pb::TraceRequest {
+            logical_port: Some("green-vm1".into()),
+            port: None,
+            packet: Some(pb::trace_request::Packet::Fields(pb::PacketFields {
+                dst_ip: "10.0.0.9".into(),
+                protocol: Some("udp".into()),
+                dst_port: Some(53),
+                ..Default::default()
+            })),
+        };
+        let reply = c.trace(request).await.unwrap().into_inner();
+        let vxlan = step(&reply, "vxlan");
+        assert_eq!(vxlan.fields["vni"], "1001");
+        assert_eq!(vxlan.fields["chassis"], "compute-2");
+        assert_eq!(vxlan.fields["remote_vtep"], "192.0.2.12");
+        let source_port: u16 = vxlan.fields["source_port"].parse().unwrap();
+        assert!(source_port >= 49152);
+        assert_eq!(reply.outputs.len(), 1, "{reply:?}");
+        assert_eq!(reply.outputs[0].port, "uplink");
+    });
+    drop(rt);
+    daemon.stop();
+}

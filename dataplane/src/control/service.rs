@@ -554,6 +554,7 @@ fn name_of(topology: &Topology, key: &str, value: &str) -> String {
         "network" => topology.networks.get(id).map(|o| &o.name),
         "router" => topology.routers.get(id).map(|o| &o.name),
         "port" => topology.ports.get(id).map(|o| &o.name),
+        "chassis" => topology.chassis.get(id).map(|o| &o.name),
         _ => None,
     };
     name.cloned().unwrap_or_else(|| value.to_owned())
@@ -570,6 +571,7 @@ fn with_names(topology: &Topology, decision: &str) -> String {
             (_, Some("port")) => "port",
             (_, Some("network")) => "network",
             (_, Some("router")) => "router",
+            (_, Some("chassis")) => "chassis",
             _ => "",
         };
         if !key.is_empty() && word.parse::<usize>().is_ok() {

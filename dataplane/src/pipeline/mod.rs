@@ -294,6 +294,19 @@ fn forward(
             return Err((packet, reason));
         }
     };
+    egress.note("ingress", || {
+        let meta = &packet.meta;
+        (
+            format!(
+                "logical port {ingress} in network {}, port security passed",
+                meta.zone
+            ),
+            vec![
+                ("logical_port", ingress.to_string()),
+                ("network", meta.zone.to_string()),
+            ],
+        )
+    });
     // SFC: returns from service functions, then classification; an unchained packet
     // (or one at the end of its chain) goes on as coming from `ingress`. Chains are
     // classified on the node hosting the source port, so frames from the overlay
@@ -316,19 +329,6 @@ fn forward_from(
     ingress: u32,
 ) -> Result<(), Dropped> {
     let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
-    egress.note("ingress", || {
-        let meta = &packet.meta;
-        (
-            format!(
-                "logical port {ingress} in network {}, port security passed",
-                meta.zone
-            ),
-            vec![
-                ("logical_port", ingress.to_string()),
-                ("network", meta.zone.to_string()),
-            ],
-        )
-    });
     if let Some(answer) = switching::arp_answer(tables, &packet, ingress) {
         egress.note("arp_responder", || {
             (

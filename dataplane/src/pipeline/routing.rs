@@ -37,6 +37,12 @@ pub(super) fn route(
     else {
         // North-south: leaves through SNAT when the router does it.
         if let Some(external_ip) = router.snat_ip {
+            egress.note("routing", || {
+                (
+                    format!("{destination} is outside the networks of router {router_id}: SNAT"),
+                    vec![("router", router_id.to_string())],
+                )
+            });
             return snat::outbound(tables, state, egress, packet, external_ip);
         }
         return Err((packet, DropReason::NoRoute));
