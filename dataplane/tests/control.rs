@@ -469,3 +469,75 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
     drop(rt);
     daemon.stop();
 }
+
+#[test]
+fn list_connections_shows_what_snat_tracks() {
+    let daemon = Daemon::start();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut c = rt.block_on(client::connect(daemon.socket.clone())).unwrap();
+    let apply = pb::ApplyRequest {
+        source: Some(pb::apply_request::Source::Toml(sfc_snat_vxlan_topology())),
+    };
+    rt.block_on(c.apply(apply)).unwrap();
+
+    // green-vm1 queries a server outside: SNAT opens a connection on some worker.
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(VM1_MAC, ROUTER_MAC)
+        .ipv4([10, 0, 0, 5], [198, 51, 100, 7], 64)
+        .udp(40000, 53)
+        .write(&mut frame, b"query")
+        .unwrap();
+    let buffers = Arc::clone(daemon.runtime.as_ref().unwrap().handle().buffers());
+    let mut pool = Pool::attach(&buffers);
+    daemon.peers[1]
+        .inject(pool.alloc_copy(&frame).unwrap())
+        .unwrap();
+    let sent = collect(&daemon.peers[0], Duration::from_millis(300));
+    assert_eq!(sent.len(), 1, "the query left through the uplink");
+
+    let all = rt
+        .block_on(c.list_connections(pb::ConnectionFilter::default()))
+        .unwrap()
+        .into_inner();
+    assert!(!all.truncated);
+    assert_eq!(all.connections.len(), 1, "{all:?}");
+    let connection = &all.connections[0];
+    assert_eq!(connection.tenant, "green");
+    assert_eq!(connection.protocol, "udp");
+    assert_eq!(connection.source, "10.0.0.5:40000");
+    assert_eq!(connection.destination, "198.51.100.7:53");
+    // The external port is the worker slice's choice: the one the query left with.
+    let left_with = packet::parse(&sent[0]).unwrap().flow.src_port;
+    assert_eq!(
+        connection.translated_source,
+        format!("203.0.113.11:{left_with}")
+    );
+    assert_eq!(connection.state, "UNREPLIED");
+    assert!(connection.expires_in_ms > 0 && connection.expires_in_ms <= 30_000);
+
+    let other_tenant = pb::ConnectionFilter {
+        tenant: Some("orange".into()),
+        ..Default::default()
+    };
+    let none = rt
+        .block_on(c.list_connections(other_tenant))
+        .unwrap()
+        .into_inner();
+    assert!(none.connections.is_empty());
+    let by_port = pb::ConnectionFilter {
+        port: Some(53),
+        state: Some("unreplied".into()),
+        ..Default::default()
+    };
+    let found = rt
+        .block_on(c.list_connections(by_port))
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.connections.len(), 1);
+    drop(c);
+    drop(rt);
+    daemon.stop();
+}

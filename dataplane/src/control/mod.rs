@@ -4,6 +4,7 @@
 //! own thread with a single-threaded tokio runtime, never on a worker.
 
 pub mod client;
+mod connections;
 mod convert;
 mod frame;
 mod server;

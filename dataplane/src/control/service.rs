@@ -10,6 +10,7 @@ use packet::{parse, Pool, L3};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::connections;
 use super::convert::{self, *};
 use super::frame;
 use super::proto as pb;
@@ -314,11 +315,28 @@ impl pb::dataplane_server::Dataplane for ControlService {
 
     async fn list_connections(
         &self,
-        _: Request<pb::ConnectionFilter>,
+        request: Request<pb::ConnectionFilter>,
     ) -> Reply<pb::ConnectionList> {
-        Err(Status::unimplemented(
-            "the connection table arrives with distributed SNAT (issue 4): this build tracks no connections",
-        ))
+        let filter = request.into_inner();
+        let runtime = self.runtime.clone();
+        // Workers copy their tables between bursts: wait for them off the server's
+        // thread.
+        let (records, truncated) = tokio::task::spawn_blocking(move || {
+            runtime.connections(std::time::Duration::from_secs(1))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("listing connections: {e}")))?;
+        let state = self.lock()?;
+        let topology = state.topology();
+        let connections = records
+            .iter()
+            .map(|record| connections::to_proto(record, topology))
+            .filter(|connection| connections::matches(&filter, connection))
+            .collect();
+        Ok(Response::new(pb::ConnectionList {
+            connections,
+            truncated,
+        }))
     }
 
     async fn trace(&self, request: Request<pb::TraceRequest>) -> Reply<pb::TraceReply> {

@@ -200,6 +200,11 @@ impl Pipeline {
         &self.tables
     }
 
+    /// The worker's tracked connections (for the control plane's listing).
+    pub fn connections(&self) -> impl Iterator<Item = &nat::conntrack::Conn> {
+        self.state.nat.iter()
+    }
+
     /// Work due without packets: frames held for a chassis MAC that another worker
     /// has learned since leave now (call when a poll finds nothing).
     pub fn housekeep(&mut self, pool: &mut Pool, tx: &mut TxQueues, counters: &mut Counters) {

@@ -4,6 +4,7 @@
 //! is handed to that worker to transmit. Configuration changes arrive as snapshots.
 
 pub mod capture;
+pub mod conntrack_dump;
 mod dispatch;
 pub mod idle;
 pub mod snapshot;
@@ -86,6 +87,8 @@ struct Shared {
     generations: Vec<CachePadded<AtomicU64>>,
     /// Copies of captured ports' packets for the control socket.
     capture: CaptureTaps,
+    /// Per worker: its connection table, copied out on the control plane's request.
+    conn_dumps: Vec<CachePadded<conntrack_dump::ConnDump>>,
     config: RuntimeConfig,
     /// The runtime's epoch for packet timestamps.
     started: std::time::Instant,
@@ -126,6 +129,9 @@ impl Runtime {
                 .map(|_| CachePadded::new(AtomicU64::new(1)))
                 .collect(),
             capture: CaptureTaps::new(port_count),
+            conn_dumps: (0..workers)
+                .map(|_| CachePadded::new(Default::default()))
+                .collect(),
             config,
             started: std::time::Instant::now(),
         });
@@ -213,6 +219,22 @@ pub struct RuntimeHandle {
 }
 
 impl RuntimeHandle {
+    /// Every worker's tracked connections (waiting at most `timeout` per worker), and
+    /// whether the listing is incomplete.
+    pub fn connections(
+        &self,
+        timeout: std::time::Duration,
+    ) -> (Vec<conntrack_dump::ConnRecord>, bool) {
+        let mut all = Vec::new();
+        let mut truncated = false;
+        for dump in &self.shared.conn_dumps {
+            let (records, cut) = dump.collect(timeout);
+            all.extend(records);
+            truncated |= cut;
+        }
+        (all, truncated)
+    }
+
     pub fn publish(&self, tables: Arc<ForwardingTables>) -> u64 {
         self.shared.snapshot.publish(tables)
     }

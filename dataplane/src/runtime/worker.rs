@@ -38,6 +38,8 @@ pub(super) fn run(
     // Packets from ports without their own timestamps get the runtime's clock: the
     // stages' timers (conntrack, resolution) run on packet time.
     let clock = shared.started;
+    // The latest packet time this worker saw (its stages' clock).
+    let mut packet_time = 0u64;
 
     loop {
         // A guard: while this worker is mid-iteration, nobody concludes it is drained.
@@ -109,7 +111,11 @@ pub(super) fn run(
         }
         work += popped;
 
+        if let Some(latest) = mine.iter().map(|p| p.timestamp_ns).max() {
+            packet_time = packet_time.max(latest);
+        }
         pipeline.process(&mut mine, &mut pool, &mut tx, &mut counters);
+        shared.conn_dumps[index].serve(index as u16, packet_time, pipeline.connections());
         transmit(shared, index, &mut ports, &mut tx, &mut pool, &mut counters)?;
 
         if work == 0 {

@@ -438,6 +438,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let reply = c.list_connections(filter).await?.into_inner();
             output::rows(format, &reply.connections);
+            if reply.truncated {
+                eprintln!("dpctl: the listing is incomplete (a worker did not answer in time, or has more connections than it hands over at once)");
+            }
         }
         Command::Trace(args) => trace(c, format, args).await?,
         Command::Capture {
