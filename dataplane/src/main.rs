@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use dataplane::control::{default_socket_path, ControlOptions};
 use dataplane::replay::{replay, ReplayOptions, DEFAULT_BURST};
 use dataplane::run::{run, RunOptions};
 use dataplane::runtime::RuntimeConfig;
@@ -66,6 +67,16 @@ enum Command {
         /// Print the final counters as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The control socket (default: /run/dataplane/control.sock as root,
+        /// $XDG_RUNTIME_DIR/dataplane/control.sock otherwise).
+        #[arg(long, value_name = "PATH")]
+        control_socket: Option<PathBuf>,
+        /// Also serve the control API on this TCP address, e.g. 127.0.0.1:50051.
+        #[arg(long, value_name = "ADDR")]
+        control_tcp: Option<std::net::SocketAddr>,
+        /// Run without the control socket.
+        #[arg(long, conflicts_with_all = ["control_socket", "control_tcp"])]
+        no_control: bool,
     },
     /// Validate a topology file and say what it holds.
     Check {
@@ -123,7 +134,15 @@ fn main() -> ExitCode {
             pcap_out_dir,
             stats_interval,
             json,
+            control_socket,
+            control_tcp,
+            no_control,
         } => {
+            let control = (!no_control).then(|| ControlOptions {
+                socket: control_socket.unwrap_or_else(default_socket_path),
+                tcp: control_tcp,
+                worker_cores: cores.clone(),
+            });
             let defaults = RuntimeConfig::default();
             let options = RunOptions {
                 config,
@@ -137,6 +156,7 @@ fn main() -> ExitCode {
                 stats_interval: stats_interval
                     .filter(|s| s.is_finite() && *s > 0.0)
                     .map(Duration::from_secs_f64),
+                control,
             };
             match run(&options) {
                 Ok(report) => {

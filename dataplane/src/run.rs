@@ -7,12 +7,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::control::{ControlOptions, ControlServer, ControlState};
 use crate::pipeline::tables::ForwardingTables;
 use crate::port::pcap::{PcapInput, PcapPort};
 use crate::port::Port;
 use crate::report::Report;
 use crate::runtime::{Runtime, RuntimeConfig};
-use crate::topology::{Driver, Topology, TopologyError};
+use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
 
 pub struct RunOptions {
     pub config: PathBuf,
@@ -21,6 +22,8 @@ pub struct RunOptions {
     pub pcap_out_dir: Option<PathBuf>,
     /// Print the counters this often while running.
     pub stats_interval: Option<Duration>,
+    /// The control socket (and TCP listener); none: no control plane.
+    pub control: Option<ControlOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +37,7 @@ pub enum RunError {
 }
 
 pub fn run(options: &RunOptions) -> Result<Report, RunError> {
-    let topology = Topology::load(&options.config)?;
+    let (file, topology) = load(&options.config)?;
     let ports = open_ports(&topology, options)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -42,7 +45,20 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
     let started = Instant::now();
     let tables = Arc::new(ForwardingTables::build(&topology));
-    let runtime = Runtime::start(options.runtime.clone(), tables, ports)?;
+    let runtime = Runtime::start(options.runtime.clone(), Arc::clone(&tables), ports)?;
+    let control = match &options.control {
+        Some(control) => {
+            let state = ControlState::new(file, tables, runtime.handle())?;
+            match ControlServer::start(control, state) {
+                Ok(server) => Some(server),
+                Err(error) => {
+                    runtime.shutdown()?;
+                    return Err(error.into());
+                }
+            }
+        }
+        None => None,
+    };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
     let mut last_stats = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -59,12 +75,29 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
             }
         }
     }
+    if let Some(control) = control {
+        control.stop();
+    }
     let counters = runtime.shutdown()?;
     Ok(Report {
         port_names,
         counters,
         elapsed: started.elapsed(),
     })
+}
+
+/// The file as written (the control plane's desired state) and its validated model.
+fn load(path: &std::path::Path) -> Result<(TopologyFile, Topology), TopologyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: TopologyFile = toml::from_str(&text).map_err(|source| TopologyError::Syntax {
+        path: Some(path.to_owned()),
+        source: Box::new(source),
+    })?;
+    let topology = Topology::from_file(&file)?;
+    Ok((file, topology))
 }
 
 fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<Box<dyn Port>>, RunError> {

@@ -51,6 +51,8 @@ fn runs_until_sigterm_then_drains_and_reports() {
         .arg(&config)
         .arg("--pcap-out-dir")
         .arg(&out)
+        .arg("--control-socket")
+        .arg(work.path().join("control.sock"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -93,6 +93,11 @@ impl ConnTable {
         self.len() == 0
     }
 
+    /// The live connections, in slot order (for inspection, never on the packet path).
+    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
+        self.slab.iter().filter(|conn| conn.live)
+    }
+
     /// Bytes allocated for the slab and the index (hashbrown: one control byte plus
     /// one entry per bucket, buckets a power of two at 7/8 load).
     pub fn allocated_bytes(&self) -> usize {

@@ -95,6 +95,11 @@ impl Nat {
         self.slice
     }
 
+    /// The live connections (expired ones the sweep has not reached yet included).
+    pub fn iter(&self) -> impl Iterator<Item = &conntrack::Conn> {
+        self.table.iter()
+    }
+
     pub fn connections(&self) -> usize {
         self.table.len()
     }

@@ -10,6 +10,7 @@ pub mod sfc;
 pub(crate) mod snat;
 mod switching;
 pub mod tables;
+pub mod trace;
 mod uplink;
 mod uplink_host;
 mod vxlan;
@@ -64,9 +65,24 @@ struct Egress<'a> {
     counters: &'a mut Counters,
     /// Chassis MACs resolved on the uplink, and the frames waiting for one.
     neighbours: &'a mut neighbours::Neighbours,
+    /// Set only when the control socket traces a packet.
+    trace: Option<&'a mut trace::Trace>,
 }
 
 impl Egress<'_> {
+    /// Records a stage's decision when tracing; `what` runs only then.
+    #[inline]
+    fn note(
+        &mut self,
+        stage: &'static str,
+        what: impl FnOnce() -> (String, Vec<(&'static str, String)>),
+    ) {
+        if let Some(trace) = self.trace.as_deref_mut() {
+            let (decision, fields) = what();
+            trace.note(stage, decision, fields);
+        }
+    }
+
     /// Sends a packet out of a logical port: tagged for a sub-port, queued on its
     /// dataplane port, or encapsulated to the chassis hosting it.
     fn send(
@@ -82,6 +98,16 @@ impl Egress<'_> {
                 return vxlan::send_to_chassis(self, tables, packet, chassis, entry.network)
             }
         };
+        self.note("egress", || {
+            let tag = vlan.map(|v| format!(" vlan {v}")).unwrap_or_default();
+            let decision = format!("out of logical port {logical_port} on port {port}{tag}");
+            let mut fields = vec![
+                ("logical_port", logical_port.to_string()),
+                ("port", port.to_string()),
+            ];
+            fields.extend(vlan.map(|v| ("vlan", v.to_string())));
+            (decision, fields)
+        });
         if let Some(vlan) = vlan {
             if !rewrite::push_vlan(&mut packet, vlan) {
                 return Err((packet, DropReason::NoHeadroom));
@@ -99,6 +125,14 @@ impl Egress<'_> {
     }
 
     fn drop(&mut self, pool: &mut Pool, (packet, reason): Dropped) {
+        if let Some(trace) = self.trace.as_deref_mut() {
+            trace.drop = Some(reason);
+            trace.note(
+                "drop",
+                reason.name().to_owned(),
+                vec![("reason", reason.name().to_owned())],
+            );
+        }
         self.counters.drop(reason);
         pool.free(packet);
     }
@@ -166,6 +200,11 @@ impl Pipeline {
         &self.tables
     }
 
+    /// The worker's tracked connections (for the control plane's listing).
+    pub fn connections(&self) -> impl Iterator<Item = &nat::conntrack::Conn> {
+        self.state.nat.iter()
+    }
+
     /// Work due without packets: frames held for a chassis MAC that another worker
     /// has learned since leave now (call when a poll finds nothing).
     pub fn housekeep(&mut self, pool: &mut Pool, tx: &mut TxQueues, counters: &mut Counters) {
@@ -176,6 +215,7 @@ impl Pipeline {
             tx,
             counters,
             neighbours: &mut self.neighbours,
+            trace: None,
         };
         release_held(&self.tables, &mut egress, pool);
     }
@@ -205,6 +245,7 @@ impl Pipeline {
             tx,
             counters,
             neighbours: &mut self.neighbours,
+            trace: None,
         };
         let mut now_ns = None;
         for packet in rx.drain() {
@@ -248,8 +289,29 @@ fn forward(
     }
     let ingress = match ingress::admit(tables, &mut packet) {
         Ok(logical_port) => logical_port,
-        Err(reason) => return Err((packet, reason)),
+        Err(reason) => {
+            let stage = if reason == DropReason::PortSecurity {
+                "port_security"
+            } else {
+                "ingress"
+            };
+            egress.note(stage, || (format!("refused: {}", reason.name()), vec![]));
+            return Err((packet, reason));
+        }
     };
+    egress.note("ingress", || {
+        let meta = &packet.meta;
+        (
+            format!(
+                "logical port {ingress} in network {}, port security passed",
+                meta.zone
+            ),
+            vec![
+                ("logical_port", ingress.to_string()),
+                ("network", meta.zone.to_string()),
+            ],
+        )
+    });
     // SFC: returns from service functions, then classification; an unchained packet
     // (or one at the end of its chain) goes on as coming from `ingress`. Chains are
     // classified on the node hosting the source port, so frames from the overlay
@@ -273,11 +335,20 @@ fn forward_from(
 ) -> Result<(), Dropped> {
     let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
     if let Some(answer) = switching::arp_answer(tables, &packet, ingress) {
+        egress.note("arp_responder", || {
+            (
+                format!("answered with {answer}"),
+                vec![("mac", answer.to_string())],
+            )
+        });
         switching::turn_into_arp_reply(&mut packet, answer);
         return egress.send(tables, packet, ingress);
     }
     let destination = rewrite::destination_mac(packet.data());
     if network.router_mac == Some(destination) {
+        egress.note("l2", || {
+            (format!("to the router MAC {destination}: routed"), vec![])
+        });
         return routing::route(tables, state, egress, packet);
     }
     switching::switch(tables, egress, pool, packet, ingress)

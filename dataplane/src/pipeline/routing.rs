@@ -37,6 +37,12 @@ pub(super) fn route(
     else {
         // North-south: leaves through SNAT when the router does it.
         if let Some(external_ip) = router.snat_ip {
+            egress.note("routing", || {
+                (
+                    format!("{destination} is outside the networks of router {router_id}: SNAT"),
+                    vec![("router", router_id.to_string())],
+                )
+            });
             return snat::outbound(tables, state, egress, packet, external_ip);
         }
         return Err((packet, DropReason::NoRoute));
@@ -45,6 +51,18 @@ pub(super) fn route(
         return Err((packet, DropReason::NoRoute));
     };
     let target_mac = tables.logical_ports[target as usize].mac;
+    egress.note("routing", || {
+        let decision = format!(
+            "{destination} routed by router {router_id} into network {next_network}, logical port {target}"
+        );
+        let fields = vec![
+            ("router", router_id.to_string()),
+            ("network", next_network.to_string()),
+            ("logical_port", target.to_string()),
+            ("ttl", meta.ttl.saturating_sub(1).to_string()),
+        ];
+        (decision, fields)
+    });
     rewrite::set_macs(packet.data_mut(), target_mac, router.mac);
     rewrite::decrement_ttl(&mut packet);
     packet.meta.zone = next_network;

@@ -135,15 +135,48 @@ pub(super) fn process(
     let state = &mut worker.sfc;
     match sfc::take_back(&sfc.chains, state, &mut packet, ingress) {
         Err(error) => Verdict::Done(Err((packet, return_drop(error)))),
-        Ok(Some(hop)) => match sfc.chains.next(hop) {
-            Some(next) => Verdict::Done(send(tables, state, egress, packet, next)),
-            None => end_of_chain(tables, packet),
-        },
+        Ok(Some(hop)) => {
+            egress.note("sfc", || {
+                (
+                    format!(
+                        "returned from chain {} position {}",
+                        chain_id(sfc, hop),
+                        hop.position
+                    ),
+                    hop_fields(sfc, hop),
+                )
+            });
+            match sfc.chains.next(hop) {
+                Some(next) => Verdict::Done(send(tables, state, egress, packet, next)),
+                None => end_of_chain(tables, egress, packet),
+            }
+        }
         Ok(None) => match classify(tables, &mut worker.classified, &packet, ingress) {
-            Some(hop) => Verdict::Done(send(tables, state, egress, packet, hop)),
+            Some(hop) => {
+                egress.note("classifier", || {
+                    (
+                        format!("matched: enters chain {}", chain_id(sfc, hop)),
+                        hop_fields(sfc, hop),
+                    )
+                });
+                Verdict::Done(send(tables, state, egress, packet, hop))
+            }
             None => Verdict::Forward(packet, ingress),
         },
     }
+}
+
+/// The chain_id of a hop's chain.
+fn chain_id(sfc: &SfcTables, hop: HopRef) -> u16 {
+    sfc.chains.chains()[hop.chain as usize].chain_id
+}
+
+/// A hop for traces: chain_id and position (0 = the first group).
+fn hop_fields(sfc: &SfcTables, hop: HopRef) -> Vec<(&'static str, String)> {
+    vec![
+        ("chain_id", chain_id(sfc, hop).to_string()),
+        ("position", hop.position.to_string()),
+    ]
 }
 
 /// The chain and direction an IP packet from a VM port enters, if any.
@@ -203,7 +236,17 @@ fn send(
     hop: HopRef,
 ) -> Result<(), Dropped> {
     match sfc::steer(&tables.sfc.chains, state, &mut packet, hop) {
-        Ok(port) => egress.send(tables, packet, port),
+        Ok(port) => {
+            egress.note("sfc", || {
+                let mut fields = hop_fields(&tables.sfc, hop);
+                fields.push(("logical_port", port.to_string()));
+                (
+                    format!("sent to the service function at logical port {port}"),
+                    fields,
+                )
+            });
+            egress.send(tables, packet, port)
+        }
         Err(error) => {
             let reason = match error {
                 SteerError::NotIp => DropReason::SfcNotIp,
@@ -220,7 +263,7 @@ fn send(
 /// forwarded as coming from the source's logical port, found by its address in the
 /// network the function returned it to. Service functions only see the IP packet (MPLS)
 /// or may rewrite MACs (proxy), so the header is rebuilt rather than trusted.
-fn end_of_chain(tables: &ForwardingTables, mut packet: Packet) -> Verdict {
+fn end_of_chain(tables: &ForwardingTables, egress: &mut Egress, mut packet: Packet) -> Verdict {
     let zone = packet.meta.zone;
     let flow = packet.meta.flow;
     let Some(&source) = tables.hosts.get(&(zone, flow.src_ip())) else {
@@ -236,6 +279,12 @@ fn end_of_chain(tables: &ForwardingTables, mut packet: Packet) -> Verdict {
     let source_mac = tables.logical_ports[source as usize].mac;
     rewrite::set_macs(packet.data_mut(), destination, source_mac);
     packet.meta.logical_port = source;
+    egress.note("sfc", || {
+        (
+            format!("end of chain: forwarded as from logical port {source}"),
+            vec![("logical_port", source.to_string())],
+        )
+    });
     Verdict::Forward(packet, source)
 }
 

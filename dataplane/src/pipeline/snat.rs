@@ -30,9 +30,23 @@ pub(super) fn outbound(
         return Err((packet, DropReason::SnatNoGatewayMac));
     };
     let zone = packet.meta.zone;
+    let tenant = (packet.meta.flow.src_ip(), packet.meta.flow.src_port);
     if let Err(error) = state.nat.outbound(&mut packet, zone, external_ip) {
         return Err((packet, error.into()));
     }
+    egress.note("snat", || {
+        let port = translated_source_port(&packet);
+        (
+            format!(
+                "source {}:{} translated to {external_ip}:{port}",
+                tenant.0, tenant.1
+            ),
+            vec![
+                ("external_ip", external_ip.to_string()),
+                ("external_port", port.to_string()),
+            ],
+        )
+    });
     rewrite::set_macs(packet.data_mut(), gateway_mac, uplink_mac);
     rewrite::decrement_ttl(&mut packet);
     egress.transmit(uplink, packet)
@@ -42,6 +56,21 @@ pub(super) fn outbound(
 pub(super) fn is_for_external_ip(tables: &ForwardingTables, packet: &Packet) -> bool {
     packet.meta.l3 == L3::Ipv4
         && matches!(packet.meta.flow.dst_ip(), IpAddr::V4(ip) if tables.snat.external_ips.contains(&ip))
+}
+
+/// The source port (ICMP echo: identifier) of a translated packet, read from the
+/// frame (for traces).
+fn translated_source_port(packet: &Packet) -> u16 {
+    let l4 = usize::from(packet.meta.l4_offset);
+    let at = if packet.meta.l4 == L4::Icmp {
+        l4 + 4
+    } else {
+        l4
+    };
+    match packet.data().get(at..at + 2) {
+        Some(bytes) => u16::from_be_bytes([bytes[0], bytes[1]]),
+        None => 0,
+    }
 }
 
 /// For a packet arriving on the uplink for an external address: the external port
@@ -77,6 +106,15 @@ pub(super) fn inbound(
     let Some(router_mac) = tables.networks[to.zone as usize].router_mac else {
         return Err((packet, DropReason::NoRoute));
     };
+    egress.note("snat", || {
+        (
+            format!("reply translated back to {}", to.internal_ip),
+            vec![
+                ("internal_ip", to.internal_ip.to_string()),
+                ("logical_port", target.to_string()),
+            ],
+        )
+    });
     let target_mac = tables.logical_ports[target as usize].mac;
     rewrite::set_macs(packet.data_mut(), target_mac, router_mac);
     rewrite::decrement_ttl(&mut packet);

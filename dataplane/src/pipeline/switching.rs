@@ -66,13 +66,30 @@ pub(super) fn switch(
 ) -> Result<(), Dropped> {
     let destination = rewrite::destination_mac(packet.data());
     if destination.is_multicast() {
+        egress.note("l2", || {
+            (
+                format!("{destination} is broadcast or multicast: flooded"),
+                vec![],
+            )
+        });
         return flood(tables, egress, pool, packet, ingress);
     }
     let network = tables.logical_ports[ingress as usize].network;
     match tables.macs.get(&(network, destination)) {
         Some(&target) if target == ingress => Err((packet, DropReason::Hairpin)),
-        Some(&target) => egress.send(tables, packet, target),
-        None => flood(tables, egress, pool, packet, ingress),
+        Some(&target) => {
+            egress.note("l2", || {
+                let decision = format!("unicast {destination} to logical port {target}");
+                (decision, vec![("logical_port", target.to_string())])
+            });
+            egress.send(tables, packet, target)
+        }
+        None => {
+            egress.note("l2", || {
+                (format!("unknown unicast {destination}: flooded"), vec![])
+            });
+            flood(tables, egress, pool, packet, ingress)
+        }
     }
 }
 

@@ -25,6 +25,19 @@ enum UplinkTraffic {
     Other,
 }
 
+impl UplinkTraffic {
+    fn describe(&self) -> &'static str {
+        match self {
+            UplinkTraffic::SnatReply => "for an external address: SNAT reply",
+            UplinkTraffic::Vxlan => "UDP 4789: VXLAN",
+            UplinkTraffic::Arp => "ARP",
+            UplinkTraffic::NeighbourSolicitation => "neighbour solicitation",
+            UplinkTraffic::NeighbourAdvertisement => "neighbour advertisement",
+            UplinkTraffic::Other => "nothing this node serves",
+        }
+    }
+}
+
 fn classify(tables: &ForwardingTables, packet: &Packet) -> UplinkTraffic {
     let meta = &packet.meta;
     if snat::is_for_external_ip(tables, packet) {
@@ -54,7 +67,9 @@ pub(super) fn receive(
             Err(error) => return Err((packet, error.into())),
         };
     }
-    match classify(tables, &packet) {
+    let traffic = classify(tables, &packet);
+    egress.note("uplink", || (traffic.describe().to_owned(), vec![]));
+    match traffic {
         UplinkTraffic::SnatReply => snat::inbound(tables, state, egress, packet),
         UplinkTraffic::Vxlan => vxlan::receive(tables, state, egress, pool, packet),
         UplinkTraffic::Arp => uplink_host::arp(tables, egress, pool, packet),

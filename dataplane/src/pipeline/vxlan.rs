@@ -53,6 +53,17 @@ pub(super) fn send_to_chassis(
         };
         return Err((packet, reason));
     }
+    egress.note("vxlan", || {
+        (
+            format!("encapsulated with VNI {vni} to chassis {chassis}"),
+            vec![
+                ("vni", vni.to_string()),
+                ("chassis", chassis.to_string()),
+                ("remote_vtep", remote.ip.to_string()),
+                ("source_port", source_port.to_string()),
+            ],
+        )
+    });
     if remote_mac.is_none() {
         let now = packet.timestamp_ns;
         return egress
@@ -123,6 +134,16 @@ pub(super) fn receive(
     let Some(&chassis) = overlay.chassis_by_ip.get(&outer.source) else {
         return Err((packet, DropReason::VxlanUnknownChassis));
     };
+    egress.note("vxlan", || {
+        (
+            format!("decapsulated VNI {} from chassis {chassis}", outer.vni),
+            vec![
+                ("vni", outer.vni.to_string()),
+                ("network", network.to_string()),
+                ("chassis", chassis.to_string()),
+            ],
+        )
+    });
     packet.meta = match parse(packet.data()) {
         Ok(meta) => meta,
         Err(error) => return Err((packet, error.into())),

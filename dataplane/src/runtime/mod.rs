@@ -3,6 +3,8 @@
 //! hash through bounded lock-free rings, and a packet for a port another worker owns
 //! is handed to that worker to transmit. Configuration changes arrive as snapshots.
 
+pub mod capture;
+pub mod conntrack_dump;
 mod dispatch;
 pub mod idle;
 pub mod snapshot;
@@ -20,6 +22,7 @@ use packet::{Packet, PoolConfig, SharedPool, MAX_BURST};
 use crate::counters::{Counters, PublishedCounters};
 use crate::pipeline::tables::ForwardingTables;
 use crate::port::Port;
+use capture::CaptureTaps;
 use snapshot::SnapshotCell;
 
 pub use dispatch::worker_for;
@@ -82,6 +85,10 @@ struct Shared {
     published: Vec<CachePadded<PublishedCounters>>,
     /// The snapshot generation each worker runs with.
     generations: Vec<CachePadded<AtomicU64>>,
+    /// Copies of captured ports' packets for the control socket.
+    capture: CaptureTaps,
+    /// Per worker: its connection table, copied out on the control plane's request.
+    conn_dumps: Vec<CachePadded<conntrack_dump::ConnDump>>,
     config: RuntimeConfig,
     /// The runtime's epoch for packet timestamps.
     started: std::time::Instant,
@@ -121,6 +128,10 @@ impl Runtime {
             generations: (0..workers)
                 .map(|_| CachePadded::new(AtomicU64::new(1)))
                 .collect(),
+            capture: CaptureTaps::new(port_count),
+            conn_dumps: (0..workers)
+                .map(|_| CachePadded::new(Default::default()))
+                .collect(),
             config,
             started: std::time::Instant::now(),
         });
@@ -142,6 +153,13 @@ impl Runtime {
 
     pub fn workers(&self) -> usize {
         self.shared.config.workers
+    }
+
+    /// What the control plane holds on to while the runtime runs.
+    pub fn handle(&self) -> RuntimeHandle {
+        RuntimeHandle {
+            shared: Arc::clone(&self.shared),
+        }
     }
 
     /// Publishes new tables; returns their generation.
@@ -190,6 +208,70 @@ impl Runtime {
             Some(error) => Err(error),
             None => Ok(sum(finals.into_iter())),
         }
+    }
+}
+
+/// The control plane's view of a running runtime: publish snapshots, read counters,
+/// capture. Cloneable; valid after shutdown (counters stay readable).
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    shared: Arc<Shared>,
+}
+
+impl RuntimeHandle {
+    /// Every worker's tracked connections (waiting at most `timeout` per worker), and
+    /// whether the listing is incomplete.
+    pub fn connections(
+        &self,
+        timeout: std::time::Duration,
+    ) -> (Vec<conntrack_dump::ConnRecord>, bool) {
+        let mut all = Vec::new();
+        let mut truncated = false;
+        for dump in &self.shared.conn_dumps {
+            let (records, cut) = dump.collect(timeout);
+            all.extend(records);
+            truncated |= cut;
+        }
+        (all, truncated)
+    }
+
+    pub fn publish(&self, tables: Arc<ForwardingTables>) -> u64 {
+        self.shared.snapshot.publish(tables)
+    }
+
+    /// The generation last published.
+    pub fn generation(&self) -> u64 {
+        self.shared.snapshot.generation()
+    }
+
+    pub fn oldest_generation_in_use(&self) -> u64 {
+        self.shared
+            .generations
+            .iter()
+            .map(|g| g.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(0)
+    }
+
+    pub fn stats(&self) -> Counters {
+        sum(self.shared.published.iter().map(|p| p.read()))
+    }
+
+    pub fn worker_stats(&self) -> Vec<Counters> {
+        self.shared.published.iter().map(|p| p.read()).collect()
+    }
+
+    pub fn capture(&self) -> &CaptureTaps {
+        &self.shared.capture
+    }
+
+    /// The buffer pool the workers share (captured copies go back to it).
+    pub fn buffers(&self) -> &Arc<SharedPool> {
+        &self.shared.buffers
+    }
+
+    pub fn port_count(&self) -> usize {
+        self.shared.port_owner.len()
     }
 }
 

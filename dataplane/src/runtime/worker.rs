@@ -38,6 +38,8 @@ pub(super) fn run(
     // Packets from ports without their own timestamps get the runtime's clock: the
     // stages' timers (conntrack, resolution) run on packet time.
     let clock = shared.started;
+    // The latest packet time this worker saw (its stages' clock).
+    let mut packet_time = 0u64;
 
     loop {
         // A guard: while this worker is mid-iteration, nobody concludes it is drained.
@@ -67,6 +69,7 @@ pub(super) fn run(
                 packet.timestamp_ns = now;
             }
         }
+        shared.capture.received(&received, &mut pool);
         for mut packet in received.drain() {
             let target = dispatch::worker_for(pipeline.tables(), &mut packet, workers, index);
             if target == index {
@@ -108,7 +111,11 @@ pub(super) fn run(
         }
         work += popped;
 
+        if let Some(latest) = mine.iter().map(|p| p.timestamp_ns).max() {
+            packet_time = packet_time.max(latest);
+        }
         pipeline.process(&mut mine, &mut pool, &mut tx, &mut counters);
+        shared.conn_dumps[index].serve(index as u16, packet_time, pipeline.connections());
         transmit(shared, index, &mut ports, &mut tx, &mut pool, &mut counters)?;
 
         if work == 0 {
@@ -163,6 +170,7 @@ fn transmit(
         let owner = shared.port_owner[port_id];
         if owner == index {
             if let Some((_, port)) = ports.iter_mut().find(|(id, _)| usize::from(*id) == port_id) {
+                shared.capture.sending(port_id as u16, queue, pool);
                 port.tx_burst(queue, pool, counters)?;
             }
         } else {

@@ -1,0 +1,626 @@
+//! `dpctl`: the command-line client of the dataplane's control socket.
+//!
+//! Objects read like networking-sfc's CLI (`dpctl port-chain create NAME
+//! --port-pair-group G --flow-classifier F`); tables by default, `-o json` for
+//! scripts; a refusal is one line on stderr and exit status 1 (2: cannot connect or a
+//! bad argument).
+
+mod objects;
+mod output;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use dataplane::control::proto as pb;
+use dataplane::control::{client, default_socket_path};
+use objects::*;
+use output::Format;
+
+#[derive(Parser)]
+#[command(
+    name = "dpctl",
+    version,
+    about = "Control a running dataplane over its socket"
+)]
+struct Cli {
+    /// The control socket (default: the daemon's default).
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Output: table (default) or json.
+    #[arg(short, long, global = true, value_enum, default_value = "table")]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show or change this node's settings.
+    Node {
+        #[command(subcommand)]
+        verb: NodeVerb,
+    },
+    /// Dataplane ports.
+    Port {
+        #[command(subcommand)]
+        verb: Verb<PortFields>,
+    },
+    /// Other nodes, reached over VXLAN.
+    Chassis {
+        #[command(subcommand)]
+        verb: Verb<ChassisFields>,
+    },
+    Network {
+        #[command(subcommand)]
+        verb: Verb<NetworkFields>,
+    },
+    Router {
+        #[command(subcommand)]
+        verb: Verb<RouterFields>,
+    },
+    LogicalPort {
+        #[command(subcommand)]
+        verb: Verb<LogicalPortFields>,
+    },
+    PortPair {
+        #[command(subcommand)]
+        verb: Verb<PortPairFields>,
+    },
+    PortPairGroup {
+        #[command(subcommand)]
+        verb: Verb<PortPairGroupFields>,
+    },
+    FlowClassifier {
+        #[command(subcommand)]
+        verb: Verb<FlowClassifierFields>,
+    },
+    PortChain {
+        #[command(subcommand)]
+        verb: Verb<PortChainFields>,
+    },
+    /// Replace the whole configuration with a topology file, as one change.
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+    },
+    /// Print the whole configuration (JSON).
+    Topology,
+    /// Counters: per port, drops by reason.
+    Stats {
+        /// One table per worker too.
+        #[arg(long)]
+        workers: bool,
+    },
+    /// The connection table (SNAT).
+    Conntrack {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long)]
+        port: Option<u32>,
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// Run a packet through the pipeline without sending it; show each stage's decision.
+    Trace(TraceArgs),
+    /// Write a port's packets to a pcap file.
+    Capture {
+        port: String,
+        #[arg(short = 'w', long = "write")]
+        file: PathBuf,
+        /// Stop after this many packets.
+        #[arg(short = 'c', long, default_value_t = 0)]
+        count: u64,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 0.0)]
+        duration: f64,
+        /// rx | tx | both
+        #[arg(long, default_value = "both")]
+        direction: String,
+        /// tcp | udp | icmp | icmpv6 | arp | a number
+        #[arg(long)]
+        protocol: Option<String>,
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        l4_port: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeVerb {
+    Show,
+    Update {
+        #[command(flatten)]
+        fields: NodeFields,
+    },
+}
+
+#[derive(clap::Args)]
+struct TraceArgs {
+    /// The logical port the packet comes from (gives port, VLAN, source MAC and IP).
+    #[arg(long = "from")]
+    logical_port: Option<String>,
+    /// The dataplane port it arrives on.
+    #[arg(long)]
+    port: Option<String>,
+    /// The whole frame, in hex.
+    #[arg(long, conflicts_with_all = ["dst_ip"])]
+    frame_hex: Option<String>,
+    #[arg(long)]
+    src_mac: Option<String>,
+    #[arg(long)]
+    dst_mac: Option<String>,
+    #[arg(long)]
+    src_ip: Option<String>,
+    #[arg(long, required_unless_present = "frame_hex")]
+    dst_ip: Option<String>,
+    /// tcp | udp | icmp | icmpv6
+    #[arg(long)]
+    protocol: Option<String>,
+    #[arg(long)]
+    sport: Option<u32>,
+    #[arg(long)]
+    dport: Option<u32>,
+    #[arg(long)]
+    ttl: Option<u32>,
+    #[arg(long)]
+    vlan: Option<u32>,
+}
+
+type Client = pb::dataplane_client::DataplaneClient<tonic::transport::Channel>;
+
+enum Failure {
+    /// The daemon refused: one line, exit 1.
+    Refused(tonic::Status),
+    /// Anything else: exit 2.
+    Other(String),
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(status: tonic::Status) -> Self {
+        Failure::Refused(status)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Self {
+        Failure::Other(error.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("dpctl: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Refused(status)) => {
+            let message = status.message().replace('\n', " ");
+            eprintln!("dpctl: {message} ({})", code_name(status.code()));
+            ExitCode::from(1)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("dpctl: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        InvalidArgument => "INVALID_ARGUMENT",
+        NotFound => "NOT_FOUND",
+        AlreadyExists => "ALREADY_EXISTS",
+        FailedPrecondition => "FAILED_PRECONDITION",
+        Unimplemented => "UNIMPLEMENTED",
+        ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Unavailable => "UNAVAILABLE",
+        _ => "ERROR",
+    }
+}
+
+macro_rules! object {
+    ($client:ident, $format:ident, $verb:expr, $message:ident, $list:ident . $field:ident, $get:ident, $create:ident, $update:ident, $delete:ident) => {
+        match $verb {
+            Verb::List => {
+                let reply = $client.$list(pb::Empty {}).await?.into_inner();
+                output::rows($format, &reply.$field);
+            }
+            Verb::Show { name } => {
+                let reply = $client.$get(pb::Name { name }).await?.into_inner();
+                output::one($format, &reply);
+            }
+            Verb::Create { name, fields } => {
+                let mut message = pb::$message {
+                    name,
+                    ..Default::default()
+                };
+                fields.apply(&mut message);
+                let reply = $client.$create(message).await?.into_inner();
+                output::one($format, &reply);
+            }
+            Verb::Update { name, fields } => {
+                let mut message = $client.$get(pb::Name { name }).await?.into_inner();
+                fields.apply(&mut message);
+                let reply = $client.$update(message).await?.into_inner();
+                output::one($format, &reply);
+            }
+            Verb::Delete { name } => {
+                let reply = $client
+                    .$delete(pb::Name { name: name.clone() })
+                    .await?
+                    .into_inner();
+                changed($format, &format!("deleted {name}"), reply.generation);
+            }
+        }
+    };
+}
+
+fn changed(format: Format, what: &str, generation: u64) {
+    if format == Format::Json {
+        println!("{}", serde_json::json!({ "generation": generation }));
+    } else {
+        println!("{what} (generation {generation})");
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let socket = cli.socket.unwrap_or_else(default_socket_path);
+    let mut client: Client = client::connect(socket.clone())
+        .await
+        .map_err(|e| Failure::Other(format!("cannot connect to {}: {e}", socket.display())))?;
+    let c = &mut client;
+    let format = cli.output;
+    match cli.command {
+        Command::Node { verb } => {
+            let mut node = c.get_node(pb::Empty {}).await?.into_inner();
+            if let NodeVerb::Update { fields } = verb {
+                fields.apply(&mut node);
+                node = c.update_node(node).await?.into_inner();
+            }
+            output::one(format, &node);
+        }
+        Command::Port { verb } => object!(
+            c,
+            format,
+            verb,
+            Port,
+            list_ports.ports,
+            get_port,
+            create_port,
+            update_port,
+            delete_port
+        ),
+        Command::Chassis { verb } => object!(
+            c,
+            format,
+            verb,
+            Chassis,
+            list_chassis.chassis,
+            get_chassis,
+            create_chassis,
+            update_chassis,
+            delete_chassis
+        ),
+        Command::Network { verb } => object!(
+            c,
+            format,
+            verb,
+            Network,
+            list_networks.networks,
+            get_network,
+            create_network,
+            update_network,
+            delete_network
+        ),
+        Command::Router { verb } => object!(
+            c,
+            format,
+            verb,
+            Router,
+            list_routers.routers,
+            get_router,
+            create_router,
+            update_router,
+            delete_router
+        ),
+        Command::LogicalPort { verb } => object!(
+            c,
+            format,
+            verb,
+            LogicalPort,
+            list_logical_ports.logical_ports,
+            get_logical_port,
+            create_logical_port,
+            update_logical_port,
+            delete_logical_port
+        ),
+        Command::PortPair { verb } => object!(
+            c,
+            format,
+            verb,
+            PortPair,
+            list_port_pairs.port_pairs,
+            get_port_pair,
+            create_port_pair,
+            update_port_pair,
+            delete_port_pair
+        ),
+        Command::PortPairGroup { verb } => object!(
+            c,
+            format,
+            verb,
+            PortPairGroup,
+            list_port_pair_groups.port_pair_groups,
+            get_port_pair_group,
+            create_port_pair_group,
+            update_port_pair_group,
+            delete_port_pair_group
+        ),
+        Command::FlowClassifier { verb } => object!(
+            c,
+            format,
+            verb,
+            FlowClassifier,
+            list_flow_classifiers.flow_classifiers,
+            get_flow_classifier,
+            create_flow_classifier,
+            update_flow_classifier,
+            delete_flow_classifier
+        ),
+        Command::PortChain { mut verb } => {
+            if let Verb::Create { fields, .. } = &mut verb {
+                if fields.chain_id.is_none() {
+                    let chains = c.list_port_chains(pb::Empty {}).await?.into_inner();
+                    let used: Vec<i64> = chains.port_chains.iter().map(|p| p.chain_id).collect();
+                    fields.chain_id = (1..).find(|id| !used.contains(id));
+                }
+            }
+            object!(
+                c,
+                format,
+                verb,
+                PortChain,
+                list_port_chains.port_chains,
+                get_port_chain,
+                create_port_chain,
+                update_port_chain,
+                delete_port_chain
+            )
+        }
+        Command::Apply { file } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| Failure::Other(format!("{}: {e}", file.display())))?;
+            let request = pb::ApplyRequest {
+                source: Some(pb::apply_request::Source::Toml(text)),
+            };
+            let reply = c.apply(request).await?.into_inner();
+            changed(
+                format,
+                &format!("applied {}", file.display()),
+                reply.generation,
+            );
+        }
+        Command::Topology => {
+            let reply = c.get_topology(pb::Empty {}).await?.into_inner();
+            let text = serde_json::to_string_pretty(&reply).unwrap_or_default();
+            println!("{text}");
+        }
+        Command::Stats { workers } => {
+            let reply = c.stats(pb::Empty {}).await?.into_inner();
+            stats(format, &reply, workers);
+        }
+        Command::Conntrack {
+            tenant,
+            address,
+            port,
+            state,
+        } => {
+            let filter = pb::ConnectionFilter {
+                tenant,
+                address,
+                port,
+                state,
+            };
+            let reply = c.list_connections(filter).await?.into_inner();
+            output::rows(format, &reply.connections);
+            if reply.truncated {
+                eprintln!("dpctl: the listing is incomplete (a worker did not answer in time, or has more connections than it hands over at once)");
+            }
+        }
+        Command::Trace(args) => trace(c, format, args).await?,
+        Command::Capture {
+            port,
+            file,
+            count,
+            duration,
+            direction,
+            protocol,
+            host,
+            l4_port,
+        } => {
+            let direction = match direction.as_str() {
+                "rx" => pb::Direction::Rx,
+                "tx" => pb::Direction::Tx,
+                "both" => pb::Direction::Both,
+                other => {
+                    return Err(Failure::Other(format!(
+                        "--direction: \"{other}\" is not rx, tx or both"
+                    )))
+                }
+            };
+            let request = pb::CaptureRequest {
+                port,
+                direction: direction as i32,
+                count,
+                duration_ms: (duration.max(0.0) * 1000.0) as u64,
+                filter: Some(pb::CaptureFilter {
+                    protocol,
+                    host,
+                    l4_port,
+                }),
+            };
+            capture(c, request, &file).await?;
+        }
+    }
+    Ok(())
+}
+
+fn stats(format: Format, reply: &pb::StatsReply, workers: bool) {
+    if format == Format::Json {
+        println!("{}", serde_json::to_value(reply).unwrap_or_default());
+        return;
+    }
+    let show = |title: &str, counters: &pb::Counters| {
+        println!("{title}");
+        let rows: Vec<Vec<String>> = counters
+            .ports
+            .iter()
+            .map(|p| vec![p.port.clone(), p.rx.to_string(), p.tx.to_string()])
+            .collect();
+        output::print_table(&["port".into(), "rx".into(), "tx".into()], &rows);
+        let drops: Vec<Vec<String>> = counters
+            .drops
+            .iter()
+            .filter(|d| d.count > 0)
+            .map(|d| vec![d.reason.clone(), d.count.to_string()])
+            .collect();
+        if !drops.is_empty() {
+            output::print_table(&["drop".into(), "count".into()], &drops);
+        }
+    };
+    if let Some(total) = &reply.total {
+        show(&format!("generation {}", reply.generation), total);
+    }
+    if workers {
+        for (index, counters) in reply.workers.iter().enumerate() {
+            show(&format!("worker {index}"), counters);
+        }
+    }
+}
+
+async fn trace(c: &mut Client, format: Format, args: TraceArgs) -> Result<(), Failure> {
+    let packet = match args.frame_hex {
+        Some(hex) => pb::trace_request::Packet::Frame(
+            decode_hex(&hex).map_err(|e| Failure::Other(format!("--frame-hex: {e}")))?,
+        ),
+        None => pb::trace_request::Packet::Fields(pb::PacketFields {
+            src_mac: args.src_mac,
+            dst_mac: args.dst_mac,
+            src_ip: args.src_ip,
+            dst_ip: args.dst_ip.unwrap_or_default(),
+            protocol: args.protocol,
+            src_port: args.sport,
+            dst_port: args.dport,
+            ttl: args.ttl,
+            vlan: args.vlan,
+        }),
+    };
+    let request = pb::TraceRequest {
+        port: args.port,
+        logical_port: args.logical_port,
+        packet: Some(packet),
+    };
+    let reply = c.trace(request).await?.into_inner();
+    if format == Format::Json {
+        println!("{}", serde_json::to_value(&reply).unwrap_or_default());
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = reply
+        .steps
+        .iter()
+        .map(|s| {
+            let mut fields: Vec<String> =
+                s.fields.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            fields.sort();
+            vec![s.stage.clone(), s.decision.clone(), fields.join(" ")]
+        })
+        .collect();
+    output::print_table(&["stage".into(), "decision".into(), "fields".into()], &rows);
+    for out in &reply.outputs {
+        let vlan = out.vlan.map(|v| format!(" vlan {v}")).unwrap_or_default();
+        println!("output: port {}{vlan}, {} bytes", out.port, out.frame.len());
+    }
+    if let Some(reason) = &reply.drop_reason {
+        println!("dropped: {reason}");
+    }
+    Ok(())
+}
+
+fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b':')
+        .collect();
+    if !digits.len().is_multiple_of(2) {
+        return Err("odd number of hex digits".into());
+    }
+    digits
+        .chunks(2)
+        .map(|pair| {
+            let pair = std::str::from_utf8(pair).map_err(|e| e.to_string())?;
+            u8::from_str_radix(pair, 16).map_err(|_| format!("\"{pair}\" is not hex"))
+        })
+        .collect()
+}
+
+async fn capture(
+    c: &mut Client,
+    request: pb::CaptureRequest,
+    path: &PathBuf,
+) -> Result<(), Failure> {
+    use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+    use pcap_file::{DataLink, TsResolution};
+
+    let file = std::fs::File::create(path)
+        .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+    let header = PcapHeader {
+        datalink: DataLink::ETHERNET,
+        ts_resolution: TsResolution::NanoSecond,
+        ..PcapHeader::default()
+    };
+    let mut writer = PcapWriter::with_header(std::io::BufWriter::new(file), header)
+        .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+    let mut stream = c.capture(request).await?.into_inner();
+    let (mut written, mut dropped) = (0u64, 0u64);
+    loop {
+        let next = tokio::select! {
+            next = stream.message() => next?,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let Some(packet) = next else { break };
+        let stamp = Duration::from_nanos(packet.timestamp_ns);
+        writer
+            .write_packet(&PcapPacket::new(
+                stamp,
+                packet.frame.len() as u32,
+                &packet.frame,
+            ))
+            .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+        written += 1;
+        dropped = packet.dropped;
+    }
+    writer
+        .into_writer()
+        .flush()
+        .map_err(|e| Failure::Other(format!("{}: {e}", path.display())))?;
+    eprintln!(
+        "{written} packets written to {} ({dropped} dropped by the capture ring)",
+        path.display()
+    );
+    Ok(())
+}
