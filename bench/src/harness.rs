@@ -159,16 +159,17 @@ fn null_worker(mut input: MemoryPort, mut output: MemoryPort, stop: Arc<AtomicBo
     counters
 }
 
-/// Starts the engine; returns it with the generator's input and output peers.
-fn start(
-    spec: &RunSpec,
-    traffic: &Traffic,
-) -> (
-    Engine,
-    Vec<MemoryPortPeer>,
-    Vec<MemoryPortPeer>,
-    Option<MemoryPortPeer>,
-) {
+/// The engine under test and the generator's ends of its ports.
+struct Wiring {
+    engine: Engine,
+    inputs: Vec<MemoryPortPeer>,
+    outputs: Vec<MemoryPortPeer>,
+    /// The service function's port, if the scenario has one.
+    reflect: Option<MemoryPortPeer>,
+}
+
+/// Starts the engine and wires the generator to it.
+fn start(spec: &RunSpec, traffic: &Traffic) -> Wiring {
     if spec.scenario == Scenario::Null {
         let stop = Arc::new(AtomicBool::new(false));
         let (mut inputs, mut outputs, mut threads) = (Vec::new(), Vec::new(), Vec::new());
@@ -184,7 +185,12 @@ fn start(
             inputs.push(input_peer);
             outputs.push(output_peer);
         }
-        return (Engine::Null { stop, threads }, inputs, outputs, None);
+        return Wiring {
+            engine: Engine::Null { stop, threads },
+            inputs,
+            outputs,
+            reflect: None,
+        };
     }
     let max_connections = match spec.scenario {
         Scenario::SnatNew => SNAT_NEW_TABLE,
@@ -213,7 +219,12 @@ fn start(
     let reflect = traffic.reflect.map(|p| peers[usize::from(p)].clone());
     let input = peers[usize::from(traffic.input)].clone();
     let output = peers[usize::from(traffic.output)].clone();
-    (Engine::Runtime(runtime), vec![input], vec![output], reflect)
+    Wiring {
+        engine: Engine::Runtime(runtime),
+        inputs: vec![input],
+        outputs: vec![output],
+        reflect,
+    }
 }
 
 /// The generator's side: offers frames, plays the service function, collects.
@@ -240,7 +251,9 @@ impl Generator {
     /// Returns whether anything moved.
     fn round(&mut self) -> bool {
         let before = (self.offered, self.delivered);
-        while self.offered - self.delivered - self.lost < self.window {
+        // Saturating: a frame may leave twice (a flood) or be dropped after another
+        // was counted for it.
+        while self.offered.saturating_sub(self.delivered + self.lost) < self.window {
             let n = self.offered;
             let flow = if self.fresh_flows { n } else { n % self.flows };
             let sizes =
@@ -286,7 +299,7 @@ impl Generator {
             }
             if checked.elapsed() > Duration::from_millis(5) {
                 let drops = engine.drops();
-                self.lost += drops - drops_seen;
+                self.lost += drops.saturating_sub(drops_seen);
                 drops_seen = drops;
                 checked = Instant::now();
             }
@@ -298,7 +311,12 @@ impl Generator {
 /// are established and caches warm), then `spec.seconds` measured.
 pub fn run(spec: &RunSpec, tsc_hz: f64) -> Measurement {
     let traffic = Traffic::of(spec.scenario);
-    let (engine, inputs, outputs, reflect) = start(spec, &traffic);
+    let Wiring {
+        engine,
+        inputs,
+        outputs,
+        reflect,
+    } = start(spec, &traffic);
     let mut generator = Generator {
         traffic,
         pool: Pool::new(PoolConfig {

@@ -144,10 +144,8 @@ mod tests {
     use super::*;
 
     fn render(text: bool) -> Vec<u8> {
-        let path = std::env::temp_dir().join(format!(
-            "bench-chart-{}-{text}.png",
-            std::process::id()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("bench-chart-{}-{text}.png", std::process::id()));
         let series = [Series {
             name: "l2".into(),
             points: vec![(1e3, 2.0), (1e4, 1.9), (1e6, 1.5)],
