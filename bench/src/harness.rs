@@ -341,7 +341,9 @@ pub fn run(spec: &RunSpec, tsc_hz: f64) -> Measurement {
     generator.run_until(&engine, |g| {
         let elapsed = warm_start.elapsed();
         if fresh {
-            return elapsed > Duration::from_millis(200);
+            // New connections from the start: only wait until they flow.
+            return (g.delivered >= 1024 && elapsed > Duration::from_millis(200))
+                || elapsed > Duration::from_secs(20);
         }
         (g.delivered >= flows && elapsed > Duration::from_millis(300))
             || elapsed > Duration::from_secs(20)
