@@ -154,7 +154,8 @@ class Topology:
             "[node]",
         ]
         for k, v in {**NODE, **self.node}.items():
-            out.append(f"{k} = {toml_value(v)}")
+            if v is not None:  # None in `node` leaves the field out
+                out.append(f"{k} = {toml_value(v)}")
         out.append("")
         if self.conntrack:
             out.append("[conntrack]")
@@ -1346,6 +1347,29 @@ def scenario_snat_exhaustion():
     return s
 
 
+def scenario_snat_resolve():
+    """No external_gateway_mac in the topology: the gateway is resolved by ARP on the
+    uplink, from the external address. Translated frames wait for the answer and leave,
+    in order, at the time of the answer (the behaviour of a chassis resolution)."""
+    topo = snat_topology(node={"external_gateway_mac": None}, orange_snat=False)
+    s = Scenario("snat-resolve", topo)
+    vm = topo.lp("green-vm1")
+    R = topo.routers[0].mac
+    gateway_ip = NODE["external_gateway_ip"]
+    who_has = arp(1, UPLINK_MAC, BROADCAST, UPLINK_MAC, EXT_IP, "00:00:00:00:00:00", gateway_ip)
+    f1 = udp4(vm.mac, R, vm.ip, SERVER, 40000, 9053, b"resolve: first", ident=0xE01)
+    s.rx("vm1", f1, tx=[("uplink", who_has)])
+    f2 = udp4(vm.mac, R, vm.ip, SERVER, 40000, 9053, b"resolve: second", ident=0xE02)
+    s.rx("vm1", f2, held=True)
+    answer = arp(2, GW_MAC, UPLINK_MAC, GW_MAC, gateway_ip, UPLINK_MAC, EXT_IP)
+    s.rx("uplink", answer, drop="neighbour_learned", answered_by=[snat_out(f1, 40000), snat_out(f2, 40000)])
+    f3 = udp4(vm.mac, R, vm.ip, SERVER, 40000, 9053, b"resolve: third", ident=0xE03)
+    s.rx("vm1", f3, tx=[snat_out(f3, 40000)])
+    f = from_outside(SERVER, EXT_IP, UDP(sport=9053, dport=40000) / Raw(b"answer"))
+    s.rx("uplink", f, tx=[snat_in(f, vm, R, 40000)])
+    return s
+
+
 def scenario_snat_router_ip():
     # Green's router has its own external address on this node; orange uses the node's.
     green_ext = "203.0.113.21"
@@ -2217,6 +2241,7 @@ SCENARIOS = [
     scenario_snat_expiry,
     scenario_snat_exhaustion,
     scenario_snat_router_ip,
+    scenario_snat_resolve,
     scenario_sfc_mpls,
     scenario_sfc_proxy,
     scenario_sfc_mixed,

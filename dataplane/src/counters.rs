@@ -61,8 +61,8 @@ pub enum DropReason {
     SnatUnsupported,
     /// A TCP segment other than a bare SYN for no known connection.
     SnatTcpNotSyn,
-    /// node.external_gateway_mac (or uplink_mac) is not set: ARP resolution on the
-    /// uplink is not there yet.
+    /// No way to the external gateway: node.uplink_mac is not set, or neither
+    /// external_gateway_mac nor an external_gateway_ip to resolve it.
     SnatNoGatewayMac,
     // SFC stage (issue 3).
     /// An MPLS label from a service function's port naming no hop that returns there.

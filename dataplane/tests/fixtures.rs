@@ -118,6 +118,7 @@ fn every_scenario_matches_its_expected_output() {
         "snat-expiry",
         "snat-exhaustion",
         "snat-router-ip",
+        "snat-resolve",
         "sfc-mpls",
         "sfc-proxy",
         "sfc-mixed",

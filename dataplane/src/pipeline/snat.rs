@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use packet::{rewrite, Packet, L3, L4};
+use packet::{rewrite, MacAddr, Packet, L3, L4};
 
 use super::tables::ForwardingTables;
 use super::{Dropped, Egress, WorkerState};
@@ -24,10 +24,14 @@ pub(super) fn outbound(
     if packet.meta.l3 != L3::Ipv4 {
         return Err((packet, DropReason::NoRoute));
     }
-    let (Some(uplink), Some(uplink_mac), Some(gateway_mac)) =
-        (tables.uplink, snat.uplink_mac, snat.gateway_mac)
-    else {
+    let (Some(uplink), Some(uplink_mac)) = (tables.uplink, snat.uplink_mac) else {
         return Err((packet, DropReason::SnatNoGatewayMac));
+    };
+    // The gateway's MAC: configured, or resolved by ARP on the uplink.
+    let gateway_mac = match (snat.gateway_mac, snat.resolve_gateway) {
+        (Some(mac), _) => Some(mac),
+        (None, Some(_)) => tables.vxlan.learned.get(tables.vxlan.gateway_slot()),
+        (None, None) => return Err((packet, DropReason::SnatNoGatewayMac)),
     };
     let zone = packet.meta.zone;
     let tenant = (packet.meta.flow.src_ip(), packet.meta.flow.src_port);
@@ -47,9 +51,23 @@ pub(super) fn outbound(
             ],
         )
     });
-    rewrite::set_macs(packet.data_mut(), gateway_mac, uplink_mac);
+    rewrite::set_macs(
+        packet.data_mut(),
+        gateway_mac.unwrap_or(MacAddr::ZERO),
+        uplink_mac,
+    );
     rewrite::decrement_ttl(&mut packet);
-    egress.transmit(uplink, packet)
+    match (gateway_mac, snat.resolve_gateway) {
+        (None, Some((gateway, _))) => {
+            // Waits, translated, for the gateway's answer; its MAC is filled then.
+            let now = packet.timestamp_ns;
+            egress
+                .neighbours
+                .hold(IpAddr::V4(gateway), packet, now)
+                .map_err(|packet| (packet, DropReason::ResolveQueueFull))
+        }
+        _ => egress.transmit(uplink, packet),
+    }
 }
 
 /// IPv4 addressed to one of this node's external addresses.

@@ -58,6 +58,10 @@ pub struct RouterEntry {
 pub struct SnatTables {
     pub uplink_mac: Option<MacAddr>,
     pub gateway_mac: Option<MacAddr>,
+    /// When the topology gives no gateway MAC: (node.external_gateway_ip,
+    /// node.external_ip), the gateway resolved by ARP on the uplink from the node's
+    /// external address.
+    pub resolve_gateway: Option<(Ipv4Addr, Ipv4Addr)>,
     /// Every address SNAT translates to on this node (node's and routers').
     pub external_ips: Vec<Ipv4Addr>,
     /// The connection tracking settings (port range, table size, timeouts); each
@@ -248,6 +252,14 @@ fn snat_tables(topology: &Topology) -> SnatTables {
     SnatTables {
         uplink_mac: node.uplink_mac,
         gateway_mac: node.external_gateway_mac,
+        resolve_gateway: match (
+            node.external_gateway_mac,
+            node.external_gateway_ip,
+            node.external_ip,
+        ) {
+            (None, Some(IpAddr::V4(gateway)), Some(IpAddr::V4(own))) => Some((gateway, own)),
+            _ => None,
+        },
         external_ips,
         config: nat::NatConfig {
             port_range: node.snat_port_range,

@@ -49,7 +49,7 @@ fn learn_sender(
     pool: &mut Pool,
     packet: &Packet,
 ) -> bool {
-    let Some(local) = &tables.vxlan.local else {
+    let Some(uplink) = tables.uplink else {
         return false;
     };
     let l3 = usize::from(packet.meta.l3_offset);
@@ -61,7 +61,7 @@ fn learn_sender(
         tables,
         egress,
         pool,
-        local.port,
+        uplink,
         packet.meta.flow.src_ip(),
         mac,
         packet.timestamp_ns,
@@ -80,16 +80,31 @@ fn learn(
     mac: MacAddr,
     now: u64,
 ) -> bool {
-    let overlay = &tables.vxlan;
-    let Some(&chassis) = overlay.chassis_by_ip.get(&ip) else {
+    let Some(slot) = resolvable_slot(tables, ip) else {
         return false;
     };
-    if overlay.chassis[usize::from(chassis)].mac.is_some() || !mac.is_unicast() {
+    if !mac.is_unicast() {
         return false;
     }
-    overlay.learned.set(chassis, mac, now);
+    tables.vxlan.learned.set(slot, mac, now);
     release_resolved(tables, egress, pool, uplink);
     true
+}
+
+/// The learned-MAC slot of an address the topology leaves without a MAC: a chassis
+/// without `mac`, or SNAT's external gateway without `external_gateway_mac`.
+pub(super) fn resolvable_slot(tables: &ForwardingTables, ip: IpAddr) -> Option<u16> {
+    let overlay = &tables.vxlan;
+    if let Some(&chassis) = overlay.chassis_by_ip.get(&ip) {
+        return overlay.chassis[usize::from(chassis)]
+            .mac
+            .is_none()
+            .then_some(chassis);
+    }
+    match tables.snat.resolve_gateway {
+        Some((gateway, _)) if IpAddr::V4(gateway) == ip => Some(overlay.gateway_slot()),
+        _ => None,
+    }
 }
 
 /// Sends the waiting frames whose chassis MAC is now known (learned by any worker),
@@ -100,10 +115,9 @@ pub(super) fn release_resolved(
     pool: &mut Pool,
     uplink: u16,
 ) {
-    let overlay = &tables.vxlan;
     let learned = |ip: IpAddr| {
-        let chassis = *overlay.chassis_by_ip.get(&ip)?;
-        overlay.learned.get_with_time(chassis)
+        let slot = resolvable_slot(tables, ip)?;
+        tables.vxlan.learned.get_with_time(slot)
     };
     while let Some((mut waiting, (mac, learned_at))) = egress.neighbours.take_resolved(learned) {
         waiting.data_mut()[0..6].copy_from_slice(&mac.0);
@@ -123,21 +137,29 @@ pub(super) fn send_arp_requests(
     pool: &mut Pool,
     now: u64,
 ) {
-    let Some(local) = &tables.vxlan.local else {
+    let (Some(uplink), Some(mac)) = (tables.uplink, tables.vxlan.uplink_mac) else {
         while egress.neighbours.next_request(now).is_some() {}
         return;
     };
     while let Some(target) = egress.neighbours.next_request(now) {
+        // Asked from the address the target talks to: the external address for the
+        // gateway, the VTEP for a chassis.
+        let own = match tables.snat.resolve_gateway {
+            Some((gateway, external)) if IpAddr::V4(gateway) == target => {
+                Some(IpAddr::V4(external))
+            }
+            _ => tables.vxlan.local.as_ref().map(|local| local.endpoint.ip),
+        };
         let Ok(mut request) = pool.alloc() else {
             egress.counters.drop(DropReason::NoBuffer);
             continue;
         };
-        let written = match (local.endpoint.ip, target) {
-            (IpAddr::V4(own), IpAddr::V4(target)) => {
-                write_arp_request(&mut request, local.endpoint.mac, own, target)
+        let written = match (own, target) {
+            (Some(IpAddr::V4(own)), IpAddr::V4(target)) => {
+                write_arp_request(&mut request, mac, own, target)
             }
-            (IpAddr::V6(own), IpAddr::V6(target)) => {
-                write_neighbour_solicitation(&mut request, local.endpoint.mac, own, target)
+            (Some(IpAddr::V6(own)), IpAddr::V6(target)) => {
+                write_neighbour_solicitation(&mut request, mac, own, target)
             }
             _ => false,
         };
@@ -146,7 +168,7 @@ pub(super) fn send_arp_requests(
             continue;
         }
         request.timestamp_ns = now;
-        if let Err(dropped) = egress.transmit(local.port, request) {
+        if let Err(dropped) = egress.transmit(uplink, request) {
             egress.drop(pool, dropped);
         }
     }

@@ -107,7 +107,15 @@ impl VxlanTables {
             flood_chassis,
             uplink_mac: node.uplink_mac,
             own_ips,
-            learned: LearnedMacs::new(topology.chassis.len()),
+            // One slot per chassis, and the last one for SNAT's external gateway.
+            learned: LearnedMacs::new(topology.chassis.len() + 1),
         }
+    }
+}
+
+impl VxlanTables {
+    /// The learned-MAC slot of the external gateway (after the chassis').
+    pub fn gateway_slot(&self) -> u16 {
+        self.chassis.len() as u16
     }
 }
