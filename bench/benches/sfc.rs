@@ -140,6 +140,7 @@ fn tables(encap: Encap) -> ChainTables {
         chain_id: 7,
         groups: vec![Group { pairs }],
         symmetric: false,
+        mpls_ttl: sfc::mpls::TTL,
     }])
 }
 

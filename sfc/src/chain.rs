@@ -45,6 +45,8 @@ pub struct Chain {
     pub chain_id: u16,
     pub groups: Vec<Group>,
     pub symmetric: bool,
+    /// TTL of the MPLS label pushed for this chain.
+    pub mpls_ttl: u8,
 }
 
 /// One hop of one chain: a chain index in [`ChainTables`] and a position.
@@ -241,6 +243,7 @@ mod tests {
                 },
             ],
             symmetric: true,
+            mpls_ttl: crate::mpls::TTL,
         };
         assert_eq!(chain.group_at(0), (0, false));
         assert_eq!(chain.group_at(1), (1, false));

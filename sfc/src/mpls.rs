@@ -1,18 +1,19 @@
 //! The networking-sfc MPLS encapsulation: one label between the Ethernet header and
 //! the IP packet, label = chain_id << 8 | service index, TC 0 for IPv4 and 1 for IPv6,
-//! bottom of stack, TTL 255.
+//! bottom of stack, TTL 255 unless the chain sets another.
 
 use packet::meta::ether_type;
 use packet::{Packet, L3};
 
 pub const LABEL_LEN: usize = 4;
+/// The contract's label TTL when the chain sets none.
 pub const TTL: u8 = 255;
 
 /// The label stack entry for a hop.
-pub fn entry(chain_id: u16, si: u8, l3: L3) -> u32 {
+pub fn entry(chain_id: u16, si: u8, l3: L3, ttl: u8) -> u32 {
     let label = u32::from(chain_id) << 8 | u32::from(si);
     let tc = u32::from(l3 == L3::Ipv6);
-    label << 12 | tc << 9 | 1 << 8 | u32::from(TTL)
+    label << 12 | tc << 9 | 1 << 8 | u32::from(ttl)
 }
 
 /// (chain_id, service index) of a label stack entry.
@@ -27,13 +28,13 @@ fn ether_type_offset(packet: &Packet) -> usize {
 
 /// Pushes the label behind the Ethernet header (headers move into the headroom, the
 /// IP packet stays). `false` when the packet is not IP or the headroom is short.
-pub fn push(packet: &mut Packet, chain_id: u16, si: u8) -> bool {
+pub fn push(packet: &mut Packet, chain_id: u16, si: u8, ttl: u8) -> bool {
     let l3 = packet.meta.l3;
     if !matches!(l3, L3::Ipv4 | L3::Ipv6) {
         return false;
     }
     let at = ether_type_offset(packet);
-    let stack_entry = entry(chain_id, si, l3);
+    let stack_entry = entry(chain_id, si, l3, ttl);
     let Some(gap) = packet.insert_gap(at + 2, LABEL_LEN) else {
         return false;
     };
@@ -91,7 +92,7 @@ mod tests {
         let frame = ipv6_udp();
         let mut p = pool.alloc_copy(&frame).unwrap();
         p.meta = parse(&frame).unwrap();
-        assert!(push(&mut p, 7, 254));
+        assert!(push(&mut p, 7, 254, TTL));
         assert_eq!(&p.data()[12..18], &[0x88, 0x47, 0x00, 0x7f, 0xe3, 0xff]);
         let reparsed = parse(p.data()).unwrap();
         assert_eq!(p.meta, reparsed, "metadata follows the frame");
@@ -105,8 +106,10 @@ mod tests {
     #[test]
     fn label_layout() {
         // chain 7, SI 255, IPv4: label 0x7ff, TC 0, S 1, TTL 255.
-        assert_eq!(entry(7, 255, L3::Ipv4), 0x007f_f1ff);
-        assert_eq!(entry(4095, 1, L3::Ipv6) >> 9 & 7, 1);
-        assert_eq!(label_of(entry(4095, 1, L3::Ipv6)), (4095, 1));
+        assert_eq!(entry(7, 255, L3::Ipv4, TTL), 0x007f_f1ff);
+        assert_eq!(entry(4095, 1, L3::Ipv6, TTL) >> 9 & 7, 1);
+        assert_eq!(label_of(entry(4095, 1, L3::Ipv6, TTL)), (4095, 1));
+        // A chain that sets its own TTL: only the low byte changes.
+        assert_eq!(entry(7, 255, L3::Ipv4, 64), 0x007f_f140);
     }
 }

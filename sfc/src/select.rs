@@ -131,6 +131,7 @@ mod tests {
             chain_id: 9,
             groups: vec![Group { pairs }],
             symmetric,
+            mpls_ttl: crate::mpls::TTL,
         }
     }
 

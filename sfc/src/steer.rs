@@ -84,7 +84,7 @@ pub fn steer(
             if !packet.meta.is_ip() {
                 return Err(SteerError::NotIp);
             }
-            if !mpls::push(packet, chain.chain_id, si) {
+            if !mpls::push(packet, chain.chain_id, si, chain.mpls_ttl) {
                 return Err(SteerError::NoHeadroom);
             }
             set_destination(packet, send_mac);
@@ -183,6 +183,7 @@ mod tests {
                 pairs: vec![proxied(key, ingress, 9)],
             }],
             symmetric: false,
+            mpls_ttl: mpls::TTL,
         };
         ChainTables::build(vec![chain(1, 1, 5), chain(2, 2, 6)])
     }

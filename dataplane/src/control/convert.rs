@@ -230,6 +230,7 @@ pub fn port_chain_from(c: pb::PortChain) -> Result<file::PortChain, String> {
         flow_classifiers: c.flow_classifiers,
         correlation: c.correlation.unwrap_or_else(|| "mpls".into()),
         symmetric: c.symmetric,
+        mpls_ttl: c.mpls_ttl,
     })
 }
 
@@ -241,6 +242,7 @@ pub fn port_chain_to(c: &file::PortChain) -> pb::PortChain {
         flow_classifiers: c.flow_classifiers.clone(),
         correlation: Some(c.correlation.clone()),
         symmetric: c.symmetric,
+        mpls_ttl: c.mpls_ttl,
     }
 }
 

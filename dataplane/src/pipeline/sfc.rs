@@ -69,6 +69,7 @@ impl SfcTables {
                 chain_id: chain.chain_id,
                 groups,
                 symmetric: chain.symmetric,
+                mpls_ttl: chain.mpls_ttl,
             });
         }
         SfcTables {

@@ -190,6 +190,9 @@ pub struct PortChain {
     pub correlation: String,
     #[serde(default)]
     pub symmetric: bool,
+    /// TTL of the MPLS label pushed for this chain (1..=255, default 255).
+    #[serde(default)]
+    pub mpls_ttl: Option<i64>,
 }
 
 fn default_snat_port_range() -> [i64; 2] {

@@ -255,6 +255,8 @@ pub struct PortChain {
     pub flow_classifiers: Vec<FlowClassifierId>,
     pub correlation: Correlation,
     pub symmetric: bool,
+    /// TTL of the MPLS label (the contract's 255 unless configured).
+    pub mpls_ttl: u8,
 }
 
 macro_rules! lookups {

@@ -1539,3 +1539,23 @@ fn symmetric_chain_has_at_most_127_groups() {
         "more than 127 groups in a symmetric chain",
     );
 }
+
+#[test]
+fn chain_mpls_ttl_defaults_to_255_and_is_bounded() {
+    assert_eq!(accepted(EXAMPLE).port_chains[0].mpls_ttl, 255);
+    let with_ttl = |ttl: &str| {
+        edit(
+            "[[port_chains]]",
+            "symmetric = false",
+            &format!("symmetric = false\nmpls_ttl = {ttl}"),
+        )
+    };
+    assert_eq!(accepted(&with_ttl("64")).port_chains[0].mpls_ttl, 64);
+    for bad in ["0", "256", "-1"] {
+        refused(
+            &with_ttl(bad),
+            "port_chains \"green-web-chain\": mpls_ttl: ",
+            "outside 1..=255",
+        );
+    }
+}

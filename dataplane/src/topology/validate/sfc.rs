@@ -270,6 +270,13 @@ pub(super) fn port_chains(
                 ));
             }
         }
+        let mpls_ttl = match c.mpls_ttl {
+            None => 255,
+            Some(ttl) => u8::try_from(ttl)
+                .ok()
+                .filter(|ttl| *ttl >= 1)
+                .ok_or_else(|| obj.err("mpls_ttl", format!("{ttl} is outside 1..=255")))?,
+        };
         out.push(PortChain {
             name: c.name.clone(),
             chain_id,
@@ -277,6 +284,7 @@ pub(super) fn port_chains(
             flow_classifiers: classifiers,
             correlation,
             symmetric: c.symmetric,
+            mpls_ttl,
         });
     }
     Ok(out)
