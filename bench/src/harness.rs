@@ -106,7 +106,7 @@ enum Engine {
 impl Engine {
     fn drops(&self) -> u64 {
         match self {
-            Engine::Runtime(runtime) => runtime.stats().total_drops(),
+            Engine::Runtime(runtime) => runtime.handle().stats().total_drops(),
             Engine::Null { .. } => 0,
         }
     }

@@ -68,7 +68,7 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
                 last_stats = Instant::now();
                 let report = Report {
                     port_names: port_names.clone(),
-                    counters: runtime.stats(),
+                    counters: runtime.handle().stats(),
                     elapsed: started.elapsed(),
                 };
                 println!("{}", report.to_json());

@@ -246,7 +246,7 @@ fn trace_reports_each_stage_and_sends_nothing() {
     drop(rt);
     // Nothing was transmitted or counted by the traces.
     assert!(daemon.peers.iter().all(|p| p.take().is_none()));
-    let stats = daemon.runtime.as_ref().unwrap().stats();
+    let stats = daemon.runtime.as_ref().unwrap().handle().stats();
     assert_eq!(
         (stats.total_rx(), stats.total_tx(), stats.total_drops()),
         (0, 0, 0)

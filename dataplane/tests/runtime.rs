@@ -185,7 +185,7 @@ fn two_workers_deliver_every_packet_in_flow_order() {
         bench.wait_for((sequence as usize).saturating_sub(16) * 64);
     }
     bench.wait_for(64 * per_flow as usize);
-    let stats = bench.runtime.stats();
+    let stats = bench.runtime.handle().stats();
     assert_eq!(stats.total_drops(), 0, "{stats:?}");
     assert_eq!(bench.received.len(), 64 * per_flow as usize);
     for (flow, sequence) in sequences(&bench.received).iter().enumerate() {
@@ -193,7 +193,7 @@ fn two_workers_deliver_every_packet_in_flow_order() {
     }
     // Flows were spread: both workers processed some, and packets crossed between them
     // (port vm1 is owned by worker 0, port vm2 by worker 1).
-    let per_worker = bench.runtime.worker_stats();
+    let per_worker = bench.runtime.handle().worker_stats();
     assert!(
         per_worker.iter().all(|c| c.total_rx() + c.total_tx() > 0),
         "{per_worker:?}"
@@ -217,6 +217,7 @@ fn a_thousand_configuration_changes_under_traffic_lose_nothing() {
     for change in 0..1000u32 {
         last_generation = bench
             .runtime
+            .handle()
             .publish(Arc::clone(&variants[change as usize % 2]));
         let published = Instant::now();
         for flow in 0..8u16 {
@@ -225,7 +226,7 @@ fn a_thousand_configuration_changes_under_traffic_lose_nothing() {
         }
         bench.collect();
         // Every worker moves to the new snapshot between bursts.
-        while bench.runtime.oldest_generation_in_use() < last_generation {
+        while bench.runtime.handle().oldest_generation_in_use() < last_generation {
             std::thread::yield_now();
         }
         publish_latencies.push(published.elapsed());
@@ -239,7 +240,10 @@ fn a_thousand_configuration_changes_under_traffic_lose_nothing() {
     for (flow, sequence) in sequences(&bench.received).iter().take(8).enumerate() {
         assert_eq!(*sequence, (0..1000).collect::<Vec<_>>(), "flow {flow}");
     }
-    assert_eq!(bench.runtime.oldest_generation_in_use(), last_generation);
+    assert_eq!(
+        bench.runtime.handle().oldest_generation_in_use(),
+        last_generation
+    );
     publish_latencies.sort();
     eprintln!(
         "publish to every worker: median {:?}, 99th percentile {:?}, max {:?}",
@@ -280,7 +284,7 @@ fn ring_overflow_is_counted_never_blocks() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         bench.collect();
-        let stats = bench.runtime.stats();
+        let stats = bench.runtime.handle().stats();
         let settled = stats.ports[0].rx == 4000 && stats.total_tx() + stats.total_drops() == 4000;
         if settled || Instant::now() > deadline {
             break;

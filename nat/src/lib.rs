@@ -138,12 +138,7 @@ impl Nat {
         external_ip: Ipv4Addr,
     ) -> Result<(), NatError> {
         let meta = &packet.meta;
-        if meta.l3 != L3::Ipv4 {
-            return Err(NatError::Unsupported);
-        }
-        if meta.fragment {
-            return Err(NatError::Fragment);
-        }
+        translatable(meta)?;
         let now = packet.timestamp_ns;
         match meta.l4 {
             L4::Tcp | L4::Udp => {}
@@ -173,12 +168,7 @@ impl Nat {
     /// tenant; refuses what matches no connection (no unsolicited inbound).
     pub fn inbound(&mut self, packet: &mut Packet) -> Result<Inbound, NatError> {
         let meta = &packet.meta;
-        if meta.l3 != L3::Ipv4 {
-            return Err(NatError::Unsupported);
-        }
-        if meta.fragment {
-            return Err(NatError::Fragment);
-        }
+        translatable(meta)?;
         let now = packet.timestamp_ns;
         match meta.l4 {
             L4::Tcp | L4::Udp => {}
@@ -327,6 +317,17 @@ impl Nat {
         }
         Err(NatError::PortsExhausted)
     }
+}
+
+/// Only unfragmented IPv4 is translated (a non-first fragment has no ports).
+fn translatable(meta: &packet::Meta) -> Result<(), NatError> {
+    if meta.l3 != L3::Ipv4 {
+        return Err(NatError::Unsupported);
+    }
+    if meta.fragment {
+        return Err(NatError::Fragment);
+    }
+    Ok(())
 }
 
 /// The key of a parsed packet in `zone` (ICMP echo: both ports are the identifier,

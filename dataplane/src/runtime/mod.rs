@@ -96,7 +96,7 @@ struct Shared {
 
 /// A running dataplane.
 pub struct Runtime {
-    shared: Arc<Shared>,
+    handle: RuntimeHandle,
     handles: Vec<JoinHandle<io::Result<Counters>>>,
 }
 
@@ -148,49 +148,26 @@ impl Runtime {
                 .spawn(move || worker::run(index, &shared, ports))?;
             handles.push(handle);
         }
-        Ok(Runtime { shared, handles })
+        Ok(Runtime {
+            handle: RuntimeHandle { shared },
+            handles,
+        })
     }
 
     pub fn workers(&self) -> usize {
-        self.shared.config.workers
+        self.handle.shared.config.workers
     }
 
-    /// What the control plane holds on to while the runtime runs.
+    /// Publication, counters, capture and connections, for the control plane and
+    /// for callers while the runtime runs.
     pub fn handle(&self) -> RuntimeHandle {
-        RuntimeHandle {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-
-    /// Publishes new tables; returns their generation.
-    pub fn publish(&self, tables: Arc<ForwardingTables>) -> u64 {
-        self.shared.snapshot.publish(tables)
-    }
-
-    /// The oldest generation a worker still runs with.
-    pub fn oldest_generation_in_use(&self) -> u64 {
-        self.shared
-            .generations
-            .iter()
-            .map(|g| g.load(Ordering::Acquire))
-            .min()
-            .unwrap_or(0)
-    }
-
-    /// The counters of every worker, summed (readable while running).
-    pub fn stats(&self) -> Counters {
-        sum(self.shared.published.iter().map(|p| p.read()))
-    }
-
-    /// Per-worker counters, as last published.
-    pub fn worker_stats(&self) -> Vec<Counters> {
-        self.shared.published.iter().map(|p| p.read()).collect()
+        self.handle.clone()
     }
 
     /// Stops receiving, drains what is in flight, flushes the ports, and returns the
     /// final counters.
     pub fn shutdown(self) -> io::Result<Counters> {
-        self.shared.stop.store(true, Ordering::SeqCst);
+        self.handle.shared.stop.store(true, Ordering::SeqCst);
         let mut finals = Vec::with_capacity(self.handles.len());
         let mut first_error = None;
         for handle in self.handles {
@@ -235,6 +212,7 @@ impl RuntimeHandle {
         (all, truncated)
     }
 
+    /// Publishes new tables; returns their generation.
     pub fn publish(&self, tables: Arc<ForwardingTables>) -> u64 {
         self.shared.snapshot.publish(tables)
     }
@@ -244,6 +222,7 @@ impl RuntimeHandle {
         self.shared.snapshot.generation()
     }
 
+    /// The oldest generation a worker still runs with.
     pub fn oldest_generation_in_use(&self) -> u64 {
         self.shared
             .generations
@@ -253,10 +232,12 @@ impl RuntimeHandle {
             .unwrap_or(0)
     }
 
+    /// The counters of every worker, summed (readable while running).
     pub fn stats(&self) -> Counters {
         sum(self.shared.published.iter().map(|p| p.read()))
     }
 
+    /// Per-worker counters, as last published.
     pub fn worker_stats(&self) -> Vec<Counters> {
         self.shared.published.iter().map(|p| p.read()).collect()
     }
