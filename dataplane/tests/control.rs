@@ -275,7 +275,7 @@ fn dpctl_capture_writes_a_pcap_tshark_reads() {
         .arg(&out)
         .args(["-T", "fields", "-e", "ip.dst", "-e", "udp.dstport"])
         .output()
-        .expect("tshark is installed (.ci/run installs it)");
+        .expect("tshark is installed (scripts/test installs it)");
     assert!(
         tshark.status.success(),
         "{}",
