@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod control;
+pub mod cores;
 pub mod counters;
 pub mod pipeline;
 pub mod port;

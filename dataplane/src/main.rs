@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use dataplane::control::{default_socket_path, ControlOptions};
 use dataplane::replay::{replay, ReplayOptions, DEFAULT_BURST};
-use dataplane::run::{run, RunOptions};
+use dataplane::run::{check_ports, run, RunError, RunOptions};
 use dataplane::runtime::RuntimeConfig;
 use dataplane::topology::Topology;
 
@@ -49,10 +49,11 @@ enum Command {
     Run {
         #[arg(long)]
         config: PathBuf,
-        /// Worker threads (default: the cores less one, at least one).
+        /// Worker threads (default: one per core of --cores; without --cores, the
+        /// machine's cores less one, at least one).
         #[arg(long)]
         workers: Option<usize>,
-        /// Cores to pin the workers to, e.g. 1,2.
+        /// Cores to pin the workers to, e.g. 1,2: at least one per worker, each once.
         #[arg(long, value_delimiter = ',')]
         cores: Vec<usize>,
         /// Poll without sleeping when idle (lowest latency, 100 % CPU per worker).
@@ -62,8 +63,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         pcap_out_dir: Option<PathBuf>,
         /// Print the counters as JSON every SECONDS while running.
-        #[arg(long, value_name = "SECONDS")]
-        stats_interval: Option<f64>,
+        #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+        stats_interval: Option<Duration>,
         /// Print the final counters as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -78,7 +79,8 @@ enum Command {
         #[arg(long, conflicts_with_all = ["control_socket", "control_tcp"])]
         no_control: bool,
     },
-    /// Validate a topology file and say what it holds.
+    /// Validate a topology file against what `run` needs (drivers of this build,
+    /// readable pcap inputs) and say what it holds.
     Check {
         #[arg(long)]
         config: PathBuf,
@@ -91,6 +93,17 @@ fn port_input(value: &str) -> Result<(String, PathBuf), String> {
             Ok((port.to_owned(), PathBuf::from(file)))
         }
         _ => Err(format!("expected PORT=FILE, got \"{value}\"")),
+    }
+}
+
+fn positive_seconds(value: &str) -> Result<Duration, String> {
+    match value.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds > 0.0 => {
+            Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
+        }
+        _ => Err(format!(
+            "expected a positive number of seconds, got \"{value}\""
+        )),
     }
 }
 
@@ -147,15 +160,17 @@ fn main() -> ExitCode {
             let options = RunOptions {
                 config,
                 runtime: RuntimeConfig {
-                    workers: workers.unwrap_or(defaults.workers),
+                    workers: workers.unwrap_or(if cores.is_empty() {
+                        defaults.workers
+                    } else {
+                        cores.len()
+                    }),
                     cores,
                     busy_poll,
                     ..defaults
                 },
                 pcap_out_dir,
-                stats_interval: stats_interval
-                    .filter(|s| s.is_finite() && *s > 0.0)
-                    .map(Duration::from_secs_f64),
+                stats_interval,
                 control,
             };
             match run(&options) {
@@ -173,7 +188,10 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Check { config } => match Topology::load(&config) {
+        Command::Check { config } => match Topology::load(&config)
+            .map_err(RunError::from)
+            .and_then(|topology| check_ports(&topology).map(|()| topology))
+        {
             Ok(topology) => {
                 println!(
                     "{}: {} ports, {} networks, {} routers, {} logical ports, {} port chains",

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::control::{ControlOptions, ControlServer, ControlState};
+use crate::control::{ControlOptions, ControlServer, ControlState, InstanceLock};
 use crate::pipeline::tables::ForwardingTables;
 use crate::port::pcap::{PcapInput, PcapPort};
 use crate::port::Port;
@@ -30,14 +30,36 @@ pub struct RunOptions {
 pub enum RunError {
     #[error("{0}")]
     Topology(#[from] TopologyError),
-    #[error("ports \"{port}\": driver: {driver} ports are not supported by this build yet (supported: pcap)")]
+    #[error("ports \"{port}\": driver: {driver} ports are not supported by this build yet (supported: {SUPPORTED_DRIVERS})")]
     UnsupportedDriver { port: String, driver: &'static str },
+    /// A command-line option that cannot be honoured; the message names it.
+    #[error("{0}")]
+    Option(String),
+    #[error("ports \"{port}\": {source}")]
+    Port { port: String, source: io::Error },
     #[error("{0}")]
     Io(#[from] io::Error),
 }
 
+/// The drivers `run` can open in this build.
+pub const SUPPORTED_DRIVERS: &str = "pcap";
+
 pub fn run(options: &RunOptions) -> Result<Report, RunError> {
+    let config = &options.runtime;
+    crate::cores::check(
+        config.workers,
+        &config.cores,
+        &crate::cores::allowed_cores(),
+    )
+    .map_err(RunError::Option)?;
     let (file, topology) = load(&options.config)?;
+    check_ports(&topology)?;
+    // Before anything is opened: a second daemon on the socket touches nothing.
+    let instance = options
+        .control
+        .as_ref()
+        .map(|control| InstanceLock::acquire(&control.socket))
+        .transpose()?;
     let ports = open_ports(&topology, options)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -46,10 +68,10 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     let started = Instant::now();
     let tables = Arc::new(ForwardingTables::build(&topology));
     let runtime = Runtime::start(options.runtime.clone(), Arc::clone(&tables), ports)?;
-    let control = match &options.control {
-        Some(control) => {
+    let control = match (&options.control, instance) {
+        (Some(control), Some(instance)) => {
             let state = ControlState::new(file, tables, runtime.handle())?;
-            match ControlServer::start(control, state) {
+            match ControlServer::start_locked(control, state, instance) {
                 Ok(server) => Some(server),
                 Err(error) => {
                     runtime.shutdown()?;
@@ -57,7 +79,7 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
                 }
             }
         }
-        None => None,
+        _ => None,
     };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
     let mut last_stats = Instant::now();
@@ -100,15 +122,49 @@ fn load(path: &std::path::Path) -> Result<(TopologyFile, Topology), TopologyErro
     Ok((file, topology))
 }
 
+/// Refuses what `run` cannot open, without opening anything that stays open: drivers
+/// this build lacks, pcap inputs that are not readable captures. `dataplane check`
+/// runs it too, so that what it approves, `run` starts.
+pub fn check_ports(topology: &Topology) -> Result<(), RunError> {
+    for port in &topology.ports {
+        match &port.driver {
+            Driver::Pcap { path } => {
+                if let Some(path) = path {
+                    PcapInput::open(path).map_err(|source| RunError::Port {
+                        port: port.name.clone(),
+                        source,
+                    })?;
+                }
+            }
+            other => {
+                return Err(RunError::UnsupportedDriver {
+                    port: port.name.clone(),
+                    driver: other.name(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
 fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<Box<dyn Port>>, RunError> {
     if let Some(dir) = &options.pcap_out_dir {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|error| {
+            RunError::Option(format!("--pcap-out-dir {}: {error}", dir.display()))
+        })?;
     }
     let mut ports: Vec<Box<dyn Port>> = Vec::with_capacity(topology.ports.len());
     for (id, port) in topology.ports.iter().enumerate() {
         match &port.driver {
             Driver::Pcap { path } => {
-                let input = path.as_deref().map(PcapInput::open).transpose()?;
+                let input = path
+                    .as_deref()
+                    .map(PcapInput::open)
+                    .transpose()
+                    .map_err(|source| RunError::Port {
+                        port: port.name.clone(),
+                        source,
+                    })?;
                 let output = options
                     .pcap_out_dir
                     .as_ref()

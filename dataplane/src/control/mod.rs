@@ -7,6 +7,7 @@ pub mod client;
 mod connections;
 mod convert;
 mod frame;
+mod instance;
 mod server;
 mod service;
 mod state;
@@ -19,5 +20,6 @@ pub mod proto {
     pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("dataplane_descriptor");
 }
 
+pub use instance::{lock_path, InstanceLock};
 pub use server::{default_socket_path, ControlOptions, ControlServer};
 pub use state::ControlState;

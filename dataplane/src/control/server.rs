@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 use tonic::transport::Server;
 
+use super::instance::InstanceLock;
 use super::proto::dataplane_server::DataplaneServer;
 use super::proto::DESCRIPTOR;
 use super::service::ControlService;
@@ -42,16 +43,27 @@ pub struct ControlServer {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     socket: PathBuf,
+    /// Released after the socket is removed.
+    _instance: InstanceLock,
 }
 
 impl ControlServer {
-    /// Binds the socket(s) now (so a bad path fails here) and serves on a thread.
+    /// Takes the socket's instance lock and binds the socket(s) now (so a second
+    /// daemon or a bad path fails here), then serves on a thread.
     pub fn start(options: &ControlOptions, state: ControlState) -> io::Result<ControlServer> {
+        let instance = InstanceLock::acquire(&options.socket)?;
+        ControlServer::start_locked(options, state, instance)
+    }
+
+    /// As `start`, with the socket's lock taken earlier (before the daemon opened its
+    /// ports, so a second daemon touches nothing of the first's).
+    pub fn start_locked(
+        options: &ControlOptions,
+        state: ControlState,
+        instance: InstanceLock,
+    ) -> io::Result<ControlServer> {
         let unix = bind_unix(&options.socket)?;
-        let tcp = options.tcp.map(std::net::TcpListener::bind).transpose()?;
-        if let Some(tcp) = &tcp {
-            tcp.set_nonblocking(true)?;
-        }
+        let tcp = options.tcp.map(bind_tcp).transpose()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -68,6 +80,7 @@ impl ControlServer {
             stop: Some(stop),
             thread: Some(thread),
             socket: options.socket.clone(),
+            _instance: instance,
         })
     }
 
@@ -195,6 +208,15 @@ fn bind_unix(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     let listener = std::os::unix::net::UnixListener::bind(path).map_err(context)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(context)?;
     listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+fn bind_tcp(address: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let context = |error: io::Error| {
+        io::Error::new(error.kind(), format!("--control-tcp {address}: {error}"))
+    };
+    let listener = std::net::TcpListener::bind(address).map_err(context)?;
+    listener.set_nonblocking(true).map_err(context)?;
     Ok(listener)
 }
 
