@@ -5,6 +5,7 @@
 // with its reason) is how ownership returns to the caller, so the error is large.
 #![allow(clippy::result_large_err)]
 
+pub mod broken_pipe;
 pub mod control;
 pub mod cores;
 pub mod counters;

@@ -108,6 +108,7 @@ fn positive_seconds(value: &str) -> Result<Duration, String> {
 }
 
 fn main() -> ExitCode {
+    dataplane::broken_pipe::end_quietly_on_broken_pipe();
     match Cli::parse().command {
         Command::Replay {
             config,

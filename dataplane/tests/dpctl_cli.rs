@@ -214,3 +214,30 @@ fn apply_replaces_everything_or_nothing() {
         "the refused apply published nothing"
     );
 }
+
+/// `dpctl stats -o json | head`: the reader is gone before dpctl writes.
+#[test]
+fn a_closed_output_pipe_ends_dpctl_quietly() {
+    let daemon = start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dpctl"))
+        .arg("--socket")
+        .arg(&daemon.1)
+        .args(["stats", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -194,6 +194,7 @@ impl From<std::io::Error> for Failure {
 }
 
 fn main() -> ExitCode {
+    dataplane::broken_pipe::end_quietly_on_broken_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
