@@ -3,11 +3,14 @@
 use std::time::Duration;
 
 use crate::counters::{Counters, DropReason};
+use crate::port::pcap::CaptureNotes;
 
 pub struct Report {
     pub port_names: Vec<String>,
     pub counters: Counters,
     pub elapsed: Duration,
+    /// The input captures' frames cut by a snap length or skipped (replay).
+    pub capture: CaptureNotes,
 }
 
 impl Report {
@@ -34,6 +37,8 @@ impl Report {
             "ports": ports,
             "drops": drops,
             "elapsed_ns": self.elapsed.as_nanos() as u64,
+            "capture_truncated": self.capture.truncated,
+            "capture_unmapped": self.capture.unmapped,
         })
     }
 
@@ -57,6 +62,20 @@ impl Report {
             for (name, count) in drops {
                 let _ = writeln!(out, "{name:<20} {count:>8}");
             }
+        }
+        if self.capture.truncated > 0 {
+            let _ = writeln!(
+                out,
+                "\n{} input frames were cut by the capture's snap length (replayed as cut)",
+                self.capture.truncated
+            );
+        }
+        if self.capture.unmapped > 0 {
+            let _ = writeln!(
+                out,
+                "\n{} input frames skipped: no Ethernet frame can be made of them",
+                self.capture.unmapped
+            );
         }
         let rx = self.counters.total_rx();
         let seconds = self.elapsed.as_secs_f64();

@@ -92,6 +92,7 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
                     port_names: port_names.clone(),
                     counters: runtime.handle().stats(),
                     elapsed: started.elapsed(),
+                    capture: Default::default(),
                 };
                 println!("{}", report.to_json());
             }
@@ -105,6 +106,7 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         port_names,
         counters,
         elapsed: started.elapsed(),
+        capture: Default::default(),
     })
 }
 

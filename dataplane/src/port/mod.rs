@@ -1,5 +1,6 @@
 //! Ports: where bursts come from and go to.
 
+mod capture_link;
 pub mod memory;
 pub mod pcap;
 

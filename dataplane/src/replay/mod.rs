@@ -14,7 +14,7 @@ mod parallel;
 use crate::counters::Counters;
 use crate::pipeline::tables::ForwardingTables;
 use crate::pipeline::{Pipeline, TxQueues};
-use crate::port::pcap::{PcapInput, PcapPort};
+use crate::port::pcap::{CaptureNotes, PcapInput, PcapPort};
 use crate::port::Port;
 use crate::report::Report;
 use crate::topology::{Topology, TopologyError};
@@ -92,10 +92,18 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     for port in &mut ports {
         port.flush().map_err(ReplayError::Output)?;
     }
+    let elapsed = started.elapsed();
+    let mut capture = CaptureNotes::default();
+    for port in &ports {
+        let notes = port.capture_notes();
+        capture.truncated += notes.truncated;
+        capture.unmapped += notes.unmapped;
+    }
     Ok(Report {
         port_names: topology.ports.iter().map(|p| p.name.clone()).collect(),
         counters,
-        elapsed: started.elapsed(),
+        elapsed,
+        capture,
     })
 }
 
