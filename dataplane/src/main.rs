@@ -75,6 +75,10 @@ enum Command {
         /// Also serve the control API on this TCP address, e.g. 127.0.0.1:50051.
         #[arg(long, value_name = "ADDR")]
         control_tcp: Option<std::net::SocketAddr>,
+        /// Save the running configuration to FILE after each accepted change, and
+        /// resume it from FILE at start when FILE exists (it then wins over --config).
+        #[arg(long, value_name = "FILE")]
+        state: Option<PathBuf>,
         /// Run without the control socket.
         #[arg(long, conflicts_with_all = ["control_socket", "control_tcp"])]
         no_control: bool,
@@ -150,6 +154,7 @@ fn main() -> ExitCode {
             json,
             control_socket,
             control_tcp,
+            state,
             no_control,
         } => {
             let control = (!no_control).then(|| ControlOptions {
@@ -173,6 +178,7 @@ fn main() -> ExitCode {
                 pcap_out_dir,
                 stats_interval,
                 control,
+                state,
             };
             match run(&options) {
                 Ok(report) => {

@@ -24,6 +24,9 @@ pub struct RunOptions {
     pub stats_interval: Option<Duration>,
     /// The control socket (and TCP listener); none: no control plane.
     pub control: Option<ControlOptions>,
+    /// The desired state, saved after each accepted change; when it exists at start it
+    /// is loaded instead of `config` (the configuration that was running).
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +55,15 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         &crate::cores::allowed_cores(),
     )
     .map_err(RunError::Option)?;
-    let (file, topology) = load(&options.config)?;
+    let resume = options.state.as_ref().filter(|state| state.exists());
+    if let Some(state) = resume {
+        eprintln!(
+            "dataplane: resuming the configuration saved in {} (not {})",
+            state.display(),
+            options.config.display()
+        );
+    }
+    let (file, topology) = load(resume.unwrap_or(&options.config))?;
     check_ports(&topology)?;
     // Before anything is opened: a second daemon on the socket touches nothing.
     let instance = options
@@ -71,7 +82,11 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     let control = match (&options.control, instance) {
         (Some(control), Some(instance)) => {
             let state = ControlState::new(file, tables, runtime.handle())?;
-            match ControlServer::start_locked(control, state, instance) {
+            let state = match &options.state {
+                Some(path) => state.with_state_file(path.clone()),
+                None => Ok(state),
+            };
+            match state.and_then(|state| ControlServer::start_locked(control, state, instance)) {
                 Ok(server) => Some(server),
                 Err(error) => {
                     runtime.shutdown()?;

@@ -11,6 +11,7 @@ mod instance;
 mod server;
 mod service;
 mod state;
+pub mod state_file;
 mod status;
 
 pub mod proto {

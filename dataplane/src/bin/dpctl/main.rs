@@ -86,7 +86,8 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
-    /// Print the whole configuration (JSON).
+    /// Print the whole configuration as a topology file (TOML) that `apply -f` takes
+    /// back; `-o json` for its JSON form.
     Topology,
     /// Counters: per port, drops by reason.
     Stats {
@@ -418,8 +419,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Topology => {
             let reply = c.get_topology(pb::Empty {}).await?.into_inner();
-            let text = serde_json::to_string_pretty(&reply).unwrap_or_default();
-            println!("{text}");
+            if format == Format::Json {
+                let text = serde_json::to_string_pretty(&reply).unwrap_or_default();
+                println!("{text}");
+            } else {
+                print!("{}", reply.toml);
+            }
         }
         Command::Stats { workers } => {
             let reply = c.stats(pb::Empty {}).await?.into_inner();
