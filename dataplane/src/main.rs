@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use dataplane::control::tls::ServerTlsFiles;
 use dataplane::control::{default_socket_path, ControlOptions};
 use dataplane::replay::{replay, ReplayOptions, DEFAULT_BURST};
 use dataplane::run::{check_ports, run, RunError, RunOptions};
@@ -72,9 +73,19 @@ enum Command {
         /// $XDG_RUNTIME_DIR/dataplane/control.sock otherwise).
         #[arg(long, value_name = "PATH")]
         control_socket: Option<PathBuf>,
-        /// Also serve the control API on this TCP address, e.g. 127.0.0.1:50051.
-        #[arg(long, value_name = "ADDR")]
+        /// Also serve the control API on this TCP address, e.g. 127.0.0.1:50051,
+        /// with mutual TLS (the three --control-tls options are then required).
+        #[arg(long, value_name = "ADDR", requires_all = ["control_tls_cert", "control_tls_key", "control_client_ca"])]
         control_tcp: Option<std::net::SocketAddr>,
+        /// The TCP listener's certificate (PEM).
+        #[arg(long, value_name = "FILE", requires = "control_tcp")]
+        control_tls_cert: Option<PathBuf>,
+        /// The TCP listener's private key (PEM).
+        #[arg(long, value_name = "FILE", requires = "control_tcp")]
+        control_tls_key: Option<PathBuf>,
+        /// The CA whose certificates clients over TCP must present (PEM).
+        #[arg(long, value_name = "FILE", requires = "control_tcp")]
+        control_client_ca: Option<PathBuf>,
         /// Save the running configuration to FILE after each accepted change, and
         /// resume it from FILE at start when FILE exists (it then wins over --config).
         #[arg(long, value_name = "FILE")]
@@ -154,12 +165,23 @@ fn main() -> ExitCode {
             json,
             control_socket,
             control_tcp,
+            control_tls_cert,
+            control_tls_key,
+            control_client_ca,
             state,
             no_control,
         } => {
             let control = (!no_control).then(|| ControlOptions {
                 socket: control_socket.unwrap_or_else(default_socket_path),
                 tcp: control_tcp,
+                tls: match (control_tls_cert, control_tls_key, control_client_ca) {
+                    (Some(cert), Some(key), Some(client_ca)) => Some(ServerTlsFiles {
+                        cert,
+                        key,
+                        client_ca,
+                    }),
+                    _ => None,
+                },
                 worker_cores: cores.clone(),
             });
             let defaults = RuntimeConfig::default();

@@ -55,6 +55,9 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         &crate::cores::allowed_cores(),
     )
     .map_err(RunError::Option)?;
+    if let Some(control) = &options.control {
+        crate::control::check_tcp(control)?;
+    }
     let resume = options.state.as_ref().filter(|state| state.exists());
     if let Some(state) = resume {
         eprintln!(

@@ -66,6 +66,7 @@ impl Daemon {
         let options = ControlOptions {
             socket: socket.clone(),
             tcp: None,
+            tls: None,
             worker_cores: Vec::new(),
         };
         let server = ControlServer::start(&options, state).unwrap();

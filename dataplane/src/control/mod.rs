@@ -1,5 +1,5 @@
 //! The control socket: a gRPC server (tonic) on a Unix socket, and optionally on
-//! localhost TCP, through which everything the topology file says can be created,
+//! TCP with mutual TLS, through which everything the topology file says can be created,
 //! changed, inspected, traced and captured while the dataplane runs. It runs on its
 //! own thread with a single-threaded tokio runtime, never on a worker.
 
@@ -13,6 +13,7 @@ mod service;
 mod state;
 pub mod state_file;
 mod status;
+pub mod tls;
 
 pub mod proto {
     #![allow(clippy::all, clippy::pedantic)]
@@ -22,5 +23,5 @@ pub mod proto {
 }
 
 pub use instance::{lock_path, InstanceLock};
-pub use server::{default_socket_path, ControlOptions, ControlServer};
+pub use server::{check_tcp, default_socket_path, ControlOptions, ControlServer};
 pub use state::ControlState;
