@@ -48,6 +48,7 @@ enum Command {
     },
     /// Run the dataplane on the ports the topology names, until SIGINT or SIGTERM.
     Run {
+        /// The topology file.
         #[arg(long)]
         config: PathBuf,
         /// Worker threads (default: one per core of --cores; without --cores, the
@@ -97,6 +98,7 @@ enum Command {
     /// Validate a topology file against what `run` needs (drivers of this build,
     /// readable pcap inputs) and say what it holds.
     Check {
+        /// The topology file.
         #[arg(long)]
         config: PathBuf,
     },

@@ -133,3 +133,104 @@ fn the_readme_test_command_is_the_one_ci_runs() {
         assert!(body.contains(needed), "{test} handles {needed}");
     }
 }
+
+/// The text of the README section `## title`, up to the next `## `.
+fn section(text: &str, title: &str) -> String {
+    let start = text
+        .find(&format!("\n## {title}\n"))
+        .unwrap_or_else(|| panic!("README has a \"{title}\" section"));
+    let body = &text[start + 1..];
+    let end = body[3..].find("\n## ").map_or(body.len(), |i| i + 3);
+    body[..end].to_owned()
+}
+
+#[test]
+fn the_drop_reasons_are_the_codes_in_its_order() {
+    let text = section(&readme(), "Drop reasons");
+    let listed: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|rest| rest.split_once('`').map(|(name, _)| name))
+        .collect();
+    let code: Vec<&str> = dataplane::counters::DropReason::ALL
+        .iter()
+        .map(|reason| reason.name())
+        .collect();
+    assert_eq!(listed, code);
+}
+
+/// The long options a command's `--help` lists (without --help and --version).
+fn help_flags(mut command: std::process::Command) -> std::collections::BTreeSet<String> {
+    let output = command.arg("--help").output().unwrap();
+    assert!(output.status.success());
+    // The option each line of the options list starts with (not those its help
+    // text mentions).
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::trim_start)
+        .filter(|line| line.starts_with('-'))
+        .filter_map(|line| flags(line.split("  ").next().unwrap()).into_iter().next())
+        .filter(|flag| flag != "--help" && flag != "--version")
+        .collect()
+}
+
+fn flags(text: &str) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+        if word.len() > 2
+            && word.starts_with("--")
+            && word[2..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase())
+        {
+            found.insert(word.to_owned());
+        }
+    }
+    found
+}
+
+#[test]
+fn the_command_reference_lists_every_option_and_no_other() {
+    let text = section(&readme(), "Command-line reference");
+    let block = text
+        .split("```")
+        .nth(1)
+        .expect("the reference has a code block");
+    // Each command starts a line; its continuation lines are indented.
+    let mut usages: Vec<(String, String)> = Vec::new();
+    for line in block.lines() {
+        if line.starts_with(' ') {
+            usages.last_mut().expect("a command first").1.push_str(line);
+        } else if !line.trim().is_empty() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let name = if words[0] == "dpctl" {
+                "dpctl".to_owned()
+            } else {
+                format!("{} {}", words[0], words[1])
+            };
+            usages.push((name, line.to_owned()));
+        }
+    }
+    let names: Vec<&str> = usages.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "dataplane replay",
+            "dataplane run",
+            "dataplane check",
+            "dpctl"
+        ]
+    );
+    for (name, usage) in &usages {
+        let command = match name.split_once(' ') {
+            Some((_, sub)) => {
+                let mut command = support::dataplane();
+                command.arg(sub);
+                command
+            }
+            None => std::process::Command::new(env!("CARGO_BIN_EXE_dpctl")),
+        };
+        assert_eq!(flags(usage), help_flags(command), "{name}");
+    }
+}
