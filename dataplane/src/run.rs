@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use crate::control::{ControlOptions, ControlServer, ControlState, InstanceLock};
 use crate::pipeline::tables::ForwardingTables;
 use crate::port::pcap::{PcapInput, PcapPort};
-use crate::port::Port;
-use crate::report::Report;
-use crate::runtime::{Runtime, RuntimeConfig};
+use crate::port::PortQueues;
+use crate::report::{DriverStats, Report};
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle, StartError};
 use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
 
 pub struct RunOptions {
@@ -42,6 +42,8 @@ pub enum RunError {
     Port { port: String, source: io::Error },
     #[error("{0}")]
     Io(#[from] io::Error),
+    #[error("{0}")]
+    Start(#[from] StartError),
 }
 
 /// The drivers `run` can open in this build.
@@ -106,12 +108,12 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         if let Some(interval) = options.stats_interval {
             if last_stats.elapsed() >= interval {
                 last_stats = Instant::now();
-                let report = Report {
-                    port_names: port_names.clone(),
-                    counters: runtime.handle().stats(),
-                    elapsed: started.elapsed(),
-                    capture: Default::default(),
-                };
+                let report = report(
+                    &runtime.handle(),
+                    &port_names,
+                    runtime.handle().stats(),
+                    started,
+                );
                 println!("{}", report.to_json());
             }
         }
@@ -119,13 +121,28 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     if let Some(control) = control {
         control.stop();
     }
+    let handle = runtime.handle();
     let counters = runtime.shutdown()?;
-    Ok(Report {
-        port_names,
+    Ok(report(&handle, &port_names, counters, started))
+}
+
+fn report(
+    runtime: &RuntimeHandle,
+    port_names: &[String],
+    counters: crate::counters::Counters,
+    started: Instant,
+) -> Report {
+    Report {
+        port_names: port_names.to_vec(),
         counters,
+        drivers: runtime
+            .ports()
+            .iter()
+            .map(|p| DriverStats::of(&**p))
+            .collect(),
         elapsed: started.elapsed(),
         capture: Default::default(),
-    })
+    }
 }
 
 /// The file as written (the control plane's desired state) and its validated model.
@@ -167,13 +184,13 @@ pub fn check_ports(topology: &Topology) -> Result<(), RunError> {
     Ok(())
 }
 
-fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<Box<dyn Port>>, RunError> {
+fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<PortQueues>, RunError> {
     if let Some(dir) = &options.pcap_out_dir {
         std::fs::create_dir_all(dir).map_err(|error| {
             RunError::Option(format!("--pcap-out-dir {}: {error}", dir.display()))
         })?;
     }
-    let mut ports: Vec<Box<dyn Port>> = Vec::with_capacity(topology.ports.len());
+    let mut ports = Vec::with_capacity(topology.ports.len());
     for (id, port) in topology.ports.iter().enumerate() {
         match &port.driver {
             Driver::Pcap { path } => {
@@ -189,9 +206,7 @@ fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<Box<dyn P
                     .pcap_out_dir
                     .as_ref()
                     .map(|dir| (dir.join(format!("{}.pcap", port.name)), false));
-                ports.push(Box::new(PcapPort::new(
-                    id as u16, &port.name, input, output,
-                )));
+                ports.push(PcapPort::open(id as u16, &port.name, input, output));
             }
             other => {
                 return Err(RunError::UnsupportedDriver {

@@ -10,7 +10,6 @@ use dataplane::control::proto as pb;
 use dataplane::control::{client, ControlOptions, ControlServer, ControlState};
 use dataplane::pipeline::tables::ForwardingTables;
 use dataplane::port::memory::{MemoryPort, MemoryPortPeer};
-use dataplane::port::Port;
 use dataplane::runtime::{Runtime, RuntimeConfig};
 use dataplane::topology::{file::TopologyFile, Topology};
 use etherparse::PacketBuilder;
@@ -49,13 +48,12 @@ impl Daemon {
         let socket = dir.path().join("run/control.sock");
         let file: TopologyFile = toml::from_str(&topology_text()).unwrap();
         let topology = Topology::from_file(&file).unwrap();
-        let mut ports: Vec<Box<dyn Port>> = Vec::new();
-        let mut peers = Vec::new();
-        for (id, port) in topology.ports.iter().enumerate() {
-            let (port, peer) = MemoryPort::new(id as u16, &port.name, 4096);
-            ports.push(Box::new(port));
-            peers.push(peer);
-        }
+        let (ports, peers): (Vec<_>, Vec<_>) = topology
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(id, port)| MemoryPort::open(id as u16, &port.name, 4096))
+            .unzip();
         let tables = Arc::new(ForwardingTables::build(&topology));
         let config = RuntimeConfig {
             workers: 2,
