@@ -12,12 +12,15 @@ use crate::pipeline::tables::ForwardingTables;
 use crate::port::pcap::{PcapInput, PcapPort};
 use crate::port::PortQueues;
 use crate::report::{DriverStats, Report};
+use crate::runtime::placement::RxqAffinity;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle, StartError};
 use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
 
 pub struct RunOptions {
     pub config: PathBuf,
     pub runtime: RuntimeConfig,
+    /// Receive queues pinned to workers: (port name, queue, worker).
+    pub rxq_affinity: Vec<(String, u16, usize)>,
     /// Where pcap ports write what they transmit (`DIR/PORT.pcap`); none: discarded.
     pub pcap_out_dir: Option<PathBuf>,
     /// Print the counters this often while running.
@@ -44,6 +47,8 @@ pub enum RunError {
     Io(#[from] io::Error),
     #[error("{0}")]
     Start(#[from] StartError),
+    #[error("--rxq-affinity {0}:...: the topology has no such port")]
+    UnknownAffinityPort(String),
 }
 
 /// The drivers `run` can open in this build.
@@ -83,7 +88,18 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
     let started = Instant::now();
     let tables = Arc::new(ForwardingTables::build(&topology));
-    let runtime = Runtime::start(options.runtime.clone(), Arc::clone(&tables), ports)?;
+    let mut config = options.runtime.clone();
+    for (name, queue, worker) in &options.rxq_affinity {
+        let port = topology
+            .port_by_name(name)
+            .ok_or_else(|| RunError::UnknownAffinityPort(name.clone()))?;
+        config.rxq_affinity.push(RxqAffinity {
+            port: port.index() as u16,
+            queue: *queue,
+            worker: *worker,
+        });
+    }
+    let runtime = Runtime::start(config, Arc::clone(&tables), ports)?;
     let control = match (&options.control, instance) {
         (Some(control), Some(instance)) => {
             let state = ControlState::new(file, tables, runtime.handle())?;

@@ -149,6 +149,15 @@ fn api_changes_take_effect_on_flowing_traffic_and_refusals_change_nothing() {
             s.total.as_ref().unwrap().drops.iter().find(|d| d.reason == "no_route").unwrap().count
         };
         assert!(no_route(&stats) > 0, "the flow is running and dropped");
+        // The drivers' own statistics, per port: vm1's queue delivered the flow.
+        let drivers: Vec<&str> = stats.drivers.iter().map(|d| d.port.as_str()).collect();
+        assert_eq!(drivers.len(), daemon.peers.len(), "{drivers:?}");
+        let vm1 = &stats.drivers[1];
+        assert_eq!(vm1.port, "vm1");
+        let frame_len = routed_frame().len() as u64;
+        assert!(vm1.rx_packets > 0, "{vm1:?}");
+        assert!(vm1.rx_bytes > 0 && vm1.rx_bytes % frame_len == 0, "{vm1:?}");
+        assert_eq!((vm1.rx_queues, vm1.tx_queues, vm1.link_up), (1, 1, true));
 
         // The change: the flow now reaches vm3, routed (router MAC as source, TTL 63).
         let created = c.create_logical_port(db1()).await.unwrap().into_inner();

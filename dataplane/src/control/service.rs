@@ -17,6 +17,7 @@ use super::proto as pb;
 use super::state::*;
 use crate::counters::{Counters, DropReason};
 use crate::pipeline::trace::{trace_frame, Trace};
+use crate::port::PortInfo;
 use crate::runtime::capture::{Captured, Direction};
 use crate::runtime::RuntimeHandle;
 use crate::topology::{file, Binding, Topology};
@@ -311,6 +312,12 @@ impl pb::dataplane_server::Dataplane for ControlService {
             generation: self.runtime.generation(),
             oldest_generation_in_use: self.runtime.oldest_generation_in_use(),
             capture_dropped: self.runtime.capture().dropped(),
+            drivers: self
+                .runtime
+                .ports()
+                .iter()
+                .map(|p| driver_stats(&**p))
+                .collect(),
         }))
     }
 
@@ -506,6 +513,24 @@ fn matches(filter: &pb::CaptureFilter, frame: &[u8]) -> bool {
         }
     }
     true
+}
+
+fn driver_stats(port: &dyn PortInfo) -> pb::PortDriverStats {
+    let (rx, tx) = (port.stats().rx(), port.stats().tx());
+    let capabilities = port.capabilities();
+    pb::PortDriverStats {
+        port: port.name().to_owned(),
+        link_up: port.link().up,
+        rx_queues: u32::from(capabilities.rx_queues),
+        tx_queues: u32::from(capabilities.tx_queues),
+        rx_packets: rx.packets,
+        rx_bytes: rx.bytes,
+        rx_errors: rx.errors,
+        rx_missed: rx.missed,
+        tx_packets: tx.packets,
+        tx_bytes: tx.bytes,
+        tx_errors: tx.errors,
+    }
 }
 
 fn counters_to(names: &[String], counters: &Counters) -> pb::Counters {

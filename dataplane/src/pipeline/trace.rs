@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use packet::{Pool, PoolConfig};
 
-use super::neighbours::Neighbours;
+use super::neighbours::{LearnedMacs, Neighbours};
 use super::tables::ForwardingTables;
 use super::{forward, Egress, TxQueues, WorkerState};
 use crate::counters::{Counters, DropReason};
@@ -73,10 +73,12 @@ pub fn trace_frame(tables: &Arc<ForwardingTables>, rx_port: u16, frame: &[u8]) -
     // A fresh worker state: a trace never changes the workers' own.
     let mut state = WorkerState::new(tables, 0, 1);
     let mut neighbours = Neighbours::new(tables.vxlan.chassis.len());
+    let learned = LearnedMacs::new(1);
     let mut egress = Egress {
         tx: &mut tx,
         counters: &mut counters,
         neighbours: &mut neighbours,
+        learned: &learned,
         trace: Some(&mut trace),
     };
     if let Err(dropped) = forward(tables, &mut state, &mut egress, &mut pool, packet) {

@@ -23,6 +23,7 @@ use crossbeam::utils::CachePadded;
 use packet::{Packet, Pool, PoolConfig, SharedPool, MAX_BURST};
 
 use crate::counters::{Counters, PublishedCounters};
+use crate::pipeline::neighbours::LearnedMacs;
 use crate::pipeline::tables::ForwardingTables;
 use crate::port::{PortInfo, PortQueues, RxQueue, SharedTxQueue, TxQueue};
 use capture::CaptureTaps;
@@ -97,6 +98,8 @@ struct Shared {
     ports: Vec<Arc<dyn PortInfo>>,
     /// Which worker polls each receive queue: `placement[port][queue]`.
     placement: Vec<Vec<usize>>,
+    /// MACs the workers learned on the uplink: outlive every snapshot.
+    learned: Arc<LearnedMacs>,
     stop: AtomicBool,
     /// Per worker: it will receive nothing more. Each worker writes only its own; once
     /// all are set, no SNAT reply can be handed over any more.
@@ -199,6 +202,7 @@ impl Runtime {
             shared_tx,
             ports: infos,
             placement,
+            learned: Arc::default(),
             stop: AtomicBool::new(false),
             done: (0..workers)
                 .map(|_| CachePadded::new(AtomicBool::new(false)))
@@ -359,6 +363,11 @@ impl RuntimeHandle {
     /// The ports: names, capabilities, link and driver statistics.
     pub fn ports(&self) -> &[Arc<dyn PortInfo>] {
         &self.shared.ports
+    }
+
+    /// The MACs the workers learned on the uplink.
+    pub fn learned(&self) -> &LearnedMacs {
+        &self.shared.learned
     }
 
     /// Which worker polls each receive queue: `[port][queue]`.

@@ -93,7 +93,8 @@ impl<'a> Worker<'a> {
             index,
             shared,
             pool: Pool::attach(&shared.buffers),
-            pipeline: Pipeline::for_worker(Arc::clone(&snapshot.tables), index as u16, workers),
+            pipeline: Pipeline::for_worker(Arc::clone(&snapshot.tables), index as u16, workers)
+                .sharing_learned(Arc::clone(&shared.learned)),
             generation: snapshot.generation,
             counters: Counters::new(port_count),
             tx: TxQueues::new(port_count),

@@ -537,6 +537,21 @@ fn stats(format: Format, reply: &pb::StatsReply, workers: bool) {
     if let Some(total) = &reply.total {
         show(&format!("generation {}", reply.generation), total);
     }
+    let drivers: Vec<Vec<String>> = reply
+        .drivers
+        .iter()
+        .filter(|d| d.rx_errors + d.rx_missed + d.tx_errors > 0)
+        .map(|d| {
+            let counts = [d.rx_errors, d.rx_missed, d.tx_errors];
+            std::iter::once(d.port.clone())
+                .chain(counts.iter().map(u64::to_string))
+                .collect()
+        })
+        .collect();
+    if !drivers.is_empty() {
+        let header = ["port", "rx errors", "rx missed", "tx errors"].map(String::from);
+        output::print_table(&header, &drivers);
+    }
     if workers {
         for (index, counters) in reply.workers.iter().enumerate() {
             show(&format!("worker {index}"), counters);
