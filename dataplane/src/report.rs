@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::counters::{Counters, DropReason};
-use crate::port::{PortInfo, QueueStats};
+use ::port::{PortInfo, QueueStats};
 
 pub struct Report {
     pub port_names: Vec<String>,
