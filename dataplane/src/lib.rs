@@ -6,13 +6,18 @@
 #![allow(clippy::result_large_err)]
 
 pub mod broken_pipe;
-pub mod control;
+pub use control;
 pub mod cores;
-pub mod counters;
-pub mod pipeline;
-pub mod port;
+pub use pipeline;
+pub use pipeline::counters;
 pub mod replay;
 pub mod report;
 pub mod run;
-pub mod runtime;
-pub mod topology;
+pub use runtime;
+pub use topology;
+
+/// The port interface and the drivers this build has.
+pub mod port {
+    pub use ::port::*;
+    pub use port_pcap as pcap;
+}

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::counters::{Counters, DropReason};
-use crate::port::pcap::CaptureNotes;
-use crate::port::{PortInfo, QueueStats};
+use ::port::{PortInfo, QueueStats};
+use port_pcap::CaptureNotes;
 
 pub struct Report {
     pub port_names: Vec<String>,

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use crate::control::{ControlOptions, ControlServer, ControlState, InstanceLock};
 use crate::pipeline::tables::ForwardingTables;
-use crate::port::pcap::{PcapInput, PcapPort};
-use crate::port::PortQueues;
 use crate::report::{DriverStats, Report};
 use crate::runtime::placement::RxqAffinity;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle, StartError};
 use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
+use ::port::PortQueues;
+use port_pcap::{PcapInput, PcapPort};
 
 pub struct RunOptions {
     pub config: PathBuf,

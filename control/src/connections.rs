@@ -1,0 +1,146 @@
+//! The connection table as ListConnections shows it: workers' entries in the API's
+//! terms, and the request's filter.
+
+use std::net::Ipv4Addr;
+
+use nat::conntrack::{Conn, ProtoState};
+use nat::tcp::TcpState;
+
+use super::proto as pb;
+use runtime::conntrack_dump::ConnRecord;
+use topology::Topology;
+
+fn state_name(state: &ProtoState) -> &'static str {
+    match state {
+        ProtoState::Tcp(tcp) => match tcp.state {
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::Established => "ESTABLISHED",
+            TcpState::FinWait => "FIN_WAIT",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+        },
+        ProtoState::UdpUnreplied => "UNREPLIED",
+        ProtoState::UdpReplied => "REPLIED",
+        ProtoState::Icmp => "ICMP",
+    }
+}
+
+fn protocol_name(protocol: u8) -> String {
+    match protocol {
+        1 => "icmp".into(),
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        other => other.to_string(),
+    }
+}
+
+fn endpoint(ip: u32, port: u16) -> String {
+    format!("{}:{port}", Ipv4Addr::from(ip))
+}
+
+pub fn to_proto(record: &ConnRecord, topology: &Topology) -> pb::Connection {
+    let conn: &Conn = &record.conn;
+    let tenant = topology
+        .networks
+        .get(conn.original.zone as usize)
+        .map(|network| network.tenant.clone())
+        .unwrap_or_default();
+    let (internal_ip, internal_port) = conn.internal();
+    let (external_ip, external_port) = conn.external();
+    pb::Connection {
+        tenant,
+        protocol: protocol_name(conn.original.protocol),
+        source: endpoint(internal_ip, internal_port),
+        destination: endpoint(conn.original.dst, conn.original.dst_port),
+        translated_source: endpoint(external_ip, external_port),
+        state: state_name(&conn.state).to_owned(),
+        packets: 0,
+        bytes: 0,
+        idle_ms: 0,
+        worker: u32::from(record.worker),
+        expires_in_ms: conn.expires_ns.saturating_sub(record.now_ns) / 1_000_000,
+    }
+}
+
+/// Whether a listed connection passes the filter: every field given must match
+/// (address and port match either end, before or after translation).
+pub fn matches(filter: &pb::ConnectionFilter, connection: &pb::Connection) -> bool {
+    let endpoints = [
+        &connection.source,
+        &connection.destination,
+        &connection.translated_source,
+    ];
+    let tenant_ok = filter
+        .tenant
+        .as_ref()
+        .is_none_or(|t| *t == connection.tenant);
+    let state_ok = filter
+        .state
+        .as_ref()
+        .is_none_or(|s| s.eq_ignore_ascii_case(&connection.state));
+    let address_ok = filter.address.as_ref().is_none_or(|address| {
+        endpoints
+            .iter()
+            .any(|e| e.rsplit_once(':').is_some_and(|(ip, _)| ip == address))
+    });
+    let port_ok = filter.port.is_none_or(|port| {
+        endpoints.iter().any(|e| {
+            e.rsplit_once(':')
+                .is_some_and(|(_, p)| p == port.to_string())
+        })
+    });
+    tenant_ok && state_ok && address_ok && port_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> pb::Connection {
+        pb::Connection {
+            tenant: "green".into(),
+            protocol: "udp".into(),
+            source: "10.0.0.5:40000".into(),
+            destination: "198.51.100.7:53".into(),
+            translated_source: "203.0.113.11:40000".into(),
+            state: "UNREPLIED".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn filters_match_any_end_and_every_given_field() {
+        let c = connection();
+        let all = pb::ConnectionFilter::default();
+        assert!(matches(&all, &c));
+        let by = |f: pb::ConnectionFilter| matches(&f, &c);
+        assert!(by(pb::ConnectionFilter {
+            address: Some("203.0.113.11".into()),
+            ..all.clone()
+        }));
+        assert!(by(pb::ConnectionFilter {
+            port: Some(53),
+            ..all.clone()
+        }));
+        assert!(by(pb::ConnectionFilter {
+            state: Some("unreplied".into()),
+            ..all.clone()
+        }));
+        assert!(!by(pb::ConnectionFilter {
+            tenant: Some("orange".into()),
+            ..all.clone()
+        }));
+        assert!(!by(pb::ConnectionFilter {
+            address: Some("10.0.0.6".into()),
+            ..all.clone()
+        }));
+        assert!(!by(pb::ConnectionFilter {
+            tenant: Some("green".into()),
+            port: Some(80),
+            ..all
+        }));
+    }
+}
