@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::control::{ControlOptions, ControlServer, ControlState};
+use crate::counters::Counters;
 use crate::pipeline::tables::ForwardingTables;
 use crate::port::pcap::{PcapInput, PcapPort};
 use crate::port::Port;
-use crate::report::Report;
+use crate::report::{Interval, Report};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
 
@@ -60,18 +61,18 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         None => None,
     };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
-    let mut last_stats = Instant::now();
+    let handle = runtime.handle();
+    // Rates are reported over the last whole interval (a second unless the stats
+    // are printed more or less often), not averaged over the daemon's life.
+    let interval = options.stats_interval.unwrap_or(Duration::from_secs(1));
+    let mut sampler = Sampler::new(&handle.stats());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
-        if let Some(interval) = options.stats_interval {
-            if last_stats.elapsed() >= interval {
-                last_stats = Instant::now();
-                let report = Report {
-                    port_names: port_names.clone(),
-                    counters: runtime.handle().stats(),
-                    elapsed: started.elapsed(),
-                };
-                println!("{}", report.to_json());
+        if sampler.since().elapsed() >= interval {
+            sampler.sample(&handle.stats());
+            if options.stats_interval.is_some() {
+                let stats = crate::control::stats::stats_reply(&handle, &port_names);
+                println!("{}", serde_json::to_value(stats).unwrap_or_default());
             }
         }
     }
@@ -81,9 +82,54 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     let counters = runtime.shutdown()?;
     Ok(Report {
         port_names,
+        last_interval: Some(sampler.last_interval(&counters)),
         counters,
         elapsed: started.elapsed(),
     })
+}
+
+/// Totals taken at the end of each interval.
+struct Sampler {
+    /// The two latest samples: (when, rx, tx).
+    previous: (Instant, u64, u64),
+    latest: (Instant, u64, u64),
+}
+
+impl Sampler {
+    fn new(counters: &Counters) -> Self {
+        let now = (Instant::now(), counters.total_rx(), counters.total_tx());
+        Sampler {
+            previous: now,
+            latest: now,
+        }
+    }
+
+    fn since(&self) -> Instant {
+        self.latest.0
+    }
+
+    fn sample(&mut self, counters: &Counters) {
+        self.previous = self.latest;
+        self.latest = (Instant::now(), counters.total_rx(), counters.total_tx());
+    }
+
+    /// The last whole interval; before the first one ends, the time since start up
+    /// to `end`.
+    fn last_interval(&self, end: &Counters) -> Interval {
+        let (from, to) = if self.previous.0 == self.latest.0 {
+            (
+                self.latest,
+                (Instant::now(), end.total_rx(), end.total_tx()),
+            )
+        } else {
+            (self.previous, self.latest)
+        };
+        Interval {
+            elapsed: to.0.duration_since(from.0),
+            rx: to.1.saturating_sub(from.1),
+            tx: to.2.saturating_sub(from.2),
+        }
+    }
 }
 
 /// The file as written (the control plane's desired state) and its validated model.

@@ -516,17 +516,20 @@ fn list_connections_shows_what_snat_tracks() {
         format!("203.0.113.11:{left_with}")
     );
     assert_eq!(connection.state, "UNREPLIED");
+    // One query: 20 bytes of IPv4 header, 8 of UDP, 5 of payload.
+    assert_eq!((connection.packets, connection.bytes), (1, 33));
     assert!(connection.expires_in_ms > 0 && connection.expires_in_ms <= 30_000);
 
     let other_tenant = pb::ConnectionFilter {
         tenant: Some("orange".into()),
         ..Default::default()
     };
-    let none = rt
-        .block_on(c.list_connections(other_tenant))
-        .unwrap()
-        .into_inner();
-    assert!(none.connections.is_empty());
+    let refused = rt.block_on(c.list_connections(other_tenant)).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        refused.message(),
+        "tenant: no network belongs to tenant \"orange\""
+    );
     let by_port = pb::ConnectionFilter {
         port: Some(53),
         state: Some("unreplied".into()),

@@ -46,6 +46,10 @@ pub struct Conn {
     pub state: ProtoState,
     pub expires_ns: u64,
     pub live: bool,
+    /// Packets translated in either direction (ICMP errors about it excluded).
+    pub packets: u64,
+    /// Their IP bytes (header included), as Linux conntrack counts them.
+    pub bytes: u64,
 }
 
 impl Conn {

@@ -273,6 +273,8 @@ impl Nat {
             state,
             expires_ns: 0,
             live: true,
+            packets: 0,
+            bytes: 0,
         };
         let slot = self.table.insert(conn).map_err(|_| NatError::TableFull)?;
         if self.config.mapping == Mapping::EndpointIndependent {
@@ -384,6 +386,8 @@ fn touch(
         ProtoState::Icmp => timeouts.icmp,
     };
     conn.expires_ns = now.saturating_add(u64::from(seconds) * NS_PER_SECOND);
+    conn.packets += 1;
+    conn.bytes += u64::from(meta.l3_end.saturating_sub(meta.l3_offset));
 }
 
 #[cfg(test)]

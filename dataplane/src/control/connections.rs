@@ -10,6 +10,50 @@ use super::proto as pb;
 use crate::runtime::conntrack_dump::ConnRecord;
 use crate::topology::Topology;
 
+/// Every state a connection is listed in.
+pub const STATES: [&str; 11] = [
+    "SYN_SENT",
+    "SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "TIME_WAIT",
+    "CLOSE",
+    "UNREPLIED",
+    "REPLIED",
+    "ICMP",
+];
+
+/// Refuses a filter that can match nothing because a field is wrong (an unknown
+/// state or tenant, an address that is not one), naming the field.
+pub fn check(filter: &pb::ConnectionFilter, topology: &Topology) -> Result<(), String> {
+    if let Some(state) = &filter.state {
+        if !STATES.iter().any(|s| s.eq_ignore_ascii_case(state)) {
+            return Err(format!(
+                "state: \"{state}\" is none of {}",
+                STATES.join(", ")
+            ));
+        }
+    }
+    if let Some(address) = &filter.address {
+        if address.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("address: \"{address}\" is not an IP address"));
+        }
+    }
+    if let Some(tenant) = &filter.tenant {
+        if !topology.networks.iter().any(|n| &n.tenant == tenant) {
+            return Err(format!("tenant: no network belongs to tenant \"{tenant}\""));
+        }
+    }
+    if let Some(port) = filter.port {
+        if port > u32::from(u16::MAX) {
+            return Err(format!("port: {port} is above 65535"));
+        }
+    }
+    Ok(())
+}
+
 fn state_name(state: &ProtoState) -> &'static str {
     match state {
         ProtoState::Tcp(tcp) => match tcp.state {
@@ -57,8 +101,8 @@ pub fn to_proto(record: &ConnRecord, topology: &Topology) -> pb::Connection {
         destination: endpoint(conn.original.dst, conn.original.dst_port),
         translated_source: endpoint(external_ip, external_port),
         state: state_name(&conn.state).to_owned(),
-        packets: 0,
-        bytes: 0,
+        packets: conn.packets,
+        bytes: conn.bytes,
         idle_ms: 0,
         worker: u32::from(record.worker),
         expires_in_ms: conn.expires_ns.saturating_sub(record.now_ns) / 1_000_000,
@@ -81,10 +125,16 @@ pub fn matches(filter: &pb::ConnectionFilter, connection: &pb::Connection) -> bo
         .state
         .as_ref()
         .is_none_or(|s| s.eq_ignore_ascii_case(&connection.state));
-    let address_ok = filter.address.as_ref().is_none_or(|address| {
-        endpoints
-            .iter()
-            .any(|e| e.rsplit_once(':').is_some_and(|(ip, _)| ip == address))
+    let address = filter
+        .address
+        .as_ref()
+        .map(|a| a.parse::<std::net::IpAddr>().ok());
+    let address_ok = address.is_none_or(|address| {
+        endpoints.iter().any(|e| {
+            e.rsplit_once(':')
+                .and_then(|(ip, _)| ip.parse::<std::net::IpAddr>().ok())
+                .is_some_and(|ip| Some(ip) == address)
+        })
     });
     let port_ok = filter.port.is_none_or(|port| {
         endpoints.iter().any(|e| {

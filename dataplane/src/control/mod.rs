@@ -10,6 +10,7 @@ mod frame;
 mod server;
 mod service;
 mod state;
+pub mod stats;
 mod status;
 
 pub mod proto {

@@ -15,7 +15,7 @@ use super::convert::{self, *};
 use super::frame;
 use super::proto as pb;
 use super::state::*;
-use crate::counters::{Counters, DropReason};
+use super::stats;
 use crate::pipeline::trace::{trace_frame, Trace};
 use crate::runtime::capture::{Captured, Direction};
 use crate::runtime::RuntimeHandle;
@@ -299,18 +299,7 @@ impl pb::dataplane_server::Dataplane for ControlService {
             .iter()
             .map(|p| p.name.clone())
             .collect();
-        Ok(Response::new(pb::StatsReply {
-            total: Some(counters_to(&names, &self.runtime.stats())),
-            workers: self
-                .runtime
-                .worker_stats()
-                .iter()
-                .map(|c| counters_to(&names, c))
-                .collect(),
-            generation: self.runtime.generation(),
-            oldest_generation_in_use: self.runtime.oldest_generation_in_use(),
-            capture_dropped: self.runtime.capture().dropped(),
-        }))
+        Ok(Response::new(stats::stats_reply(&self.runtime, &names)))
     }
 
     async fn list_connections(
@@ -318,6 +307,7 @@ impl pb::dataplane_server::Dataplane for ControlService {
         request: Request<pb::ConnectionFilter>,
     ) -> Reply<pb::ConnectionList> {
         let filter = request.into_inner();
+        connections::check(&filter, self.lock()?.topology()).map_err(Status::invalid_argument)?;
         let runtime = self.runtime.clone();
         // Workers copy their tables between bursts: wait for them off the server's
         // thread.
@@ -505,27 +495,6 @@ fn matches(filter: &pb::CaptureFilter, frame: &[u8]) -> bool {
         }
     }
     true
-}
-
-fn counters_to(names: &[String], counters: &Counters) -> pb::Counters {
-    pb::Counters {
-        ports: names
-            .iter()
-            .zip(&counters.ports)
-            .map(|(name, c)| pb::PortStats {
-                port: name.clone(),
-                rx: c.rx,
-                tx: c.tx,
-            })
-            .collect(),
-        drops: DropReason::ALL
-            .iter()
-            .map(|reason| pb::DropCount {
-                reason: reason.name().to_owned(),
-                count: counters.drops(*reason),
-            })
-            .collect(),
-    }
 }
 
 fn trace_to(topology: &Topology, trace: Trace, generation: u64) -> pb::TraceReply {

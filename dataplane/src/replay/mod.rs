@@ -96,6 +96,7 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         port_names: topology.ports.iter().map(|p| p.name.clone()).collect(),
         counters,
         elapsed: started.elapsed(),
+        last_interval: None,
     })
 }
 

@@ -1,0 +1,43 @@
+//! The counters as the API shows them. The daemon's periodic JSON is this same message,
+//! so `dataplane run --stats-interval` and `dpctl stats -o json` print one shape.
+
+use super::proto as pb;
+use crate::counters::{Counters, DropReason};
+use crate::runtime::RuntimeHandle;
+
+/// Totals, per-worker counters and generations of a running dataplane whose ports
+/// are `names` (in topology order).
+pub fn stats_reply(runtime: &RuntimeHandle, names: &[String]) -> pb::StatsReply {
+    pb::StatsReply {
+        total: Some(counters_to(names, &runtime.stats())),
+        workers: runtime
+            .worker_stats()
+            .iter()
+            .map(|c| counters_to(names, c))
+            .collect(),
+        generation: runtime.generation(),
+        oldest_generation_in_use: runtime.oldest_generation_in_use(),
+        capture_dropped: runtime.capture().dropped(),
+    }
+}
+
+pub fn counters_to(names: &[String], counters: &Counters) -> pb::Counters {
+    pb::Counters {
+        ports: names
+            .iter()
+            .zip(&counters.ports)
+            .map(|(name, c)| pb::PortStats {
+                port: name.clone(),
+                rx: c.rx,
+                tx: c.tx,
+            })
+            .collect(),
+        drops: DropReason::ALL
+            .iter()
+            .map(|reason| pb::DropCount {
+                reason: reason.name().to_owned(),
+                count: counters.drops(*reason),
+            })
+            .collect(),
+    }
+}
