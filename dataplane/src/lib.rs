@@ -7,6 +7,7 @@
 
 pub mod control;
 pub mod counters;
+pub mod logging;
 pub mod pipeline;
 pub mod port;
 pub mod replay;

@@ -18,6 +18,12 @@ use dataplane::topology::Topology;
     about = "Userspace fast-path packet dataplane"
 )]
 struct Cli {
+    /// Log level or filter, e.g. debug or info,dataplane=debug (default: RUST_LOG, else info).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: dataplane::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,7 +101,12 @@ fn port_input(value: &str) -> Result<(String, PathBuf), String> {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if let Err(error) = dataplane::logging::init(cli.log_level.as_deref(), cli.log_format) {
+        eprintln!("dataplane: {error}");
+        return ExitCode::from(2);
+    }
+    match cli.command {
         Command::Replay {
             config,
             inputs,

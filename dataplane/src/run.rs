@@ -13,7 +13,7 @@ use crate::pipeline::tables::ForwardingTables;
 use crate::port::pcap::{PcapInput, PcapPort};
 use crate::port::Port;
 use crate::report::{Interval, Report};
-use crate::runtime::{Runtime, RuntimeConfig};
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle};
 use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
 
 pub struct RunOptions {
@@ -62,6 +62,7 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
     let handle = runtime.handle();
+    log_start(&topology, &handle, control.as_ref().map(|c| c.socket()));
     // Rates are reported over the last whole interval (a second unless the stats
     // are printed more or less often), not averaged over the daemon's life.
     let interval = options.stats_interval.unwrap_or(Duration::from_secs(1));
@@ -86,6 +87,40 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         counters,
         elapsed: started.elapsed(),
     })
+}
+
+/// The start-up summary: version, socket, ports, workers and their cores.
+fn log_start(topology: &Topology, runtime: &RuntimeHandle, socket: Option<&std::path::Path>) {
+    let config = runtime.config();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        socket = %socket.map_or("none".into(), |s| s.display().to_string()),
+        ports = topology.ports.len(),
+        workers = config.workers,
+        "dataplane started"
+    );
+    for (id, port) in topology.ports.iter().enumerate() {
+        tracing::info!(
+            port = %port.name,
+            driver = port.driver.name(),
+            worker = runtime.port_owners()[id],
+            "port open"
+        );
+    }
+    for worker in 0..config.workers {
+        let core = match config.cores.len() {
+            0 => "unpinned".to_owned(),
+            n => config.cores[worker % n].to_string(),
+        };
+        let ports: Vec<&str> = runtime
+            .port_owners()
+            .iter()
+            .enumerate()
+            .filter(|(_, owner)| **owner == worker)
+            .map(|(id, _)| topology.ports[id].name.as_str())
+            .collect();
+        tracing::info!(worker, core = %core, ports = ?ports, "worker started");
+    }
 }
 
 /// Totals taken at the end of each interval.

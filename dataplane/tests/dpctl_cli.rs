@@ -20,6 +20,10 @@ fn start() -> Daemon {
 }
 
 fn start_with(args: &[&str], stdout: Stdio) -> Daemon {
+    start_logging(args, stdout, Stdio::null())
+}
+
+fn start_logging(args: &[&str], stdout: Stdio, stderr: Stdio) -> Daemon {
     let work = tempfile::tempdir().unwrap();
     let socket = work.path().join("control.sock");
     let child = Command::new(env!("CARGO_BIN_EXE_dataplane"))
@@ -29,7 +33,7 @@ fn start_with(args: &[&str], stdout: Stdio) -> Daemon {
         .arg(&socket)
         .args(args)
         .stdout(stdout)
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -377,4 +381,56 @@ fn periodic_stats_have_the_shape_of_dpctl_stats_json() {
         .as_array()
         .is_some_and(|p| !p.is_empty()));
     assert_eq!(shape(&periodic), shape(&asked));
+}
+
+#[test]
+fn the_daemon_logs_its_start_and_every_change_with_its_generation() {
+    use std::io::BufRead;
+    let mut daemon = start_logging(
+        &["--log-format", "json", "--cores", "0"],
+        Stdio::null(),
+        Stdio::piped(),
+    );
+    let mut lines = std::io::BufReader::new(daemon.0.stderr.take().unwrap()).lines();
+    let mut next = move || -> serde_json::Value {
+        serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap()
+    };
+    let started = next();
+    assert_eq!(started["message"], "dataplane started", "{started}");
+    assert_eq!(started["level"], "INFO");
+    assert_eq!(started["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(started["socket"], daemon.1.display().to_string());
+    assert_eq!(started["workers"], 1);
+    let ports = started["ports"].as_u64().unwrap();
+    for _ in 0..ports {
+        let port = next();
+        assert_eq!(port["message"], "port open", "{port}");
+        assert_eq!(port["worker"], 0);
+    }
+    let worker = next();
+    assert_eq!(worker["message"], "worker started", "{worker}");
+    assert_eq!(worker["core"], "0");
+
+    stdout(&dpctl(
+        &daemon,
+        &["network", "update", "green-db", "--vni", "1009"],
+    ));
+    let accepted = next();
+    assert_eq!(
+        accepted["message"],
+        "configuration: update networks \"green-db\": accepted"
+    );
+    assert_eq!(accepted["generation"], 2);
+    let refused = dpctl(&daemon, &["network", "update", "green-db", "--vni", "1001"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let refused = next();
+    assert_eq!(refused["level"], "WARN");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("configuration: update networks \"green-db\": refused: "),
+        "{refused}"
+    );
+    assert_eq!(refused["generation"], 2, "the generation left in force");
 }

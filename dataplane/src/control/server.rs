@@ -131,7 +131,7 @@ async fn serve(
     let unix = match tokio::net::UnixListener::from_std(unix) {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("dataplane: control socket: {error}");
+            tracing::error!("control socket: {error}");
             return;
         }
     };
@@ -163,7 +163,7 @@ async fn serve(
     tokio::select! {
         (unix_result, tcp_result) = async { tokio::join!(on_unix, on_tcp) } => {
             for error in [unix_result.err(), tcp_result.err()].into_iter().flatten() {
-                eprintln!("dataplane: control server: {error}");
+                tracing::error!("control server: {error}");
             }
         }
         () = grace => {}

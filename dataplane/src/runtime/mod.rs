@@ -254,6 +254,21 @@ impl RuntimeHandle {
     pub fn port_count(&self) -> usize {
         self.shared.port_owner.len()
     }
+
+    /// Which worker polls and transmits on each port (by port id).
+    pub fn port_owners(&self) -> &[usize] {
+        &self.shared.port_owner
+    }
+
+    /// How the runtime was started (workers, cores, burst, rings, pool).
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.shared.config
+    }
+
+    /// When the runtime started.
+    pub fn started(&self) -> std::time::Instant {
+        self.shared.started
+    }
 }
 
 fn sum(mut counters: impl Iterator<Item = Counters>) -> Counters {
