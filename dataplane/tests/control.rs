@@ -540,7 +540,131 @@ fn list_connections_shows_what_snat_tracks() {
         .unwrap()
         .into_inner();
     assert_eq!(found.connections.len(), 1);
+
+    // Flushing: a filter matching nothing removes nothing; the workers remove what
+    // one matches, and a flush with a bad filter is refused.
+    let other_port = pb::ConnectionFilter {
+        port: Some(54),
+        ..Default::default()
+    };
+    let kept = rt
+        .block_on(c.flush_connections(other_port))
+        .unwrap()
+        .into_inner();
+    assert_eq!((kept.flushed, kept.incomplete), (0, false));
+    let bad = pb::ConnectionFilter {
+        state: Some("BOGUS".into()),
+        ..Default::default()
+    };
+    let refused = rt.block_on(c.flush_connections(bad)).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let by_address = pb::ConnectionFilter {
+        address: Some("198.51.100.7".into()),
+        tenant: Some("green".into()),
+        ..Default::default()
+    };
+    let flushed = rt
+        .block_on(c.flush_connections(by_address))
+        .unwrap()
+        .into_inner();
+    assert_eq!((flushed.flushed, flushed.incomplete), (1, false));
+    let left = rt
+        .block_on(c.list_connections(pb::ConnectionFilter::default()))
+        .unwrap()
+        .into_inner();
+    assert!(left.connections.is_empty(), "{left:?}");
     drop(c);
     drop(rt);
+    daemon.stop();
+}
+
+#[test]
+fn show_port_and_worker_status_and_stats_clear() {
+    let daemon = Daemon::start();
+    let stop = Arc::new(AtomicBool::new(false));
+    // vm1 sends to an address nobody owns: received on vm1, dropped as no_route.
+    let sender = keep_sending(&daemon, 1, routed_frame(), Arc::clone(&stop));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = client::connect(daemon.socket.clone()).await.unwrap();
+        let show = c.show(pb::Empty {}).await.unwrap().into_inner();
+        assert_eq!(show.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(show.workers.len(), 2);
+        assert_eq!(show.generation, 1);
+        // Port i is polled by worker i mod 2.
+        let owners: Vec<(String, u32)> = show
+            .ports
+            .iter()
+            .map(|p| (p.name.clone(), p.worker))
+            .collect();
+        assert_eq!(owners[1], ("vm1".to_owned(), 1), "{owners:?}");
+        assert!(show.workers[1].ports.contains(&"vm1".to_owned()));
+        assert!(show
+            .ports
+            .iter()
+            .all(|p| p.driver == "memory" || !p.driver.is_empty()));
+
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let vm1 = |list: &pb::PortStatusList| {
+            list.ports
+                .iter()
+                .find(|p| p.name == "vm1")
+                .unwrap()
+                .rx_packets
+        };
+        let request = pb::PortStatusRequest {
+            port: Some("vm1".into()),
+        };
+        let before = c.port_status(request.clone()).await.unwrap().into_inner();
+        assert_eq!(before.ports.len(), 1);
+        assert!(vm1(&before) > 0, "{before:?}");
+        let workers = c.worker_status(pb::Empty {}).await.unwrap().into_inner();
+        assert_eq!(workers.workers.len(), 2);
+        // Worker 1 receives on vm1; the flow's hash picks the worker that drops it.
+        assert!(workers.workers[1].rx_packets > 0, "{workers:?}");
+        assert!(
+            workers.workers.iter().map(|w| w.dropped).sum::<u64>() > 0,
+            "{workers:?}"
+        );
+        assert!(workers.workers[1].rx_queues.iter().any(|q| q.port == "vm1"));
+
+        c.clear_stats(pb::Empty {}).await.unwrap();
+        let cleared = c.port_status(request.clone()).await.unwrap().into_inner();
+        assert!(
+            vm1(&cleared) < vm1(&before),
+            "counting from zero again: {cleared:?}"
+        );
+        let stats = c.stats(pb::Empty {}).await.unwrap().into_inner();
+        let total_rx: u64 = stats
+            .total
+            .as_ref()
+            .unwrap()
+            .ports
+            .iter()
+            .map(|p| p.rx)
+            .sum();
+        let lifetime_rx = daemon.runtime.as_ref().unwrap().handle().stats().total_rx();
+        assert!(
+            total_rx < lifetime_rx,
+            "{total_rx} since the clear, {lifetime_rx} in all"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let later = c.port_status(request).await.unwrap().into_inner();
+        assert!(vm1(&later) > vm1(&cleared), "and counting on");
+
+        let unknown = c
+            .port_status(pb::PortStatusRequest {
+                port: Some("nope".into()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+    });
+    drop(rt);
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
     daemon.stop();
 }

@@ -434,3 +434,44 @@ fn the_daemon_logs_its_start_and_every_change_with_its_generation() {
     );
     assert_eq!(refused["generation"], 2, "the generation left in force");
 }
+
+#[test]
+fn operator_commands_show_clear_flush_and_neighbours() {
+    let daemon = start();
+    let show = stdout(&dpctl(&daemon, &["show"]));
+    assert!(
+        show.starts_with(&format!("dataplane {}, up ", env!("CARGO_PKG_VERSION"))),
+        "{show}"
+    );
+    assert!(show.contains("WORKER  CORE  PORTS"), "{show}");
+    let ports = stdout(&dpctl(&daemon, &["port", "show", "vm1"]));
+    let header: Vec<&str> = ports.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "PORT",
+            "DRIVER",
+            "WORKER",
+            "RX(packets)",
+            "TX(packets)",
+            "QUEUES"
+        ]
+    );
+    assert_eq!(ports.lines().count(), 2, "{ports}");
+    let workers = stdout(&dpctl(&daemon, &["worker", "show", "-o", "json"]));
+    let workers: serde_json::Value = serde_json::from_str(&workers).unwrap();
+    assert_eq!(workers[0]["worker"], 0);
+    assert!(stdout(&dpctl(&daemon, &["stats", "clear"])).starts_with("counters cleared"));
+    let flushed = stdout(&dpctl(
+        &daemon,
+        &["conntrack", "flush", "--tenant", "green"],
+    ));
+    assert_eq!(flushed, "0 connections flushed\n");
+    let bad = dpctl(&daemon, &["conntrack", "flush", "--tenant", "nobody"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let neighbours = stdout(&dpctl(&daemon, &["neighbours"]));
+    assert_eq!(
+        neighbours.split_whitespace().collect::<Vec<_>>(),
+        ["IP", "MAC", "OWNER"]
+    );
+}

@@ -162,6 +162,24 @@ impl ConnTable {
         conn
     }
 
+    /// Removes every live connection `doomed` picks; calls `on_remove` for each.
+    pub fn remove_if(
+        &mut self,
+        mut doomed: impl FnMut(&Conn) -> bool,
+        mut on_remove: impl FnMut(&Conn),
+    ) -> usize {
+        let mut removed = 0;
+        for slot in 0..self.slab.len() {
+            let conn = &self.slab[slot];
+            if conn.live && doomed(conn) {
+                let conn = self.remove(slot as u32);
+                on_remove(&conn);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// Examines up to `budget` slots after the last one examined and removes the
     /// expired connections among them; calls `on_remove` for each. Bounded work: a
     /// full table is swept every `capacity / budget` calls.

@@ -115,6 +115,13 @@ impl Nat {
         Some(self.table.get(slot))
     }
 
+    /// Removes the connections `doomed` picks (an operator's flush), releasing their
+    /// ports; returns how many.
+    pub fn remove_if(&mut self, doomed: impl FnMut(&Conn) -> bool) -> usize {
+        let endpoints = &mut self.endpoints;
+        self.table.remove_if(doomed, |conn| endpoints.release(conn))
+    }
+
     /// Bounded expiry work, called once per burst.
     pub fn sweep(&mut self, now_ns: u64) {
         let endpoints = &mut self.endpoints;

@@ -433,3 +433,27 @@ fn a_connection_counts_its_packets_and_ip_bytes_both_ways() {
     let conn = nat.iter().next().unwrap();
     assert_eq!((conn.packets, conn.bytes), (3, 3 * 35));
 }
+
+#[test]
+fn removed_connections_free_their_ports_and_keys() {
+    let mut pool = Pool::new(PoolConfig::default());
+    let mut nat = nat((40000, 40000), 16, Mapping::EndpointIndependent);
+    let mut first = packet(&mut pool, &frame(VM, SERVER, "udp", 40000, 53, 0), 1);
+    nat.outbound(&mut first, 1, EXT).unwrap();
+    let mut other = packet(&mut pool, &frame(VM, SERVER, "udp", 40001, 53, 0), 1);
+    assert_eq!(
+        nat.outbound(&mut other, 1, EXT),
+        Err(NatError::PortsExhausted)
+    );
+    assert_eq!(nat.remove_if(|c| c.original.src_port == 40001), 0);
+    assert_eq!(nat.remove_if(|c| c.original.src_port == 40000), 1);
+    assert_eq!(nat.connections(), 0);
+    let mut reply = packet(
+        &mut pool,
+        &frame(SERVER, EXT.octets(), "udp", 53, 40000, 0),
+        1,
+    );
+    assert_eq!(nat.inbound(&mut reply), Err(NatError::NoConnection));
+    let mut other = packet(&mut pool, &frame(VM, SERVER, "udp", 40001, 53, 0), 1);
+    nat.outbound(&mut other, 1, EXT).unwrap();
+}

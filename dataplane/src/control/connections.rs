@@ -109,6 +109,54 @@ pub fn to_proto(record: &ConnRecord, topology: &Topology) -> pb::Connection {
     }
 }
 
+/// A checked filter over the workers' own entries, for a flush: each worker runs it
+/// on its table (no formatting, no topology).
+#[derive(Clone, Debug, Default)]
+pub struct ConnMatch {
+    zones: Option<Vec<u32>>,
+    address: Option<std::net::IpAddr>,
+    port: Option<u16>,
+    state: Option<&'static str>,
+}
+
+impl ConnMatch {
+    /// The filter in the workers' terms (call after `check`).
+    pub fn new(filter: &pb::ConnectionFilter, topology: &Topology) -> Self {
+        ConnMatch {
+            zones: filter.tenant.as_ref().map(|tenant| {
+                (0..topology.networks.len() as u32)
+                    .filter(|zone| &topology.networks[*zone as usize].tenant == tenant)
+                    .collect()
+            }),
+            address: filter.address.as_ref().and_then(|a| a.parse().ok()),
+            port: filter.port.and_then(|p| u16::try_from(p).ok()),
+            state: filter
+                .state
+                .as_ref()
+                .and_then(|s| STATES.into_iter().find(|n| n.eq_ignore_ascii_case(s))),
+        }
+    }
+
+    pub fn matches(&self, conn: &Conn) -> bool {
+        let (internal_ip, internal_port) = conn.internal();
+        let (external_ip, external_port) = conn.external();
+        let zone_ok = self
+            .zones
+            .as_ref()
+            .is_none_or(|zones| zones.contains(&conn.original.zone));
+        let address_ok = self.address.is_none_or(|address| {
+            [internal_ip, conn.original.dst, external_ip]
+                .into_iter()
+                .any(|ip| address == std::net::IpAddr::V4(Ipv4Addr::from(ip)))
+        });
+        let port_ok = self.port.is_none_or(|port| {
+            [internal_port, conn.original.dst_port, external_port].contains(&port)
+        });
+        let state_ok = self.state.is_none_or(|s| s == state_name(&conn.state));
+        zone_ok && address_ok && port_ok && state_ok
+    }
+}
+
 /// Whether a listed connection passes the filter: every field given must match
 /// (address and port match either end, before or after translation).
 pub fn matches(filter: &pb::ConnectionFilter, connection: &pb::Connection) -> bool {

@@ -12,6 +12,7 @@ mod service;
 mod state;
 pub mod stats;
 mod status;
+mod views;
 
 pub mod proto {
     #![allow(clippy::all, clippy::pedantic)]

@@ -16,6 +16,7 @@ use super::frame;
 use super::proto as pb;
 use super::state::*;
 use super::stats;
+use super::views;
 use crate::pipeline::trace::{trace_frame, Trace};
 use crate::runtime::capture::{Captured, Direction};
 use crate::runtime::RuntimeHandle;
@@ -26,6 +27,8 @@ type Reply<T> = Result<Response<T>, Status>;
 pub struct ControlService {
     state: Arc<Mutex<ControlState>>,
     runtime: RuntimeHandle,
+    /// The stats at the last ClearStats: the API reports counters since then.
+    baseline: Mutex<Option<views::Baseline>>,
 }
 
 impl ControlService {
@@ -34,7 +37,28 @@ impl ControlService {
         ControlService {
             state: Arc::new(Mutex::new(state)),
             runtime,
+            baseline: Mutex::new(None),
         }
+    }
+
+    fn port_names(&self) -> Result<Vec<String>, Status> {
+        Ok(self
+            .lock()?
+            .file()
+            .ports
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    }
+
+    /// The stats since the last clear.
+    fn stats_since_clear(&self) -> Result<pb::StatsReply, Status> {
+        let now = stats::stats_reply(&self.runtime, &self.port_names()?);
+        let baseline = self
+            .baseline
+            .lock()
+            .map_err(|_| Status::internal("stats baseline poisoned"))?;
+        Ok(views::since(now, baseline.as_ref()))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, ControlState>, Status> {
@@ -292,14 +316,7 @@ impl pb::dataplane_server::Dataplane for ControlService {
     }
 
     async fn stats(&self, _: Request<pb::Empty>) -> Reply<pb::StatsReply> {
-        let names: Vec<String> = self
-            .lock()?
-            .file()
-            .ports
-            .iter()
-            .map(|p| p.name.clone())
-            .collect();
-        Ok(Response::new(stats::stats_reply(&self.runtime, &names)))
+        Ok(Response::new(self.stats_since_clear()?))
     }
 
     async fn list_connections(
@@ -371,6 +388,95 @@ impl pb::dataplane_server::Dataplane for ControlService {
         };
         let trace = trace_frame(state.tables(), port as u16, &frame);
         Ok(Response::new(trace_to(topology, trace, state.generation())))
+    }
+
+    async fn show(&self, _: Request<pb::Empty>) -> Reply<pb::ShowReply> {
+        let state = self.lock()?;
+        Ok(Response::new(views::show(&self.runtime, state.topology())))
+    }
+
+    async fn clear_stats(&self, _: Request<pb::Empty>) -> Reply<pb::Change> {
+        let now = stats::stats_reply(&self.runtime, &self.port_names()?);
+        *self
+            .baseline
+            .lock()
+            .map_err(|_| Status::internal("stats baseline poisoned"))? = Some(now);
+        tracing::info!("counters cleared (for the API; metrics keep counting)");
+        Ok(Response::new(pb::Change {
+            generation: self.runtime.generation(),
+        }))
+    }
+
+    async fn flush_connections(
+        &self,
+        request: Request<pb::ConnectionFilter>,
+    ) -> Reply<pb::FlushReply> {
+        let filter = request.into_inner();
+        let pick = {
+            let state = self.lock()?;
+            connections::check(&filter, state.topology()).map_err(Status::invalid_argument)?;
+            connections::ConnMatch::new(&filter, state.topology())
+        };
+        let runtime = self.runtime.clone();
+        let (flushed, incomplete) = tokio::task::spawn_blocking(move || {
+            runtime.flush_connections(
+                || {
+                    let pick = pick.clone();
+                    Box::new(move |conn: &nat::conntrack::Conn| pick.matches(conn))
+                },
+                Duration::from_secs(1),
+            )
+        })
+        .await
+        .map_err(|e| Status::internal(format!("flushing connections: {e}")))?;
+        tracing::info!(flushed, incomplete, "connections flushed");
+        Ok(Response::new(pb::FlushReply {
+            flushed,
+            incomplete,
+        }))
+    }
+
+    async fn list_neighbours(&self, _: Request<pb::Empty>) -> Reply<pb::NeighbourList> {
+        let state = self.lock()?;
+        Ok(Response::new(views::neighbours(
+            state.tables(),
+            state.topology(),
+        )))
+    }
+
+    async fn port_status(
+        &self,
+        request: Request<pb::PortStatusRequest>,
+    ) -> Reply<pb::PortStatusList> {
+        let stats = self.stats_since_clear()?;
+        let state = self.lock()?;
+        let topology = state.topology();
+        let only = match request.into_inner().port {
+            Some(name) => Some(
+                topology
+                    .ports
+                    .iter()
+                    .position(|p| p.name == name)
+                    .ok_or_else(|| Status::not_found(format!("port: unknown port \"{name}\"")))?,
+            ),
+            None => None,
+        };
+        Ok(Response::new(views::port_status(
+            &self.runtime,
+            topology,
+            &stats,
+            only,
+        )))
+    }
+
+    async fn worker_status(&self, _: Request<pb::Empty>) -> Reply<pb::WorkerStatusList> {
+        let stats = self.stats_since_clear()?;
+        let state = self.lock()?;
+        Ok(Response::new(views::worker_status(
+            &self.runtime,
+            state.topology(),
+            &stats,
+        )))
     }
 
     type CaptureStream = Pin<Box<dyn Stream<Item = Result<pb::CapturedPacket, Status>> + Send>>;

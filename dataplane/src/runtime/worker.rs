@@ -116,6 +116,7 @@ pub(super) fn run(
         }
         pipeline.process(&mut mine, &mut pool, &mut tx, &mut counters);
         shared.conn_dumps[index].serve(index as u16, packet_time, pipeline.connections());
+        shared.conn_dumps[index].serve_flush(|pick| pipeline.flush_connections(pick));
         transmit(shared, index, &mut ports, &mut tx, &mut pool, &mut counters)?;
 
         if work == 0 {

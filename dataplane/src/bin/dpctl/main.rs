@@ -96,14 +96,28 @@ enum Command {
     },
     /// Print the whole configuration (JSON).
     Topology,
-    /// Counters: per port, drops by reason.
+    /// Counters: per port, drops by reason (since the last `stats clear`).
     Stats {
+        #[command(subcommand)]
+        action: Option<StatsAction>,
         /// One table per worker too.
         #[arg(long)]
         workers: bool,
     },
+    /// Version, uptime, workers and the ports they poll.
+    Show,
+    /// The workers: their cores, the queues they poll, their counters.
+    Worker {
+        #[command(subcommand)]
+        verb: WorkerVerb,
+    },
+    /// MACs this node learned by ARP (chassis VTEPs, the external gateway).
+    #[command(alias = "neighbors")]
+    Neighbours,
     /// The connection table (SNAT).
     Conntrack {
+        #[command(subcommand)]
+        action: Option<ConntrackAction>,
         #[command(flatten)]
         filter: ConnFilterArgs,
     },
@@ -187,6 +201,28 @@ impl ConnFilterArgs {
             state: self.state.clone(),
         }
     }
+}
+
+#[derive(Subcommand)]
+enum StatsAction {
+    /// Count from zero again (dpctl's view only: metrics and the final report keep
+    /// counting).
+    Clear,
+}
+
+#[derive(Subcommand)]
+enum WorkerVerb {
+    /// Every worker: core, queues polled, packets and drops since the last clear.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum ConntrackAction {
+    /// Remove the connections the filters match (every one without a filter).
+    Flush {
+        #[command(flatten)]
+        filter: ConnFilterArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -336,9 +372,13 @@ macro_rules! object {
                 let reply = $client.$list(pb::Empty {}).await?.into_inner();
                 output::rows($format, &reply.$field);
             }
-            Verb::Show { name } => {
+            Verb::Show { name: Some(name) } => {
                 let reply = $client.$get(pb::Name { name }).await?.into_inner();
                 output::one($format, &reply);
+            }
+            Verb::Show { name: None } => {
+                let reply = $client.$list(pb::Empty {}).await?.into_inner();
+                output::rows($format, &reply.$field);
             }
             Verb::Create { name, fields } => {
                 let mut message = pb::$message {
@@ -389,6 +429,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 node = c.update_node(node).await?.into_inner();
             }
             output::one(format, &node);
+        }
+        Command::Port {
+            verb: Verb::Show { name },
+        } => {
+            let request = pb::PortStatusRequest { port: name };
+            let reply = c.port_status(request).await?.into_inner();
+            output::rows(format, &reply.ports);
         }
         Command::Port { verb } => object!(
             c,
@@ -516,11 +563,48 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let text = serde_json::to_string_pretty(&reply).unwrap_or_default();
             output::line(&text);
         }
-        Command::Stats { workers } => {
+        Command::Stats {
+            action: Some(StatsAction::Clear),
+            ..
+        } => {
+            let reply = c.clear_stats(pb::Empty {}).await?.into_inner();
+            changed(format, "counters cleared", reply.generation);
+        }
+        Command::Stats { workers, .. } => {
             let reply = c.stats(pb::Empty {}).await?.into_inner();
             stats(format, &reply, workers);
         }
-        Command::Conntrack { filter } => {
+        Command::Show => {
+            let reply = c.show(pb::Empty {}).await?.into_inner();
+            show(format, &reply);
+        }
+        Command::Worker {
+            verb: WorkerVerb::Show,
+        } => {
+            let reply = c.worker_status(pb::Empty {}).await?.into_inner();
+            output::rows(format, &reply.workers);
+        }
+        Command::Neighbours => {
+            let reply = c.list_neighbours(pb::Empty {}).await?.into_inner();
+            output::rows(format, &reply.neighbours);
+        }
+        Command::Conntrack {
+            action: Some(ConntrackAction::Flush { filter }),
+            ..
+        } => {
+            let reply = c.flush_connections(filter.to_proto()).await?.into_inner();
+            if format == Format::Json {
+                output::json(&serde_json::to_value(reply).unwrap_or_default());
+            } else {
+                output::line(&format!("{} connections flushed", reply.flushed));
+            }
+            if reply.incomplete {
+                eprintln!(
+                    "dpctl: a worker did not answer in time: its connections were not flushed"
+                );
+            }
+        }
+        Command::Conntrack { filter, .. } => {
             let reply = c.list_connections(filter.to_proto()).await?.into_inner();
             output::rows(format, &reply.connections);
             if reply.truncated {
@@ -603,6 +687,21 @@ fn stats(format: Format, reply: &pb::StatsReply, workers: bool) {
             show(&format!("worker {index}"), counters);
         }
     }
+}
+
+fn show(format: Format, reply: &pb::ShowReply) {
+    if format == Format::Json {
+        output::json(&serde_json::to_value(reply).unwrap_or_default());
+        return;
+    }
+    output::line(&format!(
+        "dataplane {}, up {:.1} s, configuration generation {}",
+        reply.version,
+        reply.uptime_ms as f64 / 1000.0,
+        reply.generation
+    ));
+    output::rows(format, &reply.workers);
+    output::rows(format, &reply.ports);
 }
 
 async fn trace(c: &mut Client, format: Format, args: TraceArgs) -> Result<(), Failure> {
@@ -795,7 +894,8 @@ mod tests {
         let matches = command()
             .try_get_matches_from(["dpctl", "conntrack", "--state", "established"])
             .unwrap();
-        let Command::Conntrack { filter } = Cli::from_arg_matches(&matches).unwrap().command else {
+        let Command::Conntrack { filter, .. } = Cli::from_arg_matches(&matches).unwrap().command
+        else {
             panic!("not conntrack");
         };
         assert_eq!(filter.to_proto().state.as_deref(), Some("ESTABLISHED"));

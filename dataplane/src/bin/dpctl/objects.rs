@@ -9,10 +9,10 @@ use dataplane::control::proto as pb;
 pub enum Verb<A: Args> {
     /// List every object of this kind.
     List,
-    /// Show one object.
+    /// Show one object, or every one (ports: their counters and who polls them).
     Show {
-        /// The object's name.
-        name: String,
+        /// The object's name (default: every object).
+        name: Option<String>,
     },
     /// Create an object.
     Create {

@@ -146,6 +146,43 @@ listed!(
     ]
 );
 
+listed!(
+    pb::WorkerInfo,
+    [("worker", "WORKER"), ("core", "CORE"), ("ports", "PORTS")]
+);
+listed!(
+    pb::PortInfo,
+    [("name", "PORT"), ("driver", "DRIVER"), ("worker", "WORKER")]
+);
+listed!(
+    pb::PortStatus,
+    [
+        ("name", "PORT"),
+        ("driver", "DRIVER"),
+        ("worker", "WORKER"),
+        ("rx_packets", "RX(packets)"),
+        ("tx_packets", "TX(packets)"),
+        ("queues", "QUEUES"),
+    ]
+);
+listed!(
+    pb::WorkerStatus,
+    [
+        ("worker", "WORKER"),
+        ("core", "CORE"),
+        ("rx_queues", "RX_QUEUES"),
+        ("rx_packets", "RX(packets)"),
+        ("tx_packets", "TX(packets)"),
+        ("dropped", "DROPPED(packets)"),
+        ("busy_cycles", "BUSY(cycles)"),
+        ("idle_cycles", "IDLE(cycles)"),
+    ]
+);
+listed!(
+    pb::Neighbour,
+    [("ip", "IP"), ("mac", "MAC"), ("owner", "OWNER")]
+);
+
 /// Prints objects: one row each, or a JSON array of the messages.
 pub fn rows<T: Listed>(format: Format, items: &[T]) {
     let values: Vec<Value> = items
@@ -185,6 +222,24 @@ pub fn json(value: &Value) {
 
 /// A cell: port ranges as `PORT` or `FIRST:LAST`, the rest by `cell`.
 fn field_cell(field: &str, value: &Value) -> String {
+    if field == "rx_queues" || field == "queues" {
+        if let Some(queues) = value.as_array().filter(|q| !q.is_empty()) {
+            // PORT:QUEUE, or QUEUE:RX/TX for a port's own queues.
+            return queues
+                .iter()
+                .map(|q| match q.get("port") {
+                    Some(port) => format!("{}:{}", cell(port), cell(&q["queue"])),
+                    None => format!(
+                        "{}:{}/{}",
+                        cell(&q["queue"]),
+                        cell(&q["rx_packets"]),
+                        cell(&q["tx_packets"])
+                    ),
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+    }
     if field.ends_with("port_range") {
         if let Some([first, last]) = value.as_array().map(Vec::as_slice) {
             return if first == last {
