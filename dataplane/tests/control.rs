@@ -398,6 +398,14 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
         };
         let reply = c.trace(request).await.unwrap().into_inner();
         assert_eq!(step(&reply, "classifier").fields["chain_id"], "7");
+        assert_eq!(
+            step(&reply, "classifier").fields["chain"],
+            "green-out-chain"
+        );
+        assert_eq!(
+            step(&reply, "classifier").decision,
+            "matched: enters chain \"green-out-chain\""
+        );
         assert_eq!(step(&reply, "sfc").fields["logical_port"], "fw1-in");
         assert_eq!(reply.outputs.len(), 1, "{reply:?}");
         assert_eq!(reply.outputs[0].port, "fw1");
@@ -456,7 +464,7 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
                 ..Default::default()
             })),
         };
-        let reply = c.trace(request).await.unwrap().into_inner();
+        let reply = c.trace(request.clone()).await.unwrap().into_inner();
         let vxlan = step(&reply, "vxlan");
         assert_eq!(vxlan.fields["vni"], "1001");
         assert_eq!(vxlan.fields["chassis"], "compute-2");
@@ -465,6 +473,35 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
         assert!(source_port >= 49152);
         assert_eq!(reply.outputs.len(), 1, "{reply:?}");
         assert_eq!(reply.outputs[0].port, "uplink");
+        assert!(reply.waiting_for.is_empty());
+        // Objects are named in every decision, never numbered.
+        for step in &reply.steps {
+            let words: Vec<&str> = step.decision.split(' ').collect();
+            for pair in words.windows(2) {
+                let object = ["port", "network", "router", "chassis", "chain"].contains(&pair[0]);
+                assert!(
+                    !(object && pair[1].parse::<u32>().is_ok()),
+                    "{}",
+                    step.decision
+                );
+            }
+        }
+
+        // compute-2's MAC left to ARP: the frame is held until the VTEP answers.
+        let topology = sfc_snat_vxlan_topology().replace("mac = \"02:00:c0:00:02:0c\"\n", "");
+        let apply = pb::ApplyRequest {
+            source: Some(pb::apply_request::Source::Toml(topology)),
+        };
+        c.apply(apply).await.unwrap();
+        let reply = c.trace(request).await.unwrap().into_inner();
+        assert!(reply.outputs.is_empty(), "{reply:?}");
+        assert_eq!(reply.drop_reason, None);
+        assert_eq!(reply.waiting_for, ["192.0.2.12"]);
+        let resolve = step(&reply, "resolve");
+        assert_eq!(
+            resolve.decision,
+            "held until 192.0.2.12 answers ARP on the uplink; it leaves then"
+        );
     });
     drop(rt);
     daemon.stop();

@@ -475,3 +475,27 @@ fn operator_commands_show_clear_flush_and_neighbours() {
         ["IP", "MAC", "OWNER"]
     );
 }
+
+#[test]
+fn trace_exits_1_when_the_packet_is_dropped() {
+    let daemon = start();
+    // Nobody owns 10.0.1.99: routed into green-db, then no route.
+    let dropped = dpctl(
+        &daemon,
+        &["trace", "--from", "green-vm1", "--dst-ip", "10.0.1.99"],
+    );
+    let text = String::from_utf8_lossy(&dropped.stdout);
+    assert_eq!(dropped.status.code(), Some(1), "{text}");
+    assert!(text.contains("dropped: no_route"), "{text}");
+    assert!(text.contains("\"green-vm1\""), "objects by name: {text}");
+    let delivered = dpctl(
+        &daemon,
+        &["trace", "--from", "green-vm1", "--dst-ip", "10.0.0.6"],
+    );
+    assert_eq!(
+        delivered.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&delivered.stdout)
+    );
+}

@@ -607,14 +607,21 @@ fn trace_to(topology: &Topology, trace: Trace, generation: u64) -> pb::TraceRepl
     let steps = trace
         .steps
         .into_iter()
-        .map(|step| pb::TraceStep {
-            stage: step.stage.to_owned(),
-            decision: with_names(topology, &step.decision),
-            fields: step
+        .map(|step| {
+            let mut fields: std::collections::HashMap<String, String> = step
                 .fields
-                .into_iter()
-                .map(|(key, value)| (key.to_owned(), name_of(topology, key, &value)))
-                .collect(),
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), name_of(topology, key, value)))
+                .collect();
+            // A chain by name too (chain_id is what its MPLS labels carry).
+            if let Some((_, id)) = step.fields.iter().find(|(key, _)| *key == "chain_id") {
+                fields.insert("chain".into(), name_of(topology, "chain", id));
+            }
+            pb::TraceStep {
+                stage: step.stage.to_owned(),
+                decision: with_names(topology, &step.decision),
+                fields,
+            }
         })
         .collect();
     let outputs = trace
@@ -634,6 +641,7 @@ fn trace_to(topology: &Topology, trace: Trace, generation: u64) -> pb::TraceRepl
         outputs,
         drop_reason: trace.drop.map(|r| r.name().to_owned()),
         generation,
+        waiting_for: trace.waiting_for.iter().map(|ip| ip.to_string()).collect(),
     }
 }
 
@@ -648,6 +656,11 @@ fn name_of(topology: &Topology, key: &str, value: &str) -> String {
         "router" => topology.routers.get(id).map(|o| &o.name),
         "port" => topology.ports.get(id).map(|o| &o.name),
         "chassis" => topology.chassis.get(id).map(|o| &o.name),
+        "chain" => topology
+            .port_chains
+            .iter()
+            .find(|c| usize::from(c.chain_id) == id)
+            .map(|o| &o.name),
         _ => None,
     };
     name.cloned().unwrap_or_else(|| value.to_owned())
@@ -665,6 +678,7 @@ fn with_names(topology: &Topology, decision: &str) -> String {
             (_, Some("network")) => "network",
             (_, Some("router")) => "router",
             (_, Some("chassis")) => "chassis",
+            (_, Some("chain")) => "chain",
             _ => "",
         };
         if !key.is_empty() && word.parse::<usize>().is_ok() {

@@ -29,6 +29,8 @@ pub struct Trace {
     /// (port, frame as it would leave), in the order the pipeline queued them.
     pub outputs: Vec<(u16, Vec<u8>)>,
     pub drop: Option<DropReason>,
+    /// Addresses whose MAC the frame would wait for (ARP on the uplink) before leaving.
+    pub waiting_for: Vec<std::net::IpAddr>,
 }
 
 impl Trace {
@@ -88,8 +90,25 @@ pub fn trace_frame(tables: &Arc<ForwardingTables>, rx_port: u16, frame: &[u8]) -
             pool.free(packet);
         }
     }
-    // Nothing left and no drop recorded: a flood whose copies were all dropped.
-    if trace.drop.is_none() && trace.outputs.is_empty() {
+    // Held for a MAC nobody has learned yet: the frame would leave once it resolves.
+    if neighbours.has_waiting() {
+        trace.waiting_for = std::iter::from_fn(|| neighbours.next_request(0)).collect();
+        let addresses: Vec<String> = trace.waiting_for.iter().map(|ip| ip.to_string()).collect();
+        trace.note(
+            "resolve",
+            format!(
+                "held until {} answers ARP on the uplink; it leaves then",
+                addresses.join(", ")
+            ),
+            vec![("waiting_for", addresses.join(","))],
+        );
+        for packet in neighbours.take_all() {
+            pool.free(packet);
+        }
+    }
+    // Nothing left, nothing held and no drop recorded: a flood whose copies were all
+    // dropped.
+    if trace.drop.is_none() && trace.outputs.is_empty() && trace.waiting_for.is_empty() {
         trace.drop = crate::counters::DropReason::ALL
             .into_iter()
             .find(|reason| counters.drops(*reason) > 0);

@@ -121,7 +121,8 @@ enum Command {
         #[command(flatten)]
         filter: ConnFilterArgs,
     },
-    /// Run a packet through the pipeline without sending it; show each stage's decision.
+    /// Run a packet through the pipeline without sending it; show each stage's decision
+    /// (exit status 1 when the packet is dropped).
     Trace(TraceArgs),
     /// Write a port's packets to a pcap file.
     Capture {
@@ -284,6 +285,8 @@ enum Failure {
     Refused(tonic::Status),
     /// Anything else: exit 2.
     Other(String),
+    /// Said already (a traced packet was dropped): exit with this status.
+    Status(u8),
 }
 
 impl From<tonic::Status> for Failure {
@@ -348,6 +351,7 @@ fn main() -> ExitCode {
             eprintln!("dpctl: {message}");
             ExitCode::from(2)
         }
+        Err(Failure::Status(code)) => ExitCode::from(code),
     }
 }
 
@@ -727,9 +731,14 @@ async fn trace(c: &mut Client, format: Format, args: TraceArgs) -> Result<(), Fa
         packet: Some(packet),
     };
     let reply = c.trace(request).await?.into_inner();
+    // A dropped packet is the trace's answer, and its exit status (1).
+    let outcome = match reply.drop_reason {
+        Some(_) => Err(Failure::Status(1)),
+        None => Ok(()),
+    };
     if format == Format::Json {
         output::json(&serde_json::to_value(&reply).unwrap_or_default());
-        return Ok(());
+        return outcome;
     }
     let rows: Vec<Vec<String>> = reply
         .steps
@@ -750,10 +759,16 @@ async fn trace(c: &mut Client, format: Format, args: TraceArgs) -> Result<(), Fa
             out.frame.len()
         ));
     }
+    if !reply.waiting_for.is_empty() {
+        output::line(&format!(
+            "held: waits for the MAC of {} (ARP on the uplink), then leaves",
+            reply.waiting_for.join(", ")
+        ));
+    }
     if let Some(reason) = &reply.drop_reason {
         output::line(&format!("dropped: {reason}"));
     }
-    Ok(())
+    outcome
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
