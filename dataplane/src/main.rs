@@ -81,8 +81,12 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         control_tcp: Option<std::net::SocketAddr>,
         /// Run without the control socket.
-        #[arg(long, conflicts_with_all = ["control_socket", "control_tcp"])]
+        #[arg(long, conflicts_with_all = ["control_socket", "control_tcp", "metrics"])]
         no_control: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100 (off by
+        /// default).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Validate a topology file and say what it holds.
     Check {
@@ -148,11 +152,13 @@ fn main() -> ExitCode {
             control_socket,
             control_tcp,
             no_control,
+            metrics,
         } => {
             let control = (!no_control).then(|| ControlOptions {
                 socket: control_socket.unwrap_or_else(default_socket_path),
                 tcp: control_tcp,
                 worker_cores: cores.clone(),
+                metrics,
             });
             let defaults = RuntimeConfig::default();
             let options = RunOptions {

@@ -45,6 +45,10 @@ struct Daemon {
 
 impl Daemon {
     fn start() -> Daemon {
+        Daemon::start_with_metrics(None)
+    }
+
+    fn start_with_metrics(metrics: Option<std::net::SocketAddr>) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("run/control.sock");
         let file: TopologyFile = toml::from_str(&topology_text()).unwrap();
@@ -67,6 +71,7 @@ impl Daemon {
             socket: socket.clone(),
             tcp: None,
             worker_cores: Vec::new(),
+            metrics,
         };
         let server = ControlServer::start(&options, state).unwrap();
         Daemon {
@@ -703,5 +708,66 @@ fn show_port_and_worker_status_and_stats_clear() {
     drop(rt);
     stop.store(true, Ordering::Relaxed);
     sender.join().unwrap();
+    daemon.stop();
+}
+
+/// One sample of a scrape: the value of the series `series` (name and labels).
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn scrape(address: std::net::SocketAddr) -> String {
+    let output = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--fail", "--max-time", "5"])
+        .arg(format!("http://{address}/metrics"))
+        .output()
+        .expect("curl runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn prometheus_endpoint_counts_running_traffic() {
+    // A free port: bound, read, released for the daemon.
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let daemon = Daemon::start_with_metrics(Some(address));
+    let stop = Arc::new(AtomicBool::new(false));
+    // vm1 sends to an address nobody owns: received, then dropped as no_route.
+    let sender = keep_sending(&daemon, 1, routed_frame(), Arc::clone(&stop));
+    let rx = "dataplane_port_rx_packets_total{port=\"vm1\"}";
+    let no_route = "dataplane_drops_total{reason=\"no_route\"}";
+    std::thread::sleep(Duration::from_millis(100));
+    let first = scrape(address);
+    std::thread::sleep(Duration::from_millis(200));
+    let second = scrape(address);
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+
+    let (before, after) = (sample(&first, rx).unwrap(), sample(&second, rx).unwrap());
+    assert!(after > before, "{rx}: {before} then {after}");
+    assert!(sample(&second, no_route).unwrap() > 0.0, "{second}");
+    assert_eq!(sample(&second, "dataplane_config_generation"), Some(1.0));
+    assert_eq!(
+        sample(
+            &second,
+            "dataplane_conntrack_entries{state=\"ESTABLISHED\"}"
+        ),
+        Some(0.0)
+    );
+    assert!(sample(&second, "dataplane_worker_rx_packets_total{worker=\"1\"}").unwrap() > 0.0);
+    assert!(
+        second.contains("# TYPE dataplane_port_rx_packets counter"),
+        "{second}"
+    );
+    assert!(second.trim_end().ends_with("# EOF"));
     daemon.stop();
 }

@@ -10,6 +10,19 @@ use super::proto as pb;
 use crate::runtime::conntrack_dump::ConnRecord;
 use crate::topology::Topology;
 
+/// Collects every worker's connections; one collection at a time (the API's listing
+/// and a metrics scrape share each worker's hand-over ring).
+pub fn collect(
+    runtime: &crate::runtime::RuntimeHandle,
+    timeout: std::time::Duration,
+) -> (Vec<ConnRecord>, bool) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    runtime.connections(timeout)
+}
+
 /// Every state a connection is listed in.
 pub const STATES: [&str; 11] = [
     "SYN_SENT",
@@ -54,7 +67,7 @@ pub fn check(filter: &pb::ConnectionFilter, topology: &Topology) -> Result<(), S
     Ok(())
 }
 
-fn state_name(state: &ProtoState) -> &'static str {
+pub fn state_name(state: &ProtoState) -> &'static str {
     match state {
         ProtoState::Tcp(tcp) => match tcp.state {
             TcpState::SynSent => "SYN_SENT",

@@ -7,6 +7,7 @@ pub mod client;
 mod connections;
 mod convert;
 mod frame;
+mod metrics;
 mod server;
 mod service;
 mod state;

@@ -329,7 +329,7 @@ impl pb::dataplane_server::Dataplane for ControlService {
         // Workers copy their tables between bursts: wait for them off the server's
         // thread.
         let (records, truncated) = tokio::task::spawn_blocking(move || {
-            runtime.connections(std::time::Duration::from_secs(1))
+            connections::collect(&runtime, std::time::Duration::from_secs(1))
         })
         .await
         .map_err(|e| Status::internal(format!("listing connections: {e}")))?;
