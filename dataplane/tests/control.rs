@@ -216,6 +216,7 @@ fn trace_reports_each_stage_and_sends_nothing() {
         let mut c = client::connect(daemon.socket.clone()).await.unwrap();
         c.create_logical_port(db1()).await.unwrap();
         let request = pb::TraceRequest {
+            live: false,
             logical_port: Some("green-vm1".into()),
             port: None,
             packet: Some(pb::trace_request::Packet::Fields(pb::PacketFields {
@@ -239,6 +240,7 @@ fn trace_reports_each_stage_and_sends_nothing() {
         let mut frame = routed_frame();
         frame[6 + 5] = 0x99;
         let request = pb::TraceRequest {
+            live: false,
             port: Some("vm1".into()),
             logical_port: None,
             packet: Some(pb::trace_request::Packet::Frame(frame)),
@@ -392,6 +394,7 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
         // green-vm1's web request to the outside: classified into chain 7, sent to the
         // firewall's ingress sub-port.
         let request = pb::TraceRequest {
+            live: false,
             logical_port: Some("green-vm1".into()),
             port: None,
             packet: Some(pb::trace_request::Packet::Fields(pb::PacketFields {
@@ -427,6 +430,7 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
             .write(&mut frame, &[])
             .unwrap();
         let request = pb::TraceRequest {
+            live: false,
             port: Some("fw1".into()),
             logical_port: None,
             packet: Some(pb::trace_request::Packet::Frame(frame)),
@@ -460,6 +464,7 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
 
         // green-vm1 to green-web, hosted on compute-2: VXLAN to its VTEP.
         let request = pb::TraceRequest {
+            live: false,
             logical_port: Some("green-vm1".into()),
             port: None,
             packet: Some(pb::trace_request::Packet::Fields(pb::PacketFields {
@@ -582,6 +587,46 @@ fn list_connections_shows_what_snat_tracks() {
         .unwrap()
         .into_inner();
     assert_eq!(found.connections.len(), 1);
+
+    // The server's answer, traced: against the live table it finds its connection and
+    // goes back to green-vm1; against an empty one it is unsolicited.
+    let mut answer = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0xcb, 0, 0x71, 1], [2, 0, 0xc0, 0, 2, 0x0b])
+        .ipv4([198, 51, 100, 7], [203, 0, 113, 11], 60)
+        .udp(53, left_with)
+        .write(&mut answer, b"answer")
+        .unwrap();
+    let trace = |live: bool| {
+        let request = pb::TraceRequest {
+            port: Some("uplink".into()),
+            logical_port: None,
+            packet: Some(pb::trace_request::Packet::Frame(answer.clone())),
+            live,
+        };
+        let mut c = c.clone();
+        rt.block_on(c.trace(request)).unwrap().into_inner()
+    };
+    let unsolicited = trace(false);
+    assert_eq!(
+        unsolicited.drop_reason.as_deref(),
+        Some("snat_no_connection"),
+        "{unsolicited:?}"
+    );
+    let matched = trace(true);
+    assert_eq!(matched.drop_reason, None, "{matched:?}");
+    let snat = matched.steps.iter().find(|s| s.stage == "snat").unwrap();
+    assert_eq!(snat.decision, "reply translated back to 10.0.0.5");
+    assert_eq!(matched.outputs.len(), 1);
+    assert_eq!(matched.outputs[0].port, "vm1");
+    let unchanged = rt
+        .block_on(c.list_connections(pb::ConnectionFilter::default()))
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        unchanged.connections[0].state, "UNREPLIED",
+        "the trace changed nothing"
+    );
+    assert_eq!(unchanged.connections[0].packets, 1);
 
     // Flushing: a filter matching nothing removes nothing; the workers remove what
     // one matches, and a flush with a bad filter is refused.

@@ -115,6 +115,23 @@ impl Nat {
         Some(self.table.get(slot))
     }
 
+    /// Takes in a copy of another table's connection (a trace against the live
+    /// tables); refused when the table is full or the connection's keys are taken.
+    pub fn adopt(&mut self, conn: Conn) -> Result<(), conntrack::TableFull> {
+        if self.table.len() == self.table.capacity()
+            || self.lookup(&conn.original, 0).is_some()
+            || self.lookup(&conn.reply, 0).is_some()
+        {
+            return Err(conntrack::TableFull);
+        }
+        self.table.insert(conn)?;
+        if self.config.mapping == Mapping::EndpointIndependent {
+            let (ip, port) = conn.external();
+            self.endpoints.acquire(&conn.original, ip, port);
+        }
+        Ok(())
+    }
+
     /// Removes the connections `doomed` picks (an operator's flush), releasing their
     /// ports; returns how many.
     pub fn remove_if(&mut self, doomed: impl FnMut(&Conn) -> bool) -> usize {

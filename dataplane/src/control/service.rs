@@ -348,6 +348,19 @@ impl pb::dataplane_server::Dataplane for ControlService {
 
     async fn trace(&self, request: Request<pb::TraceRequest>) -> Reply<pb::TraceReply> {
         let request = request.into_inner();
+        let live: Vec<nat::conntrack::Conn> = if request.live {
+            let runtime = self.runtime.clone();
+            tokio::task::spawn_blocking(move || {
+                connections::collect(&runtime, Duration::from_secs(1)).0
+            })
+            .await
+            .map_err(|e| Status::internal(format!("copying connections: {e}")))?
+            .into_iter()
+            .map(|record| record.conn)
+            .collect()
+        } else {
+            Vec::new()
+        };
         let state = self.lock()?;
         let topology = state.topology();
         let from = match &request.logical_port {
@@ -386,7 +399,7 @@ impl pb::dataplane_server::Dataplane for ControlService {
             }
             None => return Err(Status::invalid_argument("packet: frame or fields required")),
         };
-        let trace = trace_frame(state.tables(), port as u16, &frame);
+        let trace = trace_frame(state.tables(), port as u16, &frame, &live);
         Ok(Response::new(trace_to(topology, trace, state.generation())))
     }
 

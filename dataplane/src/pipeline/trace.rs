@@ -49,8 +49,15 @@ impl Trace {
 }
 
 /// Runs `frame`, as received on dataplane port `rx_port`, through the pipeline over
-/// `tables` with fresh worker state, and returns the trace. Nothing is sent.
-pub fn trace_frame(tables: &Arc<ForwardingTables>, rx_port: u16, frame: &[u8]) -> Trace {
+/// `tables` with fresh worker state holding copies of the `live` connections (none:
+/// an empty connection table), and returns the trace. Nothing is sent and no
+/// worker's state changes.
+pub fn trace_frame(
+    tables: &Arc<ForwardingTables>,
+    rx_port: u16,
+    frame: &[u8],
+    live: &[nat::conntrack::Conn],
+) -> Trace {
     let mut trace = Trace::default();
     let mut pool = Pool::new(PoolConfig {
         buffers: 64,
@@ -74,6 +81,17 @@ pub fn trace_frame(tables: &Arc<ForwardingTables>, rx_port: u16, frame: &[u8]) -
     let mut counters = Counters::new(ports);
     // A fresh worker state: a trace never changes the workers' own.
     let mut state = WorkerState::new(tables, 0, 1);
+    let adopted = live
+        .iter()
+        .filter(|conn| state.nat.adopt(**conn).is_ok())
+        .count();
+    if !live.is_empty() {
+        trace.note(
+            "conntrack",
+            format!("traced against a copy of the live connections ({adopted} of them)"),
+            vec![("connections", adopted.to_string())],
+        );
+    }
     let mut neighbours = Neighbours::new(tables.vxlan.chassis.len());
     let mut egress = Egress {
         tx: &mut tx,

@@ -276,6 +276,10 @@ struct TraceArgs {
     /// VLAN tag of the frame.
     #[arg(long)]
     vlan: Option<u32>,
+    /// Trace against a copy of the live connection table (a reply finds its
+    /// connection); default: an empty table.
+    #[arg(long)]
+    live: bool,
 }
 
 type Client = pb::dataplane_client::DataplaneClient<tonic::transport::Channel>;
@@ -729,6 +733,7 @@ async fn trace(c: &mut Client, format: Format, args: TraceArgs) -> Result<(), Fa
         port: args.port,
         logical_port: args.logical_port,
         packet: Some(packet),
+        live: args.live,
     };
     let reply = c.trace(request).await?.into_inner();
     // A dropped packet is the trace's answer, and its exit status (1).
