@@ -64,6 +64,10 @@ enum Command {
         /// Poll without sleeping when idle (lowest latency, 100 % CPU per worker).
         #[arg(long)]
         busy_poll: bool,
+        /// Pin a port's receive queue to a worker, as PORT:QUEUE:WORKER (repeatable;
+        /// the other queues are spread round robin over the workers).
+        #[arg(long, value_name = "PORT:QUEUE:WORKER", value_parser = rxq_affinity)]
+        rxq_affinity: Vec<(String, u16, usize)>,
         /// Where pcap ports write what they transmit (DIR/PORT.pcap).
         #[arg(long, value_name = "DIR")]
         pcap_out_dir: Option<PathBuf>,
@@ -102,6 +106,20 @@ fn port_input(value: &str) -> Result<(String, PathBuf), String> {
         }
         _ => Err(format!("expected PORT=FILE, got \"{value}\"")),
     }
+}
+
+fn rxq_affinity(value: &str) -> Result<(String, u16, usize), String> {
+    let parts: Vec<&str> = value.rsplitn(3, ':').collect();
+    let [worker, queue, port] = parts[..] else {
+        return Err(format!("expected PORT:QUEUE:WORKER, got \"{value}\""));
+    };
+    let queue = queue
+        .parse()
+        .map_err(|_| format!("queue \"{queue}\" is not a queue number"))?;
+    let worker = worker
+        .parse()
+        .map_err(|_| format!("worker \"{worker}\" is not a worker number"))?;
+    Ok((port.to_owned(), queue, worker))
 }
 
 fn main() -> ExitCode {
@@ -146,6 +164,7 @@ fn main() -> ExitCode {
             workers,
             cores,
             busy_poll,
+            rxq_affinity,
             pcap_out_dir,
             stats_interval,
             json,
@@ -169,6 +188,7 @@ fn main() -> ExitCode {
                     busy_poll,
                     ..defaults
                 },
+                rxq_affinity,
                 pcap_out_dir,
                 stats_interval: stats_interval
                     .filter(|s| s.is_finite() && *s > 0.0)

@@ -3,10 +3,13 @@
 use std::time::Duration;
 
 use crate::counters::{Counters, DropReason};
+use crate::port::{PortInfo, QueueStats};
 
 pub struct Report {
     pub port_names: Vec<String>,
     pub counters: Counters,
+    /// Per port, what its driver counted (frames it could not deliver or send).
+    pub drivers: Vec<DriverStats>,
     pub elapsed: Duration,
     /// What the last interval of a long run carried (a daemon's rate now, not its
     /// average since start); none: the rate is over the whole run.
@@ -33,13 +36,44 @@ impl Interval {
     }
 }
 
+/// A port's driver statistics, summed over its queues.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DriverStats {
+    pub rx: QueueStats,
+    pub tx: QueueStats,
+}
+
+impl DriverStats {
+    pub fn of(port: &dyn PortInfo) -> Self {
+        DriverStats {
+            rx: port.stats().rx(),
+            tx: port.stats().tx(),
+        }
+    }
+
+    fn is_clean(&self) -> bool {
+        self.rx.errors == 0 && self.rx.missed == 0 && self.tx.errors == 0
+    }
+}
+
 impl Report {
     pub fn to_json(&self) -> serde_json::Value {
         let ports: serde_json::Map<String, serde_json::Value> = self
             .port_names
             .iter()
             .zip(&self.counters.ports)
-            .map(|(name, c)| (name.clone(), serde_json::json!({ "rx": c.rx, "tx": c.tx })))
+            .enumerate()
+            .map(|(index, (name, c))| {
+                let driver = self.drivers.get(index).copied().unwrap_or_default();
+                let json = serde_json::json!({
+                    "rx": c.rx,
+                    "tx": c.tx,
+                    "rx_errors": driver.rx.errors,
+                    "rx_missed": driver.rx.missed,
+                    "tx_errors": driver.tx.errors,
+                });
+                (name.clone(), json)
+            })
             .collect();
         let drops: serde_json::Map<String, serde_json::Value> = DropReason::ALL
             .iter()
@@ -84,6 +118,18 @@ impl Report {
         let mut out = format!("{:<width$} {:>12} {:>12}\n", "port", "rx", "tx");
         for (name, c) in self.port_names.iter().zip(&self.counters.ports) {
             let _ = writeln!(out, "{name:<width$} {:>12} {:>12}", c.rx, c.tx);
+        }
+        if self.drivers.iter().any(|d| !d.is_clean()) {
+            out.push_str("\nport driver          rx errors    rx missed    tx errors\n");
+            for (name, d) in self.port_names.iter().zip(&self.drivers) {
+                if !d.is_clean() {
+                    let _ = writeln!(
+                        out,
+                        "{name:<20} {:>9} {:>12} {:>12}",
+                        d.rx.errors, d.rx.missed, d.tx.errors
+                    );
+                }
+            }
         }
         let drops: Vec<_> = self.counters.nonzero_drops().collect();
         if !drops.is_empty() {
@@ -134,6 +180,7 @@ mod tests {
         Report {
             port_names: vec!["p".into()],
             counters,
+            drivers: Vec::new(),
             elapsed: Duration::from_secs(100),
             last_interval,
         }

@@ -11,14 +11,17 @@ use crate::control::{ControlOptions, ControlServer, ControlState};
 use crate::counters::Counters;
 use crate::pipeline::tables::ForwardingTables;
 use crate::port::pcap::{PcapInput, PcapPort};
-use crate::port::Port;
-use crate::report::{Interval, Report};
-use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle};
+use crate::port::PortQueues;
+use crate::report::{DriverStats, Interval, Report};
+use crate::runtime::placement::RxqAffinity;
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle, StartError};
 use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
 
 pub struct RunOptions {
     pub config: PathBuf,
     pub runtime: RuntimeConfig,
+    /// Receive queues pinned to workers: (port name, queue, worker).
+    pub rxq_affinity: Vec<(String, u16, usize)>,
     /// Where pcap ports write what they transmit (`DIR/PORT.pcap`); none: discarded.
     pub pcap_out_dir: Option<PathBuf>,
     /// Print the counters this often while running.
@@ -35,6 +38,10 @@ pub enum RunError {
     UnsupportedDriver { port: String, driver: &'static str },
     #[error("{0}")]
     Io(#[from] io::Error),
+    #[error("{0}")]
+    Start(#[from] StartError),
+    #[error("--rxq-affinity {0}:...: the topology has no such port")]
+    UnknownAffinityPort(String),
 }
 
 pub fn run(options: &RunOptions) -> Result<Report, RunError> {
@@ -46,7 +53,18 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
     let started = Instant::now();
     let tables = Arc::new(ForwardingTables::build(&topology));
-    let runtime = Runtime::start(options.runtime.clone(), Arc::clone(&tables), ports)?;
+    let mut config = options.runtime.clone();
+    for (name, queue, worker) in &options.rxq_affinity {
+        let port = topology
+            .port_by_name(name)
+            .ok_or_else(|| RunError::UnknownAffinityPort(name.clone()))?;
+        config.rxq_affinity.push(RxqAffinity {
+            port: port.index() as u16,
+            queue: *queue,
+            worker: *worker,
+        });
+    }
+    let runtime = Runtime::start(config, Arc::clone(&tables), ports)?;
     let control = match &options.control {
         Some(control) => {
             let state = ControlState::new(file, tables, runtime.handle())?;
@@ -80,16 +98,35 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     if let Some(control) = control {
         control.stop();
     }
+    let handle = runtime.handle();
     let counters = runtime.shutdown()?;
-    Ok(Report {
-        port_names,
-        last_interval: Some(sampler.last_interval(&counters)),
-        counters,
-        elapsed: started.elapsed(),
-    })
+    let last_interval = sampler.last_interval(&counters);
+    let mut report = report(&handle, &port_names, counters, started);
+    report.last_interval = Some(last_interval);
+    Ok(report)
 }
 
-/// The start-up summary: version, socket, ports, workers and their cores.
+fn report(
+    runtime: &RuntimeHandle,
+    port_names: &[String],
+    counters: crate::counters::Counters,
+    started: Instant,
+) -> Report {
+    Report {
+        port_names: port_names.to_vec(),
+        counters,
+        drivers: runtime
+            .ports()
+            .iter()
+            .map(|p| DriverStats::of(&**p))
+            .collect(),
+        elapsed: started.elapsed(),
+        last_interval: None,
+    }
+}
+
+/// The start-up summary: version, socket, ports and their queues, workers, their
+/// cores and the queues they poll.
 fn log_start(topology: &Topology, runtime: &RuntimeHandle, socket: Option<&std::path::Path>) {
     let config = runtime.config();
     tracing::info!(
@@ -99,11 +136,13 @@ fn log_start(topology: &Topology, runtime: &RuntimeHandle, socket: Option<&std::
         workers = config.workers,
         "dataplane started"
     );
-    for (id, port) in topology.ports.iter().enumerate() {
+    let placement = runtime.placement();
+    for (port, workers) in topology.ports.iter().zip(placement) {
         tracing::info!(
             port = %port.name,
             driver = port.driver.name(),
-            worker = runtime.port_owners()[id],
+            rx_queues = workers.len(),
+            workers = ?workers,
             "port open"
         );
     }
@@ -112,14 +151,18 @@ fn log_start(topology: &Topology, runtime: &RuntimeHandle, socket: Option<&std::
             0 => "unpinned".to_owned(),
             n => config.cores[worker % n].to_string(),
         };
-        let ports: Vec<&str> = runtime
-            .port_owners()
+        let queues: Vec<String> = placement
             .iter()
             .enumerate()
-            .filter(|(_, owner)| **owner == worker)
-            .map(|(id, _)| topology.ports[id].name.as_str())
+            .flat_map(|(port, workers)| {
+                workers
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, w)| **w == worker)
+                    .map(move |(queue, _)| format!("{}:{queue}", topology.ports[port].name))
+            })
             .collect();
-        tracing::info!(worker, core = %core, ports = ?ports, "worker started");
+        tracing::info!(worker, core = %core, rx_queues = ?queues, "worker started");
     }
 }
 
@@ -181,11 +224,11 @@ fn load(path: &std::path::Path) -> Result<(TopologyFile, Topology), TopologyErro
     Ok((file, topology))
 }
 
-fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<Box<dyn Port>>, RunError> {
+fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<PortQueues>, RunError> {
     if let Some(dir) = &options.pcap_out_dir {
         std::fs::create_dir_all(dir)?;
     }
-    let mut ports: Vec<Box<dyn Port>> = Vec::with_capacity(topology.ports.len());
+    let mut ports = Vec::with_capacity(topology.ports.len());
     for (id, port) in topology.ports.iter().enumerate() {
         match &port.driver {
             Driver::Pcap { path } => {
@@ -194,9 +237,7 @@ fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<Box<dyn P
                     .pcap_out_dir
                     .as_ref()
                     .map(|dir| (dir.join(format!("{}.pcap", port.name)), false));
-                ports.push(Box::new(PcapPort::new(
-                    id as u16, &port.name, input, output,
-                )));
+                ports.push(PcapPort::open(id as u16, &port.name, input, output));
             }
             other => {
                 return Err(RunError::UnsupportedDriver {

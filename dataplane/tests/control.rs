@@ -10,7 +10,6 @@ use dataplane::control::proto as pb;
 use dataplane::control::{client, ControlOptions, ControlServer, ControlState};
 use dataplane::pipeline::tables::ForwardingTables;
 use dataplane::port::memory::{MemoryPort, MemoryPortPeer};
-use dataplane::port::Port;
 use dataplane::runtime::{Runtime, RuntimeConfig};
 use dataplane::topology::{file::TopologyFile, Topology};
 use etherparse::PacketBuilder;
@@ -53,13 +52,12 @@ impl Daemon {
         let socket = dir.path().join("run/control.sock");
         let file: TopologyFile = toml::from_str(&topology_text()).unwrap();
         let topology = Topology::from_file(&file).unwrap();
-        let mut ports: Vec<Box<dyn Port>> = Vec::new();
-        let mut peers = Vec::new();
-        for (id, port) in topology.ports.iter().enumerate() {
-            let (port, peer) = MemoryPort::new(id as u16, &port.name, 4096);
-            ports.push(Box::new(port));
-            peers.push(peer);
-        }
+        let (ports, peers): (Vec<_>, Vec<_>) = topology
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(id, port)| MemoryPort::open(id as u16, &port.name, 4096))
+            .unzip();
         let tables = Arc::new(ForwardingTables::build(&topology));
         let config = RuntimeConfig {
             workers: 2,
@@ -155,6 +153,15 @@ fn api_changes_take_effect_on_flowing_traffic_and_refusals_change_nothing() {
             s.total.as_ref().unwrap().drops.iter().find(|d| d.reason == "no_route").unwrap().count
         };
         assert!(no_route(&stats) > 0, "the flow is running and dropped");
+        // The drivers' own statistics, per port: vm1's queue delivered the flow.
+        let drivers: Vec<&str> = stats.drivers.iter().map(|d| d.port.as_str()).collect();
+        assert_eq!(drivers.len(), daemon.peers.len(), "{drivers:?}");
+        let vm1 = &stats.drivers[1];
+        assert_eq!(vm1.port, "vm1");
+        let frame_len = routed_frame().len() as u64;
+        assert!(vm1.rx_packets > 0, "{vm1:?}");
+        assert!(vm1.rx_bytes > 0 && vm1.rx_bytes % frame_len == 0, "{vm1:?}");
+        assert_eq!((vm1.rx_queues, vm1.tx_queues, vm1.link_up), (1, 1, true));
 
         // The change: the flow now reaches vm3, routed (router MAC as source, TTL 63).
         let created = c.create_logical_port(db1()).await.unwrap().into_inner();
@@ -681,18 +688,20 @@ fn show_port_and_worker_status_and_stats_clear() {
         assert_eq!(show.version, env!("CARGO_PKG_VERSION"));
         assert_eq!(show.workers.len(), 2);
         assert_eq!(show.generation, 1);
-        // Port i is polled by worker i mod 2.
-        let owners: Vec<(String, u32)> = show
-            .ports
-            .iter()
-            .map(|p| (p.name.clone(), p.worker))
-            .collect();
-        assert_eq!(owners[1], ("vm1".to_owned(), 1), "{owners:?}");
-        assert!(show.workers[1].ports.contains(&"vm1".to_owned()));
-        assert!(show
-            .ports
-            .iter()
-            .all(|p| p.driver == "memory" || !p.driver.is_empty()));
+        // Each receive queue has a worker, and the workers list what they poll.
+        for port in &show.ports {
+            assert!(
+                !port.workers.is_empty() && port.workers.iter().all(|w| *w < 2),
+                "{show:?}"
+            );
+            for worker in &port.workers {
+                assert!(
+                    show.workers[*worker as usize].ports.contains(&port.name),
+                    "{show:?}"
+                );
+            }
+        }
+        assert!(show.ports.iter().all(|p| !p.driver.is_empty()));
 
         tokio::time::sleep(Duration::from_millis(100)).await;
         let vm1 = |list: &pb::PortStatusList| {
@@ -710,13 +719,22 @@ fn show_port_and_worker_status_and_stats_clear() {
         assert!(vm1(&before) > 0, "{before:?}");
         let workers = c.worker_status(pb::Empty {}).await.unwrap().into_inner();
         assert_eq!(workers.workers.len(), 2);
-        // Worker 1 receives on vm1; the flow's hash picks the worker that drops it.
-        assert!(workers.workers[1].rx_packets > 0, "{workers:?}");
-        assert!(
-            workers.workers.iter().map(|w| w.dropped).sum::<u64>() > 0,
-            "{workers:?}"
-        );
-        assert!(workers.workers[1].rx_queues.iter().any(|q| q.port == "vm1"));
+        // The worker polling vm1 receives its packets and drops them.
+        let vm1_worker = show.ports.iter().find(|p| p.name == "vm1").unwrap().workers[0] as usize;
+        let polling = &workers.workers[vm1_worker];
+        assert!(polling.rx_packets > 0 && polling.dropped > 0, "{workers:?}");
+        assert!(polling
+            .rx_queues
+            .iter()
+            .any(|q| q.port == "vm1" && q.queue == 0));
+        let ports = c
+            .port_status(pb::PortStatusRequest { port: None })
+            .await
+            .unwrap()
+            .into_inner();
+        let vm1_status = ports.ports.iter().find(|p| p.name == "vm1").unwrap();
+        assert_eq!(vm1_status.queues[0].worker as usize, vm1_worker);
+        assert!(vm1_status.link_up);
 
         c.clear_stats(pb::Empty {}).await.unwrap();
         let cleared = c.port_status(request.clone()).await.unwrap().into_inner();
@@ -801,6 +819,12 @@ fn prometheus_endpoint_counts_running_traffic() {
     assert!(after > before, "{rx}: {before} then {after}");
     assert!(sample(&second, no_route).unwrap() > 0.0, "{second}");
     assert_eq!(sample(&second, "dataplane_config_generation"), Some(1.0));
+    let bytes = "dataplane_port_rx_bytes_total{port=\"vm1\"}";
+    assert!(sample(&second, bytes).unwrap() > sample(&first, bytes).unwrap());
+    assert_eq!(
+        sample(&second, "dataplane_port_link_up{port=\"vm1\"}"),
+        Some(1.0)
+    );
     assert_eq!(
         sample(
             &second,
@@ -808,7 +832,17 @@ fn prometheus_endpoint_counts_running_traffic() {
         ),
         Some(0.0)
     );
-    assert!(sample(&second, "dataplane_worker_rx_packets_total{worker=\"1\"}").unwrap() > 0.0);
+    let workers_rx: f64 = ["0", "1"]
+        .iter()
+        .map(|w| {
+            sample(
+                &second,
+                &format!("dataplane_worker_rx_packets_total{{worker=\"{w}\"}}"),
+            )
+            .unwrap()
+        })
+        .sum();
+    assert!(workers_rx > 0.0, "{second}");
     assert!(
         second.contains("# TYPE dataplane_port_rx_packets counter"),
         "{second}"

@@ -405,11 +405,15 @@ fn the_daemon_logs_its_start_and_every_change_with_its_generation() {
     for _ in 0..ports {
         let port = next();
         assert_eq!(port["message"], "port open", "{port}");
-        assert_eq!(port["worker"], 0);
+        assert_eq!(port["workers"], "[0]");
     }
     let worker = next();
     assert_eq!(worker["message"], "worker started", "{worker}");
     assert_eq!(worker["core"], "0");
+    assert!(
+        worker["rx_queues"].as_str().unwrap().contains("\"vm1:0\""),
+        "{worker}"
+    );
 
     stdout(&dpctl(
         &daemon,
@@ -451,10 +455,15 @@ fn operator_commands_show_clear_flush_and_neighbours() {
         [
             "PORT",
             "DRIVER",
-            "WORKER",
+            "LINK_UP",
             "RX(packets)",
             "TX(packets)",
-            "QUEUES"
+            "RX(bytes)",
+            "TX(bytes)",
+            "RX_ERRORS",
+            "RX_MISSED",
+            "TX_ERRORS",
+            "QUEUES(queue:worker)"
         ]
     );
     assert_eq!(ports.lines().count(), 2, "{ports}");

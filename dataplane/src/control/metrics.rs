@@ -55,6 +55,7 @@ pub fn render(source: &MetricsSource, connections: &[ConnRecord]) -> String {
     let runtime = &source.runtime;
     let mut registry = Registry::with_prefix("dataplane");
     ports(&mut registry, &source.port_names, &runtime.stats());
+    drivers(&mut registry, runtime);
     workers(&mut registry, &runtime.worker_stats());
     conntrack(&mut registry, connections);
 
@@ -93,8 +94,7 @@ pub fn render(source: &MetricsSource, connections: &[ConnRecord]) -> String {
     text
 }
 
-/// Per port: packets received and transmitted; per reason: drops. (Per-port bytes,
-/// errors and drops join here once the ports count them.)
+/// Per port: packets through the pipeline; per reason: drops.
 fn ports(registry: &mut Registry, names: &[String], counters: &Counters) {
     let rx = counter_family(registry, "port_rx_packets", "Packets received on a port");
     let tx = counter_family(registry, "port_tx_packets", "Packets transmitted on a port");
@@ -108,6 +108,38 @@ fn ports(registry: &mut Registry, names: &[String], counters: &Counters) {
         drops
             .get_or_create(&vec![("reason", reason.name().to_owned())])
             .inc_by(counters.drops(reason));
+    }
+}
+
+/// Per port, what its driver counts: bytes, errors, missed frames, link.
+fn drivers(registry: &mut Registry, runtime: &RuntimeHandle) {
+    let rx_bytes = counter_family(registry, "port_rx_bytes", "Bytes a port's driver received");
+    let tx_bytes = counter_family(registry, "port_tx_bytes", "Bytes a port's driver sent");
+    let rx_errors = counter_family(
+        registry,
+        "port_rx_errors",
+        "Frames a port's driver could not receive",
+    );
+    let rx_missed = counter_family(
+        registry,
+        "port_rx_missed",
+        "Frames a port's driver dropped for lack of room",
+    );
+    let tx_errors = counter_family(
+        registry,
+        "port_tx_errors",
+        "Frames a port's driver could not send",
+    );
+    let link = gauge_family(registry, "port_link_up", "1 when the port's link is up");
+    for port in runtime.ports() {
+        let labels = vec![("port", port.name().to_owned())];
+        let (rx, tx) = (port.stats().rx(), port.stats().tx());
+        rx_bytes.get_or_create(&labels).inc_by(rx.bytes);
+        tx_bytes.get_or_create(&labels).inc_by(tx.bytes);
+        rx_errors.get_or_create(&labels).inc_by(rx.errors);
+        rx_missed.get_or_create(&labels).inc_by(rx.missed);
+        tx_errors.get_or_create(&labels).inc_by(tx.errors);
+        link.get_or_create(&labels).set(i64::from(port.link().up));
     }
 }
 

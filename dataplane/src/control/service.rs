@@ -399,7 +399,13 @@ impl pb::dataplane_server::Dataplane for ControlService {
             }
             None => return Err(Status::invalid_argument("packet: frame or fields required")),
         };
-        let trace = trace_frame(state.tables(), port as u16, &frame, &live);
+        let trace = trace_frame(
+            state.tables(),
+            port as u16,
+            &frame,
+            &live,
+            self.runtime.learned(),
+        );
         Ok(Response::new(trace_to(topology, trace, state.generation())))
     }
 
@@ -452,7 +458,7 @@ impl pb::dataplane_server::Dataplane for ControlService {
     async fn list_neighbours(&self, _: Request<pb::Empty>) -> Reply<pb::NeighbourList> {
         let state = self.lock()?;
         Ok(Response::new(views::neighbours(
-            state.tables(),
+            self.runtime.learned(),
             state.topology(),
         )))
     }

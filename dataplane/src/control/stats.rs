@@ -3,6 +3,7 @@
 
 use super::proto as pb;
 use crate::counters::{Counters, DropReason};
+use crate::port::PortInfo;
 use crate::runtime::RuntimeHandle;
 
 /// Totals, per-worker counters and generations of a running dataplane whose ports
@@ -18,6 +19,26 @@ pub fn stats_reply(runtime: &RuntimeHandle, names: &[String]) -> pb::StatsReply 
         generation: runtime.generation(),
         oldest_generation_in_use: runtime.oldest_generation_in_use(),
         capture_dropped: runtime.capture().dropped(),
+        drivers: runtime.ports().iter().map(|p| driver_stats(&**p)).collect(),
+    }
+}
+
+/// What a port's driver counts (link, queues, packets, bytes, errors).
+pub fn driver_stats(port: &dyn PortInfo) -> pb::PortDriverStats {
+    let (rx, tx) = (port.stats().rx(), port.stats().tx());
+    let capabilities = port.capabilities();
+    pb::PortDriverStats {
+        port: port.name().to_owned(),
+        link_up: port.link().up,
+        rx_queues: u32::from(capabilities.rx_queues),
+        tx_queues: u32::from(capabilities.tx_queues),
+        rx_packets: rx.packets,
+        rx_bytes: rx.bytes,
+        rx_errors: rx.errors,
+        rx_missed: rx.missed,
+        tx_packets: tx.packets,
+        tx_bytes: tx.bytes,
+        tx_errors: tx.errors,
     }
 }
 

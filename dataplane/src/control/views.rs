@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use super::proto as pb;
-use crate::pipeline::tables::ForwardingTables;
+use crate::pipeline::neighbours::LearnedMacs;
 use crate::runtime::RuntimeHandle;
 use crate::topology::Topology;
 
@@ -13,14 +13,27 @@ fn core_of(runtime: &RuntimeHandle, worker: usize) -> Option<u32> {
     (!cores.is_empty()).then(|| cores[worker % cores.len()] as u32)
 }
 
-fn ports_of(runtime: &RuntimeHandle, topology: &Topology, worker: usize) -> Vec<String> {
+/// The receive queues `worker` polls: (port id, queue).
+fn queues_of(runtime: &RuntimeHandle, worker: usize) -> Vec<(usize, usize)> {
     runtime
-        .port_owners()
+        .placement()
         .iter()
         .enumerate()
-        .filter(|(_, owner)| **owner == worker)
-        .filter_map(|(id, _)| topology.ports.get(id).map(|p| p.name.clone()))
+        .flat_map(|(port, workers)| {
+            workers
+                .iter()
+                .enumerate()
+                .filter(move |(_, w)| **w == worker)
+                .map(move |(queue, _)| (port, queue))
+        })
         .collect()
+}
+
+fn port_name(topology: &Topology, port: usize) -> String {
+    topology
+        .ports
+        .get(port)
+        .map_or_else(|| port.to_string(), |p| p.name.clone())
 }
 
 pub fn show(runtime: &RuntimeHandle, topology: &Topology) -> pb::ShowReply {
@@ -29,20 +42,27 @@ pub fn show(runtime: &RuntimeHandle, topology: &Topology) -> pb::ShowReply {
         uptime_ms: Instant::now().duration_since(runtime.started()).as_millis() as u64,
         generation: runtime.generation(),
         workers: (0..runtime.config().workers)
-            .map(|worker| pb::WorkerInfo {
-                worker: worker as u32,
-                core: core_of(runtime, worker),
-                ports: ports_of(runtime, topology, worker),
+            .map(|worker| {
+                let mut ports: Vec<String> = queues_of(runtime, worker)
+                    .into_iter()
+                    .map(|(port, _)| port_name(topology, port))
+                    .collect();
+                ports.dedup();
+                pb::WorkerInfo {
+                    worker: worker as u32,
+                    core: core_of(runtime, worker),
+                    ports,
+                }
             })
             .collect(),
         ports: topology
             .ports
             .iter()
-            .zip(runtime.port_owners())
-            .map(|(port, owner)| pb::PortInfo {
+            .zip(runtime.placement())
+            .map(|(port, workers)| pb::PortInfo {
                 name: port.name.clone(),
                 driver: port.driver.name().to_owned(),
-                worker: *owner as u32,
+                workers: workers.iter().map(|w| *w as u32).collect(),
             })
             .collect(),
     }
@@ -64,6 +84,15 @@ pub fn since(mut now: pb::StatsReply, base: Option<&Baseline>) -> pb::StatsReply
         counters_since(now, base);
     }
     now.capture_dropped = now.capture_dropped.saturating_sub(base.capture_dropped);
+    for (now, base) in now.drivers.iter_mut().zip(&base.drivers) {
+        now.rx_packets = now.rx_packets.saturating_sub(base.rx_packets);
+        now.rx_bytes = now.rx_bytes.saturating_sub(base.rx_bytes);
+        now.rx_errors = now.rx_errors.saturating_sub(base.rx_errors);
+        now.rx_missed = now.rx_missed.saturating_sub(base.rx_missed);
+        now.tx_packets = now.tx_packets.saturating_sub(base.tx_packets);
+        now.tx_bytes = now.tx_bytes.saturating_sub(base.tx_bytes);
+        now.tx_errors = now.tx_errors.saturating_sub(base.tx_errors);
+    }
     now
 }
 
@@ -77,7 +106,8 @@ fn counters_since(now: &mut pb::Counters, base: &pb::Counters) {
     }
 }
 
-/// Per-port counters since the last clear; `only`: one port id.
+/// Per-port counters since the last clear, and who polls each queue; `only`: one
+/// port id.
 pub fn port_status(
     runtime: &RuntimeHandle,
     topology: &Topology,
@@ -92,20 +122,36 @@ pub fn port_status(
         .filter(|(id, _)| only.is_none_or(|o| o == *id))
         .map(|(id, port)| {
             let c = totals.ports.get(id).cloned().unwrap_or_default();
+            let d = stats.drivers.get(id).cloned().unwrap_or_default();
+            let workers = runtime.placement().get(id).cloned().unwrap_or_default();
             pb::PortStatus {
                 name: port.name.clone(),
                 driver: port.driver.name().to_owned(),
-                worker: runtime.port_owners().get(id).copied().unwrap_or(0) as u32,
+                link_up: d.link_up,
                 rx_packets: c.rx,
                 tx_packets: c.tx,
-                queues: Vec::new(),
+                rx_bytes: d.rx_bytes,
+                tx_bytes: d.tx_bytes,
+                rx_errors: d.rx_errors,
+                rx_missed: d.rx_missed,
+                tx_errors: d.tx_errors,
+                queues: workers
+                    .iter()
+                    .enumerate()
+                    .map(|(queue, worker)| pb::QueueStatus {
+                        queue: queue as u32,
+                        worker: *worker as u32,
+                        rx_packets: None,
+                        tx_packets: None,
+                    })
+                    .collect(),
             }
         })
         .collect();
     pb::PortStatusList { ports }
 }
 
-/// Per-worker counters since the last clear, and what each worker polls.
+/// Per-worker counters since the last clear, and the queues each worker polls.
 pub fn worker_status(
     runtime: &RuntimeHandle,
     topology: &Topology,
@@ -118,10 +164,12 @@ pub fn worker_status(
         .map(|(worker, c)| pb::WorkerStatus {
             worker: worker as u32,
             core: core_of(runtime, worker),
-            // One queue per port until the runtime polls several.
-            rx_queues: ports_of(runtime, topology, worker)
+            rx_queues: queues_of(runtime, worker)
                 .into_iter()
-                .map(|port| pb::RxQueue { port, queue: 0 })
+                .map(|(port, queue)| pb::RxQueue {
+                    port: port_name(topology, port),
+                    queue: queue as u32,
+                })
                 .collect(),
             rx_packets: c.ports.iter().map(|p| p.rx).sum(),
             tx_packets: c.ports.iter().map(|p| p.tx).sum(),
@@ -133,32 +181,25 @@ pub fn worker_status(
     pb::WorkerStatusList { workers }
 }
 
-/// The MACs learned for the chassis and the external gateway the topology leaves
-/// without one.
-pub fn neighbours(tables: &ForwardingTables, topology: &Topology) -> pb::NeighbourList {
-    let learned = &tables.vxlan.learned;
-    let mut neighbours: Vec<pb::Neighbour> = topology
-        .chassis
+/// The MACs the node learned on its uplink, with whose address each is.
+pub fn neighbours(learned: &LearnedMacs, topology: &Topology) -> pb::NeighbourList {
+    let mut neighbours: Vec<pb::Neighbour> = learned
         .iter()
-        .enumerate()
-        .filter_map(|(slot, chassis)| {
-            learned.get(slot as u16).map(|mac| pb::Neighbour {
-                ip: chassis.vtep_ip.to_string(),
+        .map(|(ip, mac)| {
+            let chassis = topology.chassis.iter().find(|c| c.vtep_ip == ip);
+            let owner = match chassis {
+                Some(chassis) => format!("chassis \"{}\"", chassis.name),
+                None if topology.node.external_gateway_ip == Some(ip) => "external gateway".into(),
+                None => "-".into(),
+            };
+            pb::Neighbour {
+                ip: ip.to_string(),
                 mac: mac.to_string(),
-                owner: format!("chassis \"{}\"", chassis.name),
-            })
+                owner,
+            }
         })
         .collect();
-    if let (Some(ip), Some(mac)) = (
-        topology.node.external_gateway_ip,
-        learned.get(tables.vxlan.gateway_slot()),
-    ) {
-        neighbours.push(pb::Neighbour {
-            ip: ip.to_string(),
-            mac: mac.to_string(),
-            owner: "external gateway".into(),
-        });
-    }
+    neighbours.sort_by(|a, b| a.ip.cmp(&b.ip));
     pb::NeighbourList { neighbours }
 }
 
@@ -175,11 +216,11 @@ mod tests {
                \n[[chassis]]\nname = \"compute-3\"\nvtep_ip = \"192.0.2.13\"\n";
         let file: TopologyFile = toml::from_str(&text).unwrap();
         let topology = Topology::from_file(&file).unwrap();
-        let tables = ForwardingTables::build(&topology);
-        assert!(neighbours(&tables, &topology).neighbours.is_empty());
+        let learned = LearnedMacs::new(64);
+        assert!(neighbours(&learned, &topology).neighbours.is_empty());
         let mac = packet::MacAddr([2, 0, 0xc0, 0, 2, 0x0d]);
-        tables.vxlan.learned.set(1, mac, 5);
-        let listed = neighbours(&tables, &topology).neighbours;
+        assert!(learned.set("192.0.2.13".parse().unwrap(), mac, 5));
+        let listed = neighbours(&learned, &topology).neighbours;
         assert_eq!(
             listed,
             [pb::Neighbour {

@@ -4,7 +4,7 @@
 //! dropped with a reason.
 
 mod ingress;
-mod neighbours;
+pub mod neighbours;
 mod routing;
 pub mod sfc;
 pub(crate) mod snat;
@@ -21,6 +21,7 @@ use std::sync::Arc;
 use packet::{rewrite, Burst, Packet, Pool, MAX_BURST};
 
 use crate::counters::{Counters, DropReason};
+use neighbours::LearnedMacs;
 use tables::{Attachment, ForwardingTables};
 
 /// A packet the pipeline gives up on, and why.
@@ -65,6 +66,8 @@ struct Egress<'a> {
     counters: &'a mut Counters,
     /// Chassis MACs resolved on the uplink, and the frames waiting for one.
     neighbours: &'a mut neighbours::Neighbours,
+    /// MACs learned on the uplink, shared by the workers.
+    learned: &'a LearnedMacs,
     /// Set only when the control socket traces a packet.
     trace: Option<&'a mut trace::Trace>,
 }
@@ -171,6 +174,8 @@ pub struct Pipeline {
     state: WorkerState,
     /// Kept apart from `state` so that the egress can borrow it alongside.
     neighbours: neighbours::Neighbours,
+    /// What the node learned on its uplink: outlives every snapshot.
+    learned: Arc<LearnedMacs>,
 }
 
 impl Pipeline {
@@ -187,7 +192,15 @@ impl Pipeline {
             neighbours: neighbours::Neighbours::new(tables.vxlan.chassis.len()),
             tables,
             state,
+            learned: Arc::default(),
         }
+    }
+
+    /// Shares `learned` (the runtime's, common to every worker) instead of a table of
+    /// this pipeline's own.
+    pub fn sharing_learned(mut self, learned: Arc<LearnedMacs>) -> Self {
+        self.learned = learned;
+        self
     }
 
     /// Switches to a newer snapshot of the tables (between bursts); the worker's
@@ -220,6 +233,7 @@ impl Pipeline {
             tx,
             counters,
             neighbours: &mut self.neighbours,
+            learned: &self.learned,
             trace: None,
         };
         release_held(&self.tables, &mut egress, pool);
@@ -250,6 +264,7 @@ impl Pipeline {
             tx,
             counters,
             neighbours: &mut self.neighbours,
+            learned: &self.learned,
             trace: None,
         };
         let mut now_ns = None;

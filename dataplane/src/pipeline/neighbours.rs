@@ -1,89 +1,174 @@
 //! Chassis MACs the topology leaves out, resolved by ARP on the uplink. What is
-//! learned is shared by the workers ([`LearnedMacs`], in the snapshot): the answer may
-//! reach another worker than the one that asked. Per worker: which addresses it asked
+//! learned is shared by the workers and outlives every snapshot ([`LearnedMacs`],
+//! keyed by address): the answer may reach another worker than the one that asked,
+//! and a configuration change forgets nothing. Per worker: which addresses it asked
 //! for, and the encapsulated frames waiting for a resolution in a small bounded queue
 //! (overflow is counted by the caller), released by the first burst that finds the
-//! address learned. Hand-written rather than
-//! smoltcp's neighbour cache: smoltcp's cache lives inside its interface and
-//! transmits through its own device, while these frames are already in the
-//! pipeline's buffers and only their destination MAC is missing.
+//! address learned. Hand-written rather than smoltcp's neighbour cache: smoltcp's
+//! cache lives inside its interface and transmits through its own device, while these
+//! frames are already in the pipeline's buffers and only their destination MAC is
+//! missing.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use hashbrown::HashMap;
 use packet::{MacAddr, Packet};
 
-/// Set in a slot once a MAC is stored there (the MAC is the low 48 bits).
+/// Set in an entry's MAC word once a MAC is stored there (the MAC is the low 48 bits).
 const LEARNED: u64 = 1 << 48;
+/// Entry states: free, being claimed by a writer, holding an address.
+const FREE: u8 = 0;
+const CLAIMING: u8 = 1;
+const READY: u8 = 2;
+/// How far a lookup or an insertion probes from an address's home entry.
+const MAX_PROBES: usize = 16;
 
-/// One slot per chassis, written by whichever worker sees the chassis' answer and read
-/// by all (one atomic load per encapsulation to a chassis without a MAC). The time of
-/// the answer is kept: a frame another worker held until then leaves at that time.
+/// One learned address. The address never changes once the entry is ready, so a
+/// reader needs no lock: it compares the address, then loads the MAC word.
 #[derive(Default)]
-pub struct LearnedMacs {
-    /// (MAC | LEARNED, time of the answer) per chassis.
-    slots: Vec<(AtomicU64, AtomicU64)>,
+struct Entry {
+    state: AtomicU8,
+    /// The address as IPv6 (IPv4 mapped), high and low halves.
+    key: [AtomicU64; 2],
+    /// MAC | LEARNED, or 0 while none is known.
+    mac: AtomicU64,
+    /// The packet time of the answer.
+    at: AtomicU64,
 }
 
-fn slot_value(mac: MacAddr) -> u64 {
+/// MACs learned on the uplink, by address: written by whichever worker sees an answer
+/// and read by all (a few atomic loads per encapsulation to a chassis without a MAC).
+/// Fixed capacity, allocated once; entries are never removed.
+pub struct LearnedMacs {
+    entries: Box<[Entry]>,
+}
+
+/// Addresses a node resolves on its uplink: its chassis and its external gateway.
+pub const DEFAULT_LEARNED_CAPACITY: usize = 4096;
+
+fn key_of(ip: IpAddr) -> u128 {
+    let v6 = match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    };
+    u128::from(v6)
+}
+
+fn mac_word(mac: MacAddr) -> u64 {
     let [a, b, c, d, e, f] = mac.0;
     LEARNED | u64::from_be_bytes([0, 0, a, b, c, d, e, f])
 }
 
-impl LearnedMacs {
-    pub fn new(chassis: usize) -> Self {
-        LearnedMacs {
-            slots: (0..chassis)
-                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
-                .collect(),
-        }
-    }
+fn word_mac(word: u64) -> MacAddr {
+    let bytes = word.to_be_bytes();
+    MacAddr([bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
+}
 
-    pub fn get(&self, chassis: u16) -> Option<MacAddr> {
-        self.get_with_time(chassis).map(|(mac, _)| mac)
-    }
-
-    /// The MAC and the time it was learned at.
-    pub fn get_with_time(&self, chassis: u16) -> Option<(MacAddr, u64)> {
-        let (mac, at) = self.slots.get(usize::from(chassis))?;
-        // Acquire pairs with `set`'s release: the time is read after the MAC.
-        let slot = mac.load(Ordering::Acquire);
-        if slot & LEARNED == 0 {
-            return None;
-        }
-        let bytes = slot.to_be_bytes();
-        let mac = MacAddr([bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]);
-        Some((mac, at.load(Ordering::Relaxed)))
-    }
-
-    pub fn set(&self, chassis: u16, mac: MacAddr, now: u64) {
-        if let Some((slot, at)) = self.slots.get(usize::from(chassis)) {
-            at.store(now, Ordering::Relaxed);
-            slot.store(slot_value(mac), Ordering::Release);
-        }
+impl Default for LearnedMacs {
+    fn default() -> Self {
+        LearnedMacs::new(DEFAULT_LEARNED_CAPACITY)
     }
 }
 
-impl Clone for LearnedMacs {
-    fn clone(&self) -> Self {
-        let learned = LearnedMacs::new(self.slots.len());
-        for (chassis, (slot, at)) in learned.slots.iter().enumerate() {
-            if let Some((mac, when)) = self.get_with_time(chassis as u16) {
-                at.store(when, Ordering::Relaxed);
-                slot.store(slot_value(mac), Ordering::Relaxed);
+impl LearnedMacs {
+    pub fn new(capacity: usize) -> Self {
+        LearnedMacs {
+            entries: (0..capacity.max(1)).map(|_| Entry::default()).collect(),
+        }
+    }
+
+    /// The entries `ip` may live in, from its home entry on.
+    fn probe(&self, key: u128) -> impl Iterator<Item = &Entry> {
+        let folded = (key as u64) ^ ((key >> 64) as u64);
+        let home = (folded.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize % self.entries.len();
+        let probes = MAX_PROBES.min(self.entries.len());
+        (0..probes).map(move |i| &self.entries[(home + i) % self.entries.len()])
+    }
+
+    fn holds(entry: &Entry, key: u128) -> bool {
+        entry.key[0].load(Ordering::Relaxed) == (key >> 64) as u64
+            && entry.key[1].load(Ordering::Relaxed) == key as u64
+    }
+
+    fn find(&self, key: u128) -> Option<&Entry> {
+        for entry in self.probe(key) {
+            match entry.state.load(Ordering::Acquire) {
+                FREE => return None,
+                READY if Self::holds(entry, key) => return Some(entry),
+                _ => {}
             }
         }
-        learned
+        None
+    }
+
+    pub fn get(&self, ip: IpAddr) -> Option<MacAddr> {
+        self.get_with_time(ip).map(|(mac, _)| mac)
+    }
+
+    /// The MAC and the time it was learned at.
+    pub fn get_with_time(&self, ip: IpAddr) -> Option<(MacAddr, u64)> {
+        let entry = self.find(key_of(ip))?;
+        // Acquire pairs with `set`'s release: the time is read after the MAC.
+        let word = entry.mac.load(Ordering::Acquire);
+        (word & LEARNED != 0).then(|| (word_mac(word), entry.at.load(Ordering::Relaxed)))
+    }
+
+    /// Learns `ip`'s MAC; `false` when the table has no room near its home entry.
+    pub fn set(&self, ip: IpAddr, mac: MacAddr, now: u64) -> bool {
+        let key = key_of(ip);
+        let entry = match self.find(key) {
+            Some(entry) => entry,
+            None => match self.claim(key) {
+                Some(entry) => entry,
+                None => return false,
+            },
+        };
+        entry.at.store(now, Ordering::Relaxed);
+        entry.mac.store(mac_word(mac), Ordering::Release);
+        true
+    }
+
+    /// Takes a free entry for `key` (two workers learning the same new address at
+    /// once may each take one: lookups find the first, and both hold a MAC).
+    fn claim(&self, key: u128) -> Option<&Entry> {
+        self.probe(key).find(|entry| {
+            let claimed = entry
+                .state
+                .compare_exchange(FREE, CLAIMING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok();
+            if claimed {
+                entry.key[0].store((key >> 64) as u64, Ordering::Relaxed);
+                entry.key[1].store(key as u64, Ordering::Relaxed);
+                entry.state.store(READY, Ordering::Release);
+            }
+            claimed
+        })
+    }
+
+    /// Every learned address and its MAC (for the control plane).
+    pub fn iter(&self) -> impl Iterator<Item = (IpAddr, MacAddr)> + '_ {
+        self.entries.iter().filter_map(|entry| {
+            if entry.state.load(Ordering::Acquire) != READY {
+                return None;
+            }
+            let word = entry.mac.load(Ordering::Acquire);
+            if word & LEARNED == 0 {
+                return None;
+            }
+            let high = u128::from(entry.key[0].load(Ordering::Relaxed));
+            let v6 = std::net::Ipv6Addr::from(
+                high << 64 | u128::from(entry.key[1].load(Ordering::Relaxed)),
+            );
+            let ip = v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4);
+            Some((ip, word_mac(word)))
+        })
     }
 }
 
 impl std::fmt::Debug for LearnedMacs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let learned: Vec<_> = (0..self.slots.len() as u16).map(|c| self.get(c)).collect();
-        f.debug_struct("LearnedMacs")
-            .field("slots", &learned)
-            .finish()
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -200,16 +285,36 @@ mod tests {
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
 
     #[test]
-    fn learned_macs_are_shared_slots() {
+    fn learned_macs_are_kept_by_address() {
+        let learned = LearnedMacs::new(8);
+        let (v4, v6): (IpAddr, IpAddr) = (
+            "192.0.2.12".parse().unwrap(),
+            "2001:db8::12".parse().unwrap(),
+        );
+        assert_eq!(learned.get(v4), None);
+        assert!(learned.set(v4, MAC, 42));
+        assert_eq!(learned.get(v4), Some(MAC));
+        assert_eq!(learned.get_with_time(v4), Some((MAC, 42)));
+        assert_eq!(learned.get(v6), None);
+        let other = MacAddr([2, 0, 0, 0, 0, 3]);
+        assert!(learned.set(v6, other, 43));
+        assert!(learned.set(v4, other, 44), "a new answer replaces the MAC");
+        assert_eq!(learned.get_with_time(v4), Some((other, 44)));
+        let mut all: Vec<_> = learned.iter().collect();
+        all.sort();
+        assert_eq!(all, vec![(v4, other), (v6, other)]);
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_addresses_and_keeps_the_old() {
         let learned = LearnedMacs::new(2);
-        assert_eq!(learned.get(1), None);
-        learned.set(1, MAC, 42);
-        assert_eq!(learned.get(1), Some(MAC));
-        assert_eq!(learned.get_with_time(1), Some((MAC, 42)));
-        assert_eq!(learned.get(0), None);
-        assert_eq!(learned.clone().get_with_time(1), Some((MAC, 42)));
-        learned.set(7, MAC, 42);
-        assert_eq!(learned.get(7), None, "no such chassis");
+        let ip = |n: u8| IpAddr::from([192, 0, 2, n]);
+        assert!(learned.set(ip(1), MAC, 0));
+        assert!(learned.set(ip(2), MAC, 0));
+        assert!(!learned.set(ip(3), MAC, 0));
+        assert_eq!(learned.get(ip(3)), None);
+        assert_eq!(learned.get(ip(1)), Some(MAC));
+        assert_eq!(learned.get(ip(2)), Some(MAC));
     }
 
     #[test]

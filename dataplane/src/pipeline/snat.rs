@@ -30,7 +30,7 @@ pub(super) fn outbound(
     // The gateway's MAC: configured, or resolved by ARP on the uplink.
     let gateway_mac = match (snat.gateway_mac, snat.resolve_gateway) {
         (Some(mac), _) => Some(mac),
-        (None, Some(_)) => tables.vxlan.learned.get(tables.vxlan.gateway_slot()),
+        (None, Some((gateway, _))) => egress.learned.get(IpAddr::V4(gateway)),
         (None, None) => return Err((packet, DropReason::SnatNoGatewayMac)),
     };
     let zone = packet.meta.zone;

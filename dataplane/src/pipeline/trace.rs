@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use packet::{Pool, PoolConfig};
 
-use super::neighbours::Neighbours;
+use super::neighbours::{LearnedMacs, Neighbours};
 use super::tables::ForwardingTables;
 use super::{forward, Egress, TxQueues, WorkerState};
 use crate::counters::{Counters, DropReason};
@@ -50,13 +50,14 @@ impl Trace {
 
 /// Runs `frame`, as received on dataplane port `rx_port`, through the pipeline over
 /// `tables` with fresh worker state holding copies of the `live` connections (none:
-/// an empty connection table), and returns the trace. Nothing is sent and no
-/// worker's state changes.
+/// an empty connection table) and of the MACs the node `learned`, and returns the
+/// trace. Nothing is sent and no worker's state changes.
 pub fn trace_frame(
     tables: &Arc<ForwardingTables>,
     rx_port: u16,
     frame: &[u8],
     live: &[nat::conntrack::Conn],
+    learned: &LearnedMacs,
 ) -> Trace {
     let mut trace = Trace::default();
     let mut pool = Pool::new(PoolConfig {
@@ -93,10 +94,16 @@ pub fn trace_frame(
         );
     }
     let mut neighbours = Neighbours::new(tables.vxlan.chassis.len());
+    // A copy: a traced ARP answer must not teach the workers anything.
+    let known = LearnedMacs::default();
+    for (ip, mac) in learned.iter() {
+        known.set(ip, mac, 0);
+    }
     let mut egress = Egress {
         tx: &mut tx,
         counters: &mut counters,
         neighbours: &mut neighbours,
+        learned: &known,
         trace: Some(&mut trace),
     };
     if let Err(dropped) = forward(tables, &mut state, &mut egress, &mut pool, packet) {

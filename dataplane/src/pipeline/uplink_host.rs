@@ -80,31 +80,22 @@ fn learn(
     mac: MacAddr,
     now: u64,
 ) -> bool {
-    let Some(slot) = resolvable_slot(tables, ip) else {
-        return false;
-    };
-    if !mac.is_unicast() {
+    if !is_resolvable(tables, ip) || !mac.is_unicast() {
         return false;
     }
-    tables.vxlan.learned.set(slot, mac, now);
+    egress.learned.set(ip, mac, now);
     release_resolved(tables, egress, pool, uplink);
     true
 }
 
-/// The learned-MAC slot of an address the topology leaves without a MAC: a chassis
-/// without `mac`, or SNAT's external gateway without `external_gateway_mac`.
-pub(super) fn resolvable_slot(tables: &ForwardingTables, ip: IpAddr) -> Option<u16> {
+/// True for an address the topology leaves without a MAC: a chassis without `mac`,
+/// or SNAT's external gateway without `external_gateway_mac`.
+pub(super) fn is_resolvable(tables: &ForwardingTables, ip: IpAddr) -> bool {
     let overlay = &tables.vxlan;
     if let Some(&chassis) = overlay.chassis_by_ip.get(&ip) {
-        return overlay.chassis[usize::from(chassis)]
-            .mac
-            .is_none()
-            .then_some(chassis);
+        return overlay.chassis[usize::from(chassis)].mac.is_none();
     }
-    match tables.snat.resolve_gateway {
-        Some((gateway, _)) if IpAddr::V4(gateway) == ip => Some(overlay.gateway_slot()),
-        _ => None,
-    }
+    matches!(tables.snat.resolve_gateway, Some((gateway, _)) if IpAddr::V4(gateway) == ip)
 }
 
 /// Sends the waiting frames whose chassis MAC is now known (learned by any worker),
@@ -115,9 +106,11 @@ pub(super) fn release_resolved(
     pool: &mut Pool,
     uplink: u16,
 ) {
+    let known = egress.learned;
     let learned = |ip: IpAddr| {
-        let slot = resolvable_slot(tables, ip)?;
-        tables.vxlan.learned.get_with_time(slot)
+        is_resolvable(tables, ip)
+            .then(|| known.get_with_time(ip))
+            .flatten()
     };
     while let Some((mut waiting, (mac, learned_at))) = egress.neighbours.take_resolved(learned) {
         waiting.data_mut()[0..6].copy_from_slice(&mac.0);

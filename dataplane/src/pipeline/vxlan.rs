@@ -32,7 +32,7 @@ pub(super) fn send_to_chassis(
     }
     let remote = &overlay.chassis[usize::from(chassis)];
     let ipv6 = local.endpoint.ip.is_ipv6();
-    let remote_mac = remote.mac.or_else(|| overlay.learned.get(chassis));
+    let remote_mac = remote.mac.or_else(|| egress.learned.get(remote.ip));
     if encap::outer_ip_len(packet.len(), ipv6) > usize::from(local.mtu) {
         return too_big(egress, tables, packet, encap::inner_ip_mtu(local.mtu, ipv6));
     }

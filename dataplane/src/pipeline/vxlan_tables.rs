@@ -7,7 +7,6 @@ use hashbrown::HashMap;
 use packet::MacAddr;
 use vxlan::Endpoint;
 
-use super::neighbours::LearnedMacs;
 use crate::topology::{Binding, Topology};
 
 /// This node's end of the tunnels.
@@ -45,8 +44,6 @@ pub struct VxlanTables {
     /// The node's own IPv4 addresses on the uplink (vtep_ip, external_ip): ARP for
     /// them is answered.
     pub own_ips: Vec<IpAddr>,
-    /// MACs resolved on the uplink for chassis the topology gives none, by chassis.
-    pub learned: LearnedMacs,
 }
 
 impl VxlanTables {
@@ -107,15 +104,6 @@ impl VxlanTables {
             flood_chassis,
             uplink_mac: node.uplink_mac,
             own_ips,
-            // One slot per chassis, and the last one for SNAT's external gateway.
-            learned: LearnedMacs::new(topology.chassis.len() + 1),
         }
-    }
-}
-
-impl VxlanTables {
-    /// The learned-MAC slot of the external gateway (after the chassis').
-    pub fn gateway_slot(&self) -> u16 {
-        self.chassis.len() as u16
     }
 }

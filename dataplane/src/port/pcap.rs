@@ -4,20 +4,45 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use byteorder_slice::BigEndian;
-use packet::{AllocError, Burst, Pool};
+use crossbeam::utils::CachePadded;
+use packet::{parse, Burst, Pool};
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::{DataLink, Endianness, TsResolution};
 
-use super::Port;
-use crate::counters::{Counters, DropReason};
+use super::{BasicPortInfo, Capabilities, PortQueues, PortStats, QueueStatsCell, RxQueue, TxQueue};
 
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 const SNAPLEN: u32 = 65535;
+
+/// A capture that could not be read while receiving (as opposed to an output that
+/// could not be written): wrapped in the `io::Error` the queue returns.
+#[derive(Debug)]
+pub struct ReadError(pub io::Error);
+
+impl ReadError {
+    fn wrap(error: io::Error) -> io::Error {
+        io::Error::new(error.kind(), ReadError(error))
+    }
+
+    /// True when `error` came from reading a capture.
+    pub fn is_read_error(error: &io::Error) -> bool {
+        error.get_ref().is_some_and(|inner| inner.is::<ReadError>())
+    }
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ReadError {}
 
 /// A frame read from a capture, waiting to be received.
 struct PendingFrame {
@@ -89,6 +114,16 @@ impl PcapInput {
     /// True when the capture has sub-microsecond timestamps (outputs keep them).
     pub fn nanosecond(&self) -> bool {
         self.nanosecond
+    }
+
+    /// The length of the next frame, `None` at the end of the capture.
+    pub fn next_len(&self) -> Option<usize> {
+        self.pending.as_ref().map(|frame| frame.data.len())
+    }
+
+    /// The next frame's bytes, `None` at the end of the capture.
+    pub fn next_frame(&self) -> Option<&[u8]> {
+        self.pending.as_ref().map(|frame| frame.data.as_slice())
     }
 
     /// The timestamp of the next frame, `None` at the end of the capture.
@@ -258,97 +293,192 @@ impl PcapOutput {
     }
 }
 
-/// A port backed by capture files: frames in from `input`, frames out to `output`.
-pub struct PcapPort {
-    id: u16,
-    name: String,
-    input: Option<PcapInput>,
-    output: Option<PcapOutput>,
-}
+/// A port backed by capture files: one receive queue reading `input`, one transmit
+/// queue writing `output`.
+pub struct PcapPort;
 
 impl PcapPort {
     /// `id` is the port's index in the topology; `output` is where transmitted frames
-    /// go (no file is created until the first one).
-    pub fn new(
+    /// go (no file is created until the first one). `max_frame` is the largest frame
+    /// a pool buffer holds: larger ones are counted as receive errors.
+    pub fn open(
         id: u16,
         name: &str,
         input: Option<PcapInput>,
         output: Option<(PathBuf, bool)>,
-    ) -> Self {
-        PcapPort {
-            id,
+    ) -> PortQueues {
+        let info = Arc::new(BasicPortInfo {
             name: name.to_owned(),
-            input,
-            output: output.map(|(path, nanosecond)| PcapOutput::new(path, nanosecond)),
+            capabilities: Capabilities {
+                rx_queues: 1,
+                tx_queues: 1,
+                max_frame: SNAPLEN,
+                hashes_flows: false,
+                rx_checksum: false,
+            },
+            stats: PortStats::new(1, 1),
+        });
+        let inputs = input.map(|input| vec![(id, input, info.stats.rx_cell(0))]);
+        PortQueues {
+            rx: vec![Box::new(PcapRxQueue::new(inputs.unwrap_or_default()))],
+            tx: vec![Box::new(PcapTxQueue {
+                output: output.map(|(path, nanosecond)| PcapOutput::new(path, nanosecond)),
+                stats: info.stats.tx_cell(0),
+            })],
+            info,
         }
-    }
-
-    /// The timestamp of the next frame this port will receive.
-    pub fn next_timestamp(&self) -> Option<u64> {
-        self.input.as_ref().and_then(PcapInput::next_timestamp)
-    }
-
-    /// True once the port has written an output file.
-    pub fn has_output(&self) -> bool {
-        self.output.as_ref().is_some_and(|o| o.file.is_some())
     }
 }
 
-impl Port for PcapPort {
-    fn name(&self) -> &str {
-        &self.name
+impl PcapPort {
+    /// A port that only transmits, into `output`; what it receives comes through
+    /// [`PcapRxQueue`]s the caller builds, each writing one of its `rx_stats` cells.
+    pub fn output_only(name: &str, output: (PathBuf, bool), rx_stats: usize) -> PortQueues {
+        let info = Arc::new(BasicPortInfo {
+            name: name.to_owned(),
+            capabilities: Capabilities {
+                rx_queues: 0,
+                tx_queues: 1,
+                max_frame: SNAPLEN,
+                hashes_flows: false,
+                rx_checksum: false,
+            },
+            stats: PortStats::new(rx_stats, 1),
+        });
+        PortQueues {
+            rx: Vec::new(),
+            tx: vec![Box::new(PcapTxQueue {
+                output: Some(PcapOutput::new(output.0, output.1)),
+                stats: info.stats.tx_cell(0),
+            })],
+            info,
+        }
+    }
+}
+
+/// Receives from one or more captures, merged by timestamp (ties: the input listed
+/// first), each frame on its own port. A frame that finds no free buffer waits for
+/// one: a file loses nothing.
+pub struct PcapRxQueue {
+    inputs: Vec<(u16, PcapInput, Arc<CachePadded<QueueStatsCell>>)>,
+    /// Software RSS: this queue takes only the frames whose symmetric flow hash
+    /// falls on `spread.0` of `spread.1` queues (each queue reads the captures whole).
+    spread: (u64, u64),
+}
+
+impl PcapRxQueue {
+    /// `inputs`: (port, capture, the receive statistics this queue writes for that
+    /// port).
+    pub fn new(inputs: Vec<(u16, PcapInput, Arc<CachePadded<QueueStatsCell>>)>) -> Self {
+        PcapRxQueue {
+            inputs,
+            spread: (0, 1),
+        }
     }
 
-    fn rx_burst(
-        &mut self,
-        pool: &mut Pool,
-        burst: &mut Burst,
-        max: usize,
-        counters: &mut Counters,
-    ) -> io::Result<usize> {
-        let Some(input) = &mut self.input else {
-            return Ok(0);
-        };
+    /// Queue `queue` of `queues` over the same captures: both directions of a flow
+    /// fall on the same queue; a frame that does not parse falls on queue 0.
+    pub fn spread(mut self, queue: usize, queues: usize) -> Self {
+        self.spread = (queue as u64, queues.max(1) as u64);
+        self
+    }
+
+    fn is_mine(&self, frame: &[u8]) -> bool {
+        let (queue, queues) = self.spread;
+        if queues == 1 {
+            return true;
+        }
+        let hash = parse(frame).map_or(0, |meta| meta.flow.symmetric_hash() % queues);
+        hash == queue
+    }
+
+    /// The input whose next frame is the earliest.
+    fn earliest(&self) -> Option<usize> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .filter_map(|(index, (_, input, _))| input.next_timestamp().map(|ts| (ts, index)))
+            .min()
+            .map(|(_, index)| index)
+    }
+}
+
+impl RxQueue for PcapRxQueue {
+    fn rx_burst(&mut self, pool: &mut Pool, burst: &mut Burst, max: usize) -> io::Result<usize> {
         let mut received = 0;
         while received < max && !burst.is_full() {
-            let Some(frame) = input.take()? else {
+            let Some(next) = self.earliest() else {
                 break;
             };
-            counters.rx(usize::from(self.id));
-            match pool.alloc_copy(&frame.data) {
-                Ok(mut packet) => {
-                    packet.rx_port = self.id;
+            if !self.inputs[next]
+                .1
+                .next_frame()
+                .is_some_and(|f| self.is_mine(f))
+            {
+                self.inputs[next].1.take().map_err(ReadError::wrap)?;
+                continue;
+            }
+            let (port, input, stats) = &mut self.inputs[next];
+            let Some(len) = input.next_len() else {
+                break;
+            };
+            let mut packet = match pool.alloc() {
+                Ok(packet) => packet,
+                // Backpressure: the frame stays in the file until a buffer is free.
+                Err(_) => break,
+            };
+            let Some(frame) = input.take().map_err(ReadError::wrap)? else {
+                pool.free(packet);
+                break;
+            };
+            match packet.push_back(len) {
+                Some(room) => {
+                    room.copy_from_slice(&frame.data);
+                    packet.rx_port = *port;
                     packet.timestamp_ns = frame.timestamp_ns;
-                    if let Err(packet) = burst.push(packet) {
-                        pool.free(packet);
-                    }
+                    stats.passed(1, len as u64);
+                    // Cannot be refused: the burst was not full.
+                    let _ = burst.push(packet);
                     received += 1;
                 }
-                Err(AllocError::TooLarge { .. }) => counters.drop(DropReason::Oversize),
-                Err(AllocError::Exhausted) => counters.drop(DropReason::NoBuffer),
+                None => {
+                    // Larger than a buffer: the driver's error, not the pipeline's.
+                    stats.error(1);
+                    pool.free(packet);
+                }
             }
         }
         Ok(received)
     }
 
-    fn tx_burst(
-        &mut self,
-        burst: &mut Burst,
-        pool: &mut Pool,
-        counters: &mut Counters,
-    ) -> io::Result<usize> {
-        let sent = burst.len();
-        let mut result = Ok(sent);
+    fn finished(&self) -> bool {
+        self.earliest().is_none()
+    }
+}
+
+struct PcapTxQueue {
+    output: Option<PcapOutput>,
+    stats: Arc<CachePadded<QueueStatsCell>>,
+}
+
+impl TxQueue for PcapTxQueue {
+    fn tx_burst(&mut self, burst: &mut Burst, pool: &mut Pool) -> io::Result<usize> {
+        let (mut sent, mut bytes) = (0, 0);
+        let mut result = Ok(());
         for packet in burst.drain() {
-            if let (Ok(_), Some(output)) = (&result, &mut self.output) {
-                if let Err(e) = output.write(packet.timestamp_ns, packet.data()) {
-                    result = Err(e);
-                }
+            if let (Ok(()), Some(output)) = (&result, &mut self.output) {
+                result = output.write(packet.timestamp_ns, packet.data());
+            }
+            if result.is_ok() {
+                sent += 1;
+                bytes += packet.len() as u64;
+            } else {
+                self.stats.error(1);
             }
             pool.free(packet);
         }
-        counters.tx(usize::from(self.id), sent as u64);
-        result
+        self.stats.passed(sent, bytes);
+        result.map(|()| sent as usize)
     }
 
     fn flush(&mut self) -> io::Result<()> {

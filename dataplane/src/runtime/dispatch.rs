@@ -1,7 +1,6 @@
-//! Which worker processes a packet. A SNAT reply goes to the worker whose slice of
-//! the port range holds its external port (that worker owns the connection); any
-//! other packet to the one its flow hashes to, symmetrically, so both directions of a
-//! connection meet the same connection-tracking shard.
+//! The one packet that changes worker: a SNAT reply arriving on the uplink goes to the
+//! worker whose slice of the port range holds its external port (that worker owns the
+//! connection). Everything else stays on the worker that received it.
 
 use nat::PortSlices;
 use packet::{parse, Packet};
@@ -9,31 +8,21 @@ use packet::{parse, Packet};
 use crate::pipeline::snat;
 use crate::pipeline::tables::ForwardingTables;
 
-/// The worker for `packet`, among `workers`; `local` keeps frames that do not parse
-/// (they are dropped where they are). The metadata is kept for the pipeline, so the
-/// frame is not parsed twice.
-pub fn worker_for(
+/// The worker owning the connection of `packet`, a frame received on the uplink, when
+/// it is a reply to a translated connection; `None` for anything else. The frame is
+/// parsed here once and its metadata kept for the pipeline.
+pub fn reply_owner(
     tables: &ForwardingTables,
     packet: &mut Packet,
     workers: usize,
-    local: usize,
-) -> usize {
-    if workers <= 1 {
-        return 0;
+) -> Option<usize> {
+    if workers <= 1 || tables.uplink != Some(packet.rx_port) {
+        return None;
     }
     if !packet.meta.parsed {
-        match parse(packet.data()) {
-            Ok(meta) => packet.meta = meta,
-            Err(_) => return local,
-        }
+        packet.meta = parse(packet.data()).ok()?;
     }
-    if tables.uplink == Some(packet.rx_port) {
-        if let Some(port) = snat::external_port(tables, packet) {
-            let slices = PortSlices::new(tables.snat.config.port_range, workers as u16);
-            if let Some(owner) = slices.owner(port) {
-                return usize::from(owner);
-            }
-        }
-    }
-    (packet.meta.flow.symmetric_hash() % workers as u64) as usize
+    let port = snat::external_port(tables, packet)?;
+    let slices = PortSlices::new(tables.snat.config.port_range, workers as u16);
+    slices.owner(port).map(usize::from)
 }

@@ -1,31 +1,36 @@
-//! The poll-mode runtime: N workers, each polling the ports it owns and running bursts
-//! to completion through its own pipeline. Packets are spread over the workers by flow
-//! hash through bounded lock-free rings, and a packet for a port another worker owns
-//! is handed to that worker to transmit. Configuration changes arrive as snapshots.
+//! The poll-mode runtime: N workers, each polling the receive queues placed on it and
+//! running every burst to completion through its own pipeline, then transmitting on
+//! its own transmit queue of each port (or the port's shared one, when the port has
+//! fewer queues than workers). The one packet handed between workers is a SNAT reply
+//! whose external port belongs to another worker's slice. Configuration changes
+//! arrive as snapshots, picked up between bursts.
 
 pub mod capture;
 pub mod conntrack_dump;
 mod dispatch;
 pub mod idle;
+pub mod placement;
 pub mod snapshot;
 mod worker;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam::queue::ArrayQueue;
 use crossbeam::utils::CachePadded;
-use packet::{Packet, PoolConfig, SharedPool, MAX_BURST};
+use packet::{Packet, Pool, PoolConfig, SharedPool, MAX_BURST};
 
 use crate::counters::{Counters, PublishedCounters};
+use crate::pipeline::neighbours::LearnedMacs;
 use crate::pipeline::tables::ForwardingTables;
-use crate::port::Port;
+use crate::port::{PortInfo, PortQueues, RxQueue, SharedTxQueue, TxQueue};
 use capture::CaptureTaps;
+use placement::{PlacementError, RxqAffinity};
 use snapshot::SnapshotCell;
 
-pub use dispatch::worker_for;
+pub use dispatch::reply_owner;
 
 /// How the runtime runs.
 #[derive(Clone, Debug)]
@@ -35,10 +40,17 @@ pub struct RuntimeConfig {
     pub cores: Vec<usize>,
     /// Poll without ever sleeping (lowest latency, one core per worker at 100 %).
     pub busy_poll: bool,
-    /// Packets per receive burst.
+    /// Packets per receive burst: the most a worker takes from one queue per round.
     pub burst: usize,
-    /// Capacity of each worker's inbound ring.
+    /// Capacity of each worker's ring of SNAT replies handed over by other workers,
+    /// and of each shared transmit queue's ring.
     pub ring_size: usize,
+    /// Receive queues pinned to workers; the others are spread round robin.
+    pub rxq_affinity: Vec<RxqAffinity>,
+    /// Lose nothing: a full ring or transmit queue makes the sender wait instead of
+    /// dropping, and the run ends by itself once every receive queue is finished
+    /// (replay, benchmarks). A daemon on real ports never waits.
+    pub lossless: bool,
     pub pool: PoolConfig,
 }
 
@@ -58,30 +70,40 @@ impl Default for RuntimeConfig {
             busy_poll: false,
             burst: 32,
             ring_size: 4096,
+            rxq_affinity: Vec::new(),
+            lossless: false,
             pool: PoolConfig::default(),
         }
     }
 }
 
-/// Work handed from one worker to another.
-enum Work {
-    /// Run this packet through the pipeline (it belongs to the receiving worker).
-    Process(Packet),
-    /// Transmit this packet on a port the receiving worker owns.
-    Transmit { port: u16, packet: Packet },
+/// Why the runtime did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Placement(#[from] PlacementError),
+    #[error("starting a worker: {0}")]
+    Thread(#[from] io::Error),
 }
 
 /// What the workers share: all of it lock-free.
 struct Shared {
     snapshot: SnapshotCell,
     buffers: Arc<SharedPool>,
-    rings: Vec<ArrayQueue<Work>>,
-    /// Which worker polls and transmits on each port.
-    port_owner: Vec<usize>,
+    /// Per worker: SNAT replies other workers received for connections it owns.
+    handoff: Vec<ArrayQueue<Packet>>,
+    /// Per port: the transmit queue every worker shares, when the port has fewer
+    /// transmit queues than there are workers.
+    shared_tx: Vec<Option<SharedTxQueue>>,
+    ports: Vec<Arc<dyn PortInfo>>,
+    /// Which worker polls each receive queue: `placement[port][queue]`.
+    placement: Vec<Vec<usize>>,
+    /// MACs the workers learned on the uplink: outlive every snapshot.
+    learned: Arc<LearnedMacs>,
     stop: AtomicBool,
-    /// Packets in rings or being processed, plus one per worker mid-iteration: zero
-    /// after `stop` means everything received has been transmitted or dropped.
-    in_flight: AtomicUsize,
+    /// Per worker: it will receive nothing more. Each worker writes only its own; once
+    /// all are set, no SNAT reply can be handed over any more.
+    done: Vec<CachePadded<AtomicBool>>,
     published: Vec<CachePadded<PublishedCounters>>,
     /// The snapshot generation each worker runs with.
     generations: Vec<CachePadded<AtomicU64>>,
@@ -94,6 +116,25 @@ struct Shared {
     started: std::time::Instant,
 }
 
+impl Shared {
+    fn all_done(&self) -> bool {
+        self.done.iter().all(|done| done.load(Ordering::Acquire))
+    }
+}
+
+/// A receive queue as a worker polls it.
+struct PolledQueue {
+    rx: Box<dyn RxQueue>,
+}
+
+/// How a worker transmits on one port.
+enum PortTx {
+    /// Its own queue.
+    Own(Box<dyn TxQueue>),
+    /// The port's queue every worker shares (`Shared::shared_tx`).
+    Shared,
+}
+
 /// A running dataplane.
 pub struct Runtime {
     handle: RuntimeHandle,
@@ -101,27 +142,71 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Starts the workers. `ports` are in topology order (port i has id i); port i is
-    /// owned by worker i mod N.
+    /// Starts the workers. `ports` are in topology order (port i has id i).
     pub fn start(
+        config: RuntimeConfig,
+        tables: Arc<ForwardingTables>,
+        ports: Vec<PortQueues>,
+    ) -> Result<Runtime, StartError> {
+        Runtime::start_with_inputs(config, tables, ports, Vec::new())
+    }
+
+    /// Starts the workers with receive queues of their own besides the ports' (input
+    /// i on worker i mod N): sources that feed several ports, such as replay's
+    /// captures merged by timestamp.
+    pub fn start_with_inputs(
         mut config: RuntimeConfig,
         tables: Arc<ForwardingTables>,
-        ports: Vec<Box<dyn Port>>,
-    ) -> io::Result<Runtime> {
+        ports: Vec<PortQueues>,
+        inputs: Vec<Box<dyn RxQueue>>,
+    ) -> Result<Runtime, StartError> {
         config.workers = config.workers.max(1);
         config.burst = config.burst.clamp(1, MAX_BURST / 2);
         let workers = config.workers;
         let port_count = ports.len();
-        let port_owner: Vec<usize> = (0..port_count).map(|port| port % workers).collect();
+        let rx_counts: Vec<u16> = ports.iter().map(|p| p.rx.len() as u16).collect();
+        let placement = placement::place(&rx_counts, workers, &config.rxq_affinity)?;
+
+        let mut polled: Vec<Vec<PolledQueue>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut tx: Vec<Vec<PortTx>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut shared_tx = Vec::with_capacity(port_count);
+        let mut infos = Vec::with_capacity(port_count);
+        for (port, queues) in ports.into_iter().enumerate() {
+            for (queue, rx) in queues.rx.into_iter().enumerate() {
+                polled[placement[port][queue]].push(PolledQueue { rx });
+            }
+            if queues.tx.len() >= workers {
+                for (worker, queue) in queues.tx.into_iter().take(workers).enumerate() {
+                    tx[worker].push(PortTx::Own(queue));
+                }
+                shared_tx.push(None);
+            } else {
+                for worker_tx in &mut tx {
+                    worker_tx.push(PortTx::Shared);
+                }
+                let first = queues.tx.into_iter().next();
+                shared_tx.push(first.map(|q| SharedTxQueue::new(q, config.ring_size)));
+            }
+            infos.push(queues.info);
+        }
+        for (index, rx) in inputs.into_iter().enumerate() {
+            polled[index % workers].push(PolledQueue { rx });
+        }
+
         let shared = Arc::new(Shared {
             snapshot: SnapshotCell::new(tables),
             buffers: SharedPool::new(config.pool),
-            rings: (0..workers)
+            handoff: (0..workers)
                 .map(|_| ArrayQueue::new(config.ring_size.max(1)))
                 .collect(),
-            port_owner: port_owner.clone(),
+            shared_tx,
+            ports: infos,
+            placement,
+            learned: Arc::default(),
             stop: AtomicBool::new(false),
-            in_flight: AtomicUsize::new(0),
+            done: (0..workers)
+                .map(|_| CachePadded::new(AtomicBool::new(false)))
+                .collect(),
             published: (0..workers)
                 .map(|_| CachePadded::new(PublishedCounters::new(port_count)))
                 .collect(),
@@ -136,17 +221,23 @@ impl Runtime {
             started: std::time::Instant::now(),
         });
 
-        let mut owned: Vec<Vec<(u16, Box<dyn Port>)>> = (0..workers).map(|_| Vec::new()).collect();
-        for (id, port) in ports.into_iter().enumerate() {
-            owned[port_owner[id]].push((id as u16, port));
-        }
         let mut handles = Vec::with_capacity(workers);
-        for (index, ports) in owned.into_iter().enumerate() {
-            let shared = Arc::clone(&shared);
-            let handle = std::thread::Builder::new()
+        for (index, (queues, tx)) in polled.into_iter().zip(tx).enumerate() {
+            let mine = Arc::clone(&shared);
+            let spawned = std::thread::Builder::new()
                 .name(format!("worker-{index}"))
-                .spawn(move || worker::run(index, &shared, ports))?;
-            handles.push(handle);
+                .spawn(move || worker::run(index, &mine, queues, tx));
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(error) => {
+                    // The workers already running stop; their results do not matter.
+                    shared.stop.store(true, Ordering::Release);
+                    for handle in handles {
+                        let _ = handle.join();
+                    }
+                    return Err(error.into());
+                }
+            }
         }
         Ok(Runtime {
             handle: RuntimeHandle { shared },
@@ -164,10 +255,17 @@ impl Runtime {
         self.handle.clone()
     }
 
-    /// Stops receiving, drains what is in flight, flushes the ports, and returns the
-    /// final counters.
+    /// True once every worker has ended by itself (a lossless run whose inputs are
+    /// all finished).
+    pub fn finished(&self) -> bool {
+        self.handles.iter().all(JoinHandle::is_finished)
+    }
+
+    /// Stops receiving, finishes what is in flight, flushes the ports, and returns
+    /// the final counters.
     pub fn shutdown(self) -> io::Result<Counters> {
-        self.handle.shared.stop.store(true, Ordering::SeqCst);
+        let shared = &self.handle.shared;
+        shared.stop.store(true, Ordering::Release);
         let mut finals = Vec::with_capacity(self.handles.len());
         let mut first_error = None;
         for handle in self.handles {
@@ -179,6 +277,13 @@ impl Runtime {
                 Err(_) => {
                     first_error.get_or_insert(io::Error::other("a worker panicked"));
                 }
+            }
+        }
+        // Every worker is gone: what is left in the shared transmit queues leaves now.
+        let mut pool = Pool::attach(&shared.buffers);
+        for queue in shared.shared_tx.iter().flatten() {
+            if let Err(error) = queue.flush(&mut pool) {
+                first_error.get_or_insert(error);
             }
         }
         match first_error {
@@ -270,12 +375,22 @@ impl RuntimeHandle {
     }
 
     pub fn port_count(&self) -> usize {
-        self.shared.port_owner.len()
+        self.shared.ports.len()
     }
 
-    /// Which worker polls and transmits on each port (by port id).
-    pub fn port_owners(&self) -> &[usize] {
-        &self.shared.port_owner
+    /// The ports: names, capabilities, link and driver statistics.
+    pub fn ports(&self) -> &[Arc<dyn PortInfo>] {
+        &self.shared.ports
+    }
+
+    /// The MACs the workers learned on the uplink.
+    pub fn learned(&self) -> &LearnedMacs {
+        &self.shared.learned
+    }
+
+    /// Which worker polls each receive queue: `[port][queue]`.
+    pub fn placement(&self) -> &[Vec<usize>] {
+        &self.shared.placement
     }
 
     /// How the runtime was started (workers, cores, burst, rings, pool).

@@ -690,6 +690,27 @@ fn stats(format: Format, reply: &pb::StatsReply, workers: bool) {
         "capture_dropped {} (copies the capture ring had no room for)",
         reply.capture_dropped
     ));
+    let drivers: Vec<Vec<String>> = reply
+        .drivers
+        .iter()
+        .filter(|d| d.rx_errors + d.rx_missed + d.tx_errors > 0)
+        .map(|d| {
+            let counts = [d.rx_errors, d.rx_missed, d.tx_errors];
+            std::iter::once(d.port.clone())
+                .chain(counts.iter().map(u64::to_string))
+                .collect()
+        })
+        .collect();
+    if !drivers.is_empty() {
+        let header = [
+            "PORT",
+            "RX_ERRORS(packets)",
+            "RX_MISSED(packets)",
+            "TX_ERRORS(packets)",
+        ]
+        .map(String::from);
+        output::print_table(&header, &drivers);
+    }
     if workers {
         for (index, counters) in reply.workers.iter().enumerate() {
             show(&format!("worker {index}"), counters);

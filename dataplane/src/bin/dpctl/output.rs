@@ -152,17 +152,26 @@ listed!(
 );
 listed!(
     pb::PortInfo,
-    [("name", "PORT"), ("driver", "DRIVER"), ("worker", "WORKER")]
+    [
+        ("name", "PORT"),
+        ("driver", "DRIVER"),
+        ("workers", "WORKERS(by queue)")
+    ]
 );
 listed!(
     pb::PortStatus,
     [
         ("name", "PORT"),
         ("driver", "DRIVER"),
-        ("worker", "WORKER"),
+        ("link_up", "LINK_UP"),
         ("rx_packets", "RX(packets)"),
         ("tx_packets", "TX(packets)"),
-        ("queues", "QUEUES"),
+        ("rx_bytes", "RX(bytes)"),
+        ("tx_bytes", "TX(bytes)"),
+        ("rx_errors", "RX_ERRORS"),
+        ("rx_missed", "RX_MISSED"),
+        ("tx_errors", "TX_ERRORS"),
+        ("queues", "QUEUES(queue:worker)"),
     ]
 );
 listed!(
@@ -224,17 +233,12 @@ pub fn json(value: &Value) {
 fn field_cell(field: &str, value: &Value) -> String {
     if field == "rx_queues" || field == "queues" {
         if let Some(queues) = value.as_array().filter(|q| !q.is_empty()) {
-            // PORT:QUEUE, or QUEUE:RX/TX for a port's own queues.
+            // PORT:QUEUE for a worker's queues, QUEUE:WORKER for a port's.
             return queues
                 .iter()
                 .map(|q| match q.get("port") {
                     Some(port) => format!("{}:{}", cell(port), cell(&q["queue"])),
-                    None => format!(
-                        "{}:{}/{}",
-                        cell(&q["queue"]),
-                        cell(&q["rx_packets"]),
-                        cell(&q["tx_packets"])
-                    ),
+                    None => format!("{}:{}", cell(&q["queue"]), cell(&q["worker"])),
                 })
                 .collect::<Vec<_>>()
                 .join(",");
