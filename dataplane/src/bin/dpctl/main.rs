@@ -115,6 +115,9 @@ enum Command {
     #[command(alias = "neighbors")]
     Neighbours,
     /// The connection table (SNAT).
+    // Filters go after `flush`, never before it: a filter given to the listing must
+    // not turn into a flush of everything.
+    #[command(args_conflicts_with_subcommands = true)]
     Conntrack {
         #[command(subcommand)]
         action: Option<ConntrackAction>,
@@ -940,5 +943,24 @@ mod tests {
             panic!("not conntrack");
         };
         assert_eq!(filter.to_proto().state.as_deref(), Some("ESTABLISHED"));
+    }
+
+    #[test]
+    fn a_listing_filter_never_precedes_a_flush() {
+        let error = command()
+            .try_get_matches_from(["dpctl", "conntrack", "--tenant", "green", "flush"])
+            .expect_err("refused");
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let matches = command()
+            .try_get_matches_from(["dpctl", "conntrack", "flush", "--tenant", "green"])
+            .unwrap();
+        let Command::Conntrack {
+            action: Some(ConntrackAction::Flush { filter }),
+            ..
+        } = Cli::from_arg_matches(&matches).unwrap().command
+        else {
+            panic!("not a flush");
+        };
+        assert_eq!(filter.to_proto().tenant.as_deref(), Some("green"));
     }
 }
