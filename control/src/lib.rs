@@ -11,10 +11,13 @@ pub mod client;
 mod connections;
 mod convert;
 mod frame;
+mod metrics;
 mod server;
 mod service;
 mod state;
+pub mod stats;
 mod status;
+mod views;
 
 pub mod proto {
     #![allow(clippy::all, clippy::pedantic)]

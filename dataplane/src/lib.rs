@@ -8,6 +8,7 @@
 pub use control;
 pub use pipeline;
 pub use pipeline::counters;
+pub mod logging;
 pub mod replay;
 pub mod report;
 pub mod run;

@@ -121,6 +121,7 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             .map(|p| DriverStats::of(&**p))
             .collect(),
         elapsed: started.elapsed(),
+        last_interval: None,
     })
 }
 
