@@ -10,7 +10,64 @@ use super::proto as pb;
 use runtime::conntrack_dump::ConnRecord;
 use topology::Topology;
 
-fn state_name(state: &ProtoState) -> &'static str {
+/// Collects every worker's connections; one collection at a time (the API's listing
+/// and a metrics scrape share each worker's hand-over ring).
+pub fn collect(
+    runtime: &runtime::RuntimeHandle,
+    timeout: std::time::Duration,
+) -> (Vec<ConnRecord>, bool) {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    runtime.connections(timeout)
+}
+
+/// Every state a connection is listed in.
+pub const STATES: [&str; 11] = [
+    "SYN_SENT",
+    "SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "TIME_WAIT",
+    "CLOSE",
+    "UNREPLIED",
+    "REPLIED",
+    "ICMP",
+];
+
+/// Refuses a filter that can match nothing because a field is wrong (an unknown
+/// state or tenant, an address that is not one), naming the field.
+pub fn check(filter: &pb::ConnectionFilter, topology: &Topology) -> Result<(), String> {
+    if let Some(state) = &filter.state {
+        if !STATES.iter().any(|s| s.eq_ignore_ascii_case(state)) {
+            return Err(format!(
+                "state: \"{state}\" is none of {}",
+                STATES.join(", ")
+            ));
+        }
+    }
+    if let Some(address) = &filter.address {
+        if address.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!("address: \"{address}\" is not an IP address"));
+        }
+    }
+    if let Some(tenant) = &filter.tenant {
+        if !topology.networks.iter().any(|n| &n.tenant == tenant) {
+            return Err(format!("tenant: no network belongs to tenant \"{tenant}\""));
+        }
+    }
+    if let Some(port) = filter.port {
+        if port > u32::from(u16::MAX) {
+            return Err(format!("port: {port} is above 65535"));
+        }
+    }
+    Ok(())
+}
+
+pub fn state_name(state: &ProtoState) -> &'static str {
     match state {
         ProtoState::Tcp(tcp) => match tcp.state {
             TcpState::SynSent => "SYN_SENT",
@@ -57,11 +114,59 @@ pub fn to_proto(record: &ConnRecord, topology: &Topology) -> pb::Connection {
         destination: endpoint(conn.original.dst, conn.original.dst_port),
         translated_source: endpoint(external_ip, external_port),
         state: state_name(&conn.state).to_owned(),
-        packets: 0,
-        bytes: 0,
+        packets: conn.packets,
+        bytes: conn.bytes,
         idle_ms: 0,
         worker: u32::from(record.worker),
         expires_in_ms: conn.expires_ns.saturating_sub(record.now_ns) / 1_000_000,
+    }
+}
+
+/// A checked filter over the workers' own entries, for a flush: each worker runs it
+/// on its table (no formatting, no topology).
+#[derive(Clone, Debug, Default)]
+pub struct ConnMatch {
+    zones: Option<Vec<u32>>,
+    address: Option<std::net::IpAddr>,
+    port: Option<u16>,
+    state: Option<&'static str>,
+}
+
+impl ConnMatch {
+    /// The filter in the workers' terms (call after `check`).
+    pub fn new(filter: &pb::ConnectionFilter, topology: &Topology) -> Self {
+        ConnMatch {
+            zones: filter.tenant.as_ref().map(|tenant| {
+                (0..topology.networks.len() as u32)
+                    .filter(|zone| &topology.networks[*zone as usize].tenant == tenant)
+                    .collect()
+            }),
+            address: filter.address.as_ref().and_then(|a| a.parse().ok()),
+            port: filter.port.and_then(|p| u16::try_from(p).ok()),
+            state: filter
+                .state
+                .as_ref()
+                .and_then(|s| STATES.into_iter().find(|n| n.eq_ignore_ascii_case(s))),
+        }
+    }
+
+    pub fn matches(&self, conn: &Conn) -> bool {
+        let (internal_ip, internal_port) = conn.internal();
+        let (external_ip, external_port) = conn.external();
+        let zone_ok = self
+            .zones
+            .as_ref()
+            .is_none_or(|zones| zones.contains(&conn.original.zone));
+        let address_ok = self.address.is_none_or(|address| {
+            [internal_ip, conn.original.dst, external_ip]
+                .into_iter()
+                .any(|ip| address == std::net::IpAddr::V4(Ipv4Addr::from(ip)))
+        });
+        let port_ok = self.port.is_none_or(|port| {
+            [internal_port, conn.original.dst_port, external_port].contains(&port)
+        });
+        let state_ok = self.state.is_none_or(|s| s == state_name(&conn.state));
+        zone_ok && address_ok && port_ok && state_ok
     }
 }
 
@@ -81,10 +186,16 @@ pub fn matches(filter: &pb::ConnectionFilter, connection: &pb::Connection) -> bo
         .state
         .as_ref()
         .is_none_or(|s| s.eq_ignore_ascii_case(&connection.state));
-    let address_ok = filter.address.as_ref().is_none_or(|address| {
-        endpoints
-            .iter()
-            .any(|e| e.rsplit_once(':').is_some_and(|(ip, _)| ip == address))
+    let address = filter
+        .address
+        .as_ref()
+        .map(|a| a.parse::<std::net::IpAddr>().ok());
+    let address_ok = address.is_none_or(|address| {
+        endpoints.iter().any(|e| {
+            e.rsplit_once(':')
+                .and_then(|(ip, _)| ip.parse::<std::net::IpAddr>().ok())
+                .is_some_and(|ip| Some(ip) == address)
+        })
     });
     let port_ok = filter.port.is_none_or(|port| {
         endpoints.iter().any(|e| {

@@ -12,12 +12,15 @@ mod connections;
 mod convert;
 mod frame;
 mod instance;
+mod metrics;
 mod server;
 mod service;
 mod state;
 pub mod state_file;
+pub mod stats;
 mod status;
 pub mod tls;
+mod views;
 
 pub mod proto {
     #![allow(clippy::all, clippy::pedantic)]

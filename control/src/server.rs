@@ -4,6 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -12,6 +13,7 @@ use tonic::transport::server::Router;
 use tonic::transport::Server;
 
 use super::instance::InstanceLock;
+use super::metrics::{self, MetricsSource};
 use super::proto::dataplane_server::DataplaneServer;
 use super::proto::DESCRIPTOR;
 use super::service::ControlService;
@@ -27,6 +29,8 @@ pub struct ControlOptions {
     pub tls: Option<ServerTlsFiles>,
     /// The workers' cores: the control thread keeps off them.
     pub worker_cores: Vec<usize>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    pub metrics: Option<SocketAddr>,
 }
 
 /// /run/dataplane/control.sock as root, $XDG_RUNTIME_DIR/dataplane/control.sock
@@ -83,6 +87,21 @@ impl ControlServer {
             }
         };
         let unix = bind_unix(&options.socket)?;
+        let metrics = match options.metrics {
+            Some(address) => {
+                let listener = std::net::TcpListener::bind(address).map_err(|error| {
+                    io::Error::new(error.kind(), format!("--metrics {address}: {error}"))
+                })?;
+                listener.set_nonblocking(true)?;
+                let source = MetricsSource {
+                    runtime: state.runtime().clone(),
+                    port_names: state.file().ports.iter().map(|p| p.name.clone()).collect(),
+                };
+                tracing::info!(address = %listener.local_addr()?, "metrics endpoint at /metrics");
+                Some((listener, Arc::new(source)))
+            }
+            None => None,
+        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -93,7 +112,7 @@ impl ControlServer {
             .name("control".into())
             .spawn(move || {
                 keep_off_cores(&worker_cores);
-                runtime.block_on(serve(service, unix, tcp, stopped));
+                runtime.block_on(serve(service, unix, tcp, metrics, stopped));
             })?;
         Ok(ControlServer {
             stop: Some(stop),
@@ -160,6 +179,7 @@ async fn serve(
     service: ControlService,
     unix: std::os::unix::net::UnixListener,
     tcp: Option<(std::net::TcpListener, Server)>,
+    metrics: Option<(std::net::TcpListener, Arc<MetricsSource>)>,
     stopped: oneshot::Receiver<()>,
 ) {
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -192,10 +212,13 @@ async fn serve(
         let _ = stopped.await;
         let _ = stop_all.send(());
     });
+    if let Some((listener, source)) = metrics {
+        tokio::spawn(metrics::serve(listener, source, stop_tx.subscribe()));
+    }
     let unix = match tokio::net::UnixListener::from_std(unix) {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("dataplane: control socket: {error}");
+            tracing::error!("control socket: {error}");
             return;
         }
     };
@@ -227,7 +250,7 @@ async fn serve(
     tokio::select! {
         (unix_result, tcp_result) = async { tokio::join!(on_unix, on_tcp) } => {
             for error in [unix_result.err(), tcp_result.err()].into_iter().flatten() {
-                eprintln!("dataplane: control server: {error}");
+                tracing::error!("control server: {error}");
             }
         }
         () = grace => {}

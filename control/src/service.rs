@@ -15,9 +15,9 @@ use super::convert::{self, *};
 use super::frame;
 use super::proto as pb;
 use super::state::*;
-use pipeline::counters::{Counters, DropReason};
+use super::stats;
+use super::views;
 use pipeline::trace::{trace_frame, Trace};
-use port::PortInfo;
 use runtime::capture::{Captured, Direction};
 use runtime::RuntimeHandle;
 use topology::{file, Binding, Topology};
@@ -27,6 +27,8 @@ type Reply<T> = Result<Response<T>, Status>;
 pub struct ControlService {
     state: Arc<Mutex<ControlState>>,
     runtime: RuntimeHandle,
+    /// The stats at the last ClearStats: the API reports counters since then.
+    baseline: Mutex<Option<views::Baseline>>,
 }
 
 impl ControlService {
@@ -35,7 +37,28 @@ impl ControlService {
         ControlService {
             state: Arc::new(Mutex::new(state)),
             runtime,
+            baseline: Mutex::new(None),
         }
+    }
+
+    fn port_names(&self) -> Result<Vec<String>, Status> {
+        Ok(self
+            .lock()?
+            .file()
+            .ports
+            .iter()
+            .map(|p| p.name.clone())
+            .collect())
+    }
+
+    /// The stats since the last clear.
+    fn stats_since_clear(&self) -> Result<pb::StatsReply, Status> {
+        let now = stats::stats_reply(&self.runtime, &self.port_names()?);
+        let baseline = self
+            .baseline
+            .lock()
+            .map_err(|_| Status::internal("stats baseline poisoned"))?;
+        Ok(views::since(now, baseline.as_ref()))
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, ControlState>, Status> {
@@ -294,31 +317,7 @@ impl pb::dataplane_server::Dataplane for ControlService {
     }
 
     async fn stats(&self, _: Request<pb::Empty>) -> Reply<pb::StatsReply> {
-        let names: Vec<String> = self
-            .lock()?
-            .file()
-            .ports
-            .iter()
-            .map(|p| p.name.clone())
-            .collect();
-        Ok(Response::new(pb::StatsReply {
-            total: Some(counters_to(&names, &self.runtime.stats())),
-            workers: self
-                .runtime
-                .worker_stats()
-                .iter()
-                .map(|c| counters_to(&names, c))
-                .collect(),
-            generation: self.runtime.generation(),
-            oldest_generation_in_use: self.runtime.oldest_generation_in_use(),
-            capture_dropped: self.runtime.capture().dropped(),
-            drivers: self
-                .runtime
-                .ports()
-                .iter()
-                .map(|p| driver_stats(&**p))
-                .collect(),
-        }))
+        Ok(Response::new(self.stats_since_clear()?))
     }
 
     async fn list_connections(
@@ -326,11 +325,12 @@ impl pb::dataplane_server::Dataplane for ControlService {
         request: Request<pb::ConnectionFilter>,
     ) -> Reply<pb::ConnectionList> {
         let filter = request.into_inner();
+        connections::check(&filter, self.lock()?.topology()).map_err(Status::invalid_argument)?;
         let runtime = self.runtime.clone();
         // Workers copy their tables between bursts: wait for them off the server's
         // thread.
         let (records, truncated) = tokio::task::spawn_blocking(move || {
-            runtime.connections(std::time::Duration::from_secs(1))
+            connections::collect(&runtime, std::time::Duration::from_secs(1))
         })
         .await
         .map_err(|e| Status::internal(format!("listing connections: {e}")))?;
@@ -349,6 +349,19 @@ impl pb::dataplane_server::Dataplane for ControlService {
 
     async fn trace(&self, request: Request<pb::TraceRequest>) -> Reply<pb::TraceReply> {
         let request = request.into_inner();
+        let live: Vec<nat::conntrack::Conn> = if request.live {
+            let runtime = self.runtime.clone();
+            tokio::task::spawn_blocking(move || {
+                connections::collect(&runtime, Duration::from_secs(1)).0
+            })
+            .await
+            .map_err(|e| Status::internal(format!("copying connections: {e}")))?
+            .into_iter()
+            .map(|record| record.conn)
+            .collect()
+        } else {
+            Vec::new()
+        };
         let state = self.lock()?;
         let topology = state.topology();
         let from = match &request.logical_port {
@@ -387,8 +400,103 @@ impl pb::dataplane_server::Dataplane for ControlService {
             }
             None => return Err(Status::invalid_argument("packet: frame or fields required")),
         };
-        let trace = trace_frame(state.tables(), port as u16, &frame);
+        let trace = trace_frame(
+            state.tables(),
+            port as u16,
+            &frame,
+            &live,
+            self.runtime.learned(),
+        );
         Ok(Response::new(trace_to(topology, trace, state.generation())))
+    }
+
+    async fn show(&self, _: Request<pb::Empty>) -> Reply<pb::ShowReply> {
+        let state = self.lock()?;
+        Ok(Response::new(views::show(&self.runtime, state.topology())))
+    }
+
+    async fn clear_stats(&self, _: Request<pb::Empty>) -> Reply<pb::Change> {
+        let now = stats::stats_reply(&self.runtime, &self.port_names()?);
+        *self
+            .baseline
+            .lock()
+            .map_err(|_| Status::internal("stats baseline poisoned"))? = Some(now);
+        tracing::info!("counters cleared (for the API; metrics keep counting)");
+        Ok(Response::new(pb::Change {
+            generation: self.runtime.generation(),
+        }))
+    }
+
+    async fn flush_connections(
+        &self,
+        request: Request<pb::ConnectionFilter>,
+    ) -> Reply<pb::FlushReply> {
+        let filter = request.into_inner();
+        let pick = {
+            let state = self.lock()?;
+            connections::check(&filter, state.topology()).map_err(Status::invalid_argument)?;
+            connections::ConnMatch::new(&filter, state.topology())
+        };
+        let runtime = self.runtime.clone();
+        let (flushed, incomplete) = tokio::task::spawn_blocking(move || {
+            runtime.flush_connections(
+                || {
+                    let pick = pick.clone();
+                    Box::new(move |conn: &nat::conntrack::Conn| pick.matches(conn))
+                },
+                Duration::from_secs(1),
+            )
+        })
+        .await
+        .map_err(|e| Status::internal(format!("flushing connections: {e}")))?;
+        tracing::info!(flushed, incomplete, "connections flushed");
+        Ok(Response::new(pb::FlushReply {
+            flushed,
+            incomplete,
+        }))
+    }
+
+    async fn list_neighbours(&self, _: Request<pb::Empty>) -> Reply<pb::NeighbourList> {
+        let state = self.lock()?;
+        Ok(Response::new(views::neighbours(
+            self.runtime.learned(),
+            state.topology(),
+        )))
+    }
+
+    async fn port_status(
+        &self,
+        request: Request<pb::PortStatusRequest>,
+    ) -> Reply<pb::PortStatusList> {
+        let stats = self.stats_since_clear()?;
+        let state = self.lock()?;
+        let topology = state.topology();
+        let only = match request.into_inner().port {
+            Some(name) => Some(
+                topology
+                    .ports
+                    .iter()
+                    .position(|p| p.name == name)
+                    .ok_or_else(|| Status::not_found(format!("port: unknown port \"{name}\"")))?,
+            ),
+            None => None,
+        };
+        Ok(Response::new(views::port_status(
+            &self.runtime,
+            topology,
+            &stats,
+            only,
+        )))
+    }
+
+    async fn worker_status(&self, _: Request<pb::Empty>) -> Reply<pb::WorkerStatusList> {
+        let stats = self.stats_since_clear()?;
+        let state = self.lock()?;
+        Ok(Response::new(views::worker_status(
+            &self.runtime,
+            state.topology(),
+            &stats,
+        )))
     }
 
     type CaptureStream = Pin<Box<dyn Stream<Item = Result<pb::CapturedPacket, Status>> + Send>>;
@@ -515,57 +623,25 @@ fn matches(filter: &pb::CaptureFilter, frame: &[u8]) -> bool {
     true
 }
 
-fn driver_stats(port: &dyn PortInfo) -> pb::PortDriverStats {
-    let (rx, tx) = (port.stats().rx(), port.stats().tx());
-    let capabilities = port.capabilities();
-    pb::PortDriverStats {
-        port: port.name().to_owned(),
-        link_up: port.link().up,
-        rx_queues: u32::from(capabilities.rx_queues),
-        tx_queues: u32::from(capabilities.tx_queues),
-        rx_packets: rx.packets,
-        rx_bytes: rx.bytes,
-        rx_errors: rx.errors,
-        rx_missed: rx.missed,
-        tx_packets: tx.packets,
-        tx_bytes: tx.bytes,
-        tx_errors: tx.errors,
-    }
-}
-
-fn counters_to(names: &[String], counters: &Counters) -> pb::Counters {
-    pb::Counters {
-        ports: names
-            .iter()
-            .zip(&counters.ports)
-            .map(|(name, c)| pb::PortStats {
-                port: name.clone(),
-                rx: c.rx,
-                tx: c.tx,
-            })
-            .collect(),
-        drops: DropReason::ALL
-            .iter()
-            .map(|reason| pb::DropCount {
-                reason: reason.name().to_owned(),
-                count: counters.drops(*reason),
-            })
-            .collect(),
-    }
-}
-
 fn trace_to(topology: &Topology, trace: Trace, generation: u64) -> pb::TraceReply {
     let steps = trace
         .steps
         .into_iter()
-        .map(|step| pb::TraceStep {
-            stage: step.stage.to_owned(),
-            decision: with_names(topology, &step.decision),
-            fields: step
+        .map(|step| {
+            let mut fields: std::collections::HashMap<String, String> = step
                 .fields
-                .into_iter()
-                .map(|(key, value)| (key.to_owned(), name_of(topology, key, &value)))
-                .collect(),
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), name_of(topology, key, value)))
+                .collect();
+            // A chain by name too (chain_id is what its MPLS labels carry).
+            if let Some((_, id)) = step.fields.iter().find(|(key, _)| *key == "chain_id") {
+                fields.insert("chain".into(), name_of(topology, "chain", id));
+            }
+            pb::TraceStep {
+                stage: step.stage.to_owned(),
+                decision: with_names(topology, &step.decision),
+                fields,
+            }
         })
         .collect();
     let outputs = trace
@@ -585,6 +661,7 @@ fn trace_to(topology: &Topology, trace: Trace, generation: u64) -> pb::TraceRepl
         outputs,
         drop_reason: trace.drop.map(|r| r.name().to_owned()),
         generation,
+        waiting_for: trace.waiting_for.iter().map(|ip| ip.to_string()).collect(),
     }
 }
 
@@ -599,6 +676,11 @@ fn name_of(topology: &Topology, key: &str, value: &str) -> String {
         "router" => topology.routers.get(id).map(|o| &o.name),
         "port" => topology.ports.get(id).map(|o| &o.name),
         "chassis" => topology.chassis.get(id).map(|o| &o.name),
+        "chain" => topology
+            .port_chains
+            .iter()
+            .find(|c| usize::from(c.chain_id) == id)
+            .map(|o| &o.name),
         _ => None,
     };
     name.cloned().unwrap_or_else(|| value.to_owned())
@@ -616,6 +698,7 @@ fn with_names(topology: &Topology, decision: &str) -> String {
             (_, Some("network")) => "network",
             (_, Some("router")) => "router",
             (_, Some("chassis")) => "chassis",
+            (_, Some("chain")) => "chain",
             _ => "",
         };
         if !key.is_empty() && word.parse::<usize>().is_ok() {

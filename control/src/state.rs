@@ -121,13 +121,13 @@ impl ControlState {
 
     pub fn create<S: Section>(&mut self, item: S::Item) -> Result<u64, Status> {
         let name = S::name(&item).to_owned();
+        let what = format!("create {} \"{name}\"", S::NAME);
         if S::items(&self.file).iter().any(|i| S::name(i) == name) {
-            return Err(Status::already_exists(format!(
-                "{} \"{name}\": name: already exists",
-                S::NAME
-            )));
+            let status =
+                Status::already_exists(format!("{} \"{name}\": name: already exists", S::NAME));
+            return Err(self.log(&what, Err(status)).unwrap_err());
         }
-        self.change(Op::Create, |file| {
+        self.change(Op::Create, &what, |file| {
             S::items_mut(file).push(item);
             Ok(())
         })
@@ -135,7 +135,8 @@ impl ControlState {
 
     pub fn update<S: Section>(&mut self, item: S::Item) -> Result<u64, Status> {
         let name = S::name(&item).to_owned();
-        self.change(Op::Update, |file| {
+        let what = format!("update {} \"{name}\"", S::NAME);
+        self.change(Op::Update, &what, |file| {
             let slot = S::items_mut(file)
                 .iter_mut()
                 .find(|i| S::name(i) == name)
@@ -146,7 +147,8 @@ impl ControlState {
     }
 
     pub fn delete<S: Section>(&mut self, name: &str) -> Result<u64, Status> {
-        self.change(Op::Delete { section: S::NAME }, |file| {
+        let what = format!("delete {} \"{name}\"", S::NAME);
+        self.change(Op::Delete { section: S::NAME }, &what, |file| {
             let items = S::items_mut(file);
             let position = items
                 .iter()
@@ -158,14 +160,14 @@ impl ControlState {
     }
 
     pub fn update_node(&mut self, node: file::Node) -> Result<u64, Status> {
-        self.change(Op::Update, |file| {
+        self.change(Op::Update, "update node", |file| {
             file.node = node;
             Ok(())
         })
     }
 
     pub fn apply(&mut self, new: file::TopologyFile) -> Result<u64, Status> {
-        self.change(Op::Apply, |file| {
+        self.change(Op::Apply, "apply a topology", |file| {
             *file = new;
             Ok(())
         })
@@ -173,6 +175,33 @@ impl ControlState {
 
     /// Edits a copy, validates it whole, publishes it; or changes nothing.
     fn change(
+        &mut self,
+        op: Op,
+        what: &str,
+        edit: impl FnOnce(&mut file::TopologyFile) -> Result<(), Status>,
+    ) -> Result<u64, Status> {
+        let result = self.try_change(op, edit);
+        self.log(what, result)
+    }
+
+    /// Every accepted or refused change is logged with the generation it made or
+    /// left in force.
+    fn log(&self, what: &str, result: Result<u64, Status>) -> Result<u64, Status> {
+        match &result {
+            Ok(generation) => {
+                tracing::info!(generation = *generation, "configuration: {what}: accepted")
+            }
+            Err(status) => tracing::warn!(
+                generation = self.generation(),
+                code = ?status.code(),
+                "configuration: {what}: refused: {}",
+                status.message()
+            ),
+        }
+        result
+    }
+
+    fn try_change(
         &mut self,
         op: Op,
         edit: impl FnOnce(&mut file::TopologyFile) -> Result<(), Status>,

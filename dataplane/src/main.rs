@@ -19,6 +19,12 @@ use dataplane::topology::Topology;
     about = "Userspace fast-path packet dataplane"
 )]
 struct Cli {
+    /// Log level or filter, e.g. debug or info,dataplane=debug (default: RUST_LOG, else info).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: dataplane::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,8 +104,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         state: Option<PathBuf>,
         /// Run without the control socket.
-        #[arg(long, conflicts_with_all = ["control_socket", "control_tcp"])]
+        #[arg(long, conflicts_with_all = ["control_socket", "control_tcp", "metrics"])]
         no_control: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100 (off by
+        /// default).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Validate a topology file against what `run` needs (drivers of this build,
     /// readable pcap inputs) and say what it holds.
@@ -146,7 +156,12 @@ fn rxq_affinity(value: &str) -> Result<(String, u16, usize), String> {
 
 fn main() -> ExitCode {
     dataplane::broken_pipe::end_quietly_on_broken_pipe();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if let Err(error) = dataplane::logging::init(cli.log_level.as_deref(), cli.log_format) {
+        eprintln!("dataplane: {error}");
+        return ExitCode::from(2);
+    }
+    match cli.command {
         Command::Replay {
             config,
             inputs,
@@ -193,6 +208,7 @@ fn main() -> ExitCode {
             control_client_ca,
             state,
             no_control,
+            metrics,
         } => {
             let control = (!no_control).then(|| ControlOptions {
                 socket: control_socket.unwrap_or_else(default_socket_path),
@@ -206,6 +222,7 @@ fn main() -> ExitCode {
                     _ => None,
                 },
                 worker_cores: cores.clone(),
+                metrics,
             });
             let defaults = RuntimeConfig::default();
             let options = RunOptions {

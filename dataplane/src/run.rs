@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::control::{ControlOptions, ControlServer, ControlState, InstanceLock};
+use crate::counters::Counters;
 use crate::pipeline::tables::ForwardingTables;
-use crate::report::{DriverStats, Report};
+use crate::report::{DriverStats, Interval, Report};
 use crate::runtime::placement::RxqAffinity;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle, StartError};
 use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
@@ -118,19 +119,19 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         _ => None,
     };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
-    let mut last_stats = Instant::now();
+    let handle = runtime.handle();
+    log_start(&topology, &handle, control.as_ref().map(|c| c.socket()));
+    // Rates are reported over the last whole interval (a second unless the stats
+    // are printed more or less often), not averaged over the daemon's life.
+    let interval = options.stats_interval.unwrap_or(Duration::from_secs(1));
+    let mut sampler = Sampler::new(&handle.stats());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
-        if let Some(interval) = options.stats_interval {
-            if last_stats.elapsed() >= interval {
-                last_stats = Instant::now();
-                let report = report(
-                    &runtime.handle(),
-                    &port_names,
-                    runtime.handle().stats(),
-                    started,
-                );
-                println!("{}", report.to_json());
+        if sampler.since().elapsed() >= interval {
+            sampler.sample(&handle.stats());
+            if options.stats_interval.is_some() {
+                let stats = crate::control::stats::stats_reply(&handle, &port_names);
+                println!("{}", serde_json::to_value(stats).unwrap_or_default());
             }
         }
     }
@@ -139,7 +140,10 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
     let handle = runtime.handle();
     let counters = runtime.shutdown()?;
-    Ok(report(&handle, &port_names, counters, started))
+    let last_interval = sampler.last_interval(&counters);
+    let mut report = report(&handle, &port_names, counters, started);
+    report.last_interval = Some(last_interval);
+    Ok(report)
 }
 
 fn report(
@@ -158,6 +162,92 @@ fn report(
             .collect(),
         elapsed: started.elapsed(),
         capture: Default::default(),
+        last_interval: None,
+    }
+}
+
+/// The start-up summary: version, socket, ports and their queues, workers, their
+/// cores and the queues they poll.
+fn log_start(topology: &Topology, runtime: &RuntimeHandle, socket: Option<&std::path::Path>) {
+    let config = runtime.config();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        socket = %socket.map_or("none".into(), |s| s.display().to_string()),
+        ports = topology.ports.len(),
+        workers = config.workers,
+        "dataplane started"
+    );
+    let placement = runtime.placement();
+    for (port, workers) in topology.ports.iter().zip(placement) {
+        tracing::info!(
+            port = %port.name,
+            driver = port.driver.name(),
+            rx_queues = workers.len(),
+            workers = ?workers,
+            "port open"
+        );
+    }
+    for worker in 0..config.workers {
+        let core = match config.cores.len() {
+            0 => "unpinned".to_owned(),
+            n => config.cores[worker % n].to_string(),
+        };
+        let queues: Vec<String> = placement
+            .iter()
+            .enumerate()
+            .flat_map(|(port, workers)| {
+                workers
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, w)| **w == worker)
+                    .map(move |(queue, _)| format!("{}:{queue}", topology.ports[port].name))
+            })
+            .collect();
+        tracing::info!(worker, core = %core, rx_queues = ?queues, "worker started");
+    }
+}
+
+/// Totals taken at the end of each interval.
+struct Sampler {
+    /// The two latest samples: (when, rx, tx).
+    previous: (Instant, u64, u64),
+    latest: (Instant, u64, u64),
+}
+
+impl Sampler {
+    fn new(counters: &Counters) -> Self {
+        let now = (Instant::now(), counters.total_rx(), counters.total_tx());
+        Sampler {
+            previous: now,
+            latest: now,
+        }
+    }
+
+    fn since(&self) -> Instant {
+        self.latest.0
+    }
+
+    fn sample(&mut self, counters: &Counters) {
+        self.previous = self.latest;
+        self.latest = (Instant::now(), counters.total_rx(), counters.total_tx());
+    }
+
+    /// The last whole interval; before the first one ends, the time since start up
+    /// to `end`.
+    fn last_interval(&self, end: &Counters) -> Interval {
+        let (from, to) = if self.previous.0 == self.latest.0 {
+            (
+                self.latest,
+                (Instant::now(), end.total_rx(), end.total_tx()),
+            )
+        } else {
+            (self.previous, self.latest)
+        };
+        Interval {
+            elapsed: to.0.duration_since(from.0),
+            rx: to.1.saturating_sub(from.1),
+            tx: to.2.saturating_sub(from.2),
+        }
     }
 }
 

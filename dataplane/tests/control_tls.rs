@@ -215,6 +215,7 @@ fn the_library_refuses_tcp_without_tls_too() {
         socket: PathBuf::from("/nonexistent/control.sock"),
         tcp: Some("0.0.0.0:50051".parse().unwrap()),
         tls: None,
+        metrics: None,
         worker_cores: Vec::new(),
     };
     let error = dataplane::control::check_tcp(&options)

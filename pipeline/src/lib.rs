@@ -223,6 +223,11 @@ impl Pipeline {
         self.state.nat.iter()
     }
 
+    /// Removes the worker's connections `doomed` picks (an operator's flush).
+    pub fn flush_connections(&mut self, doomed: &dyn Fn(&nat::conntrack::Conn) -> bool) -> usize {
+        self.state.nat.remove_if(doomed)
+    }
+
     /// Work due without packets: frames held for a chassis MAC that another worker
     /// has learned since leave now (call when a poll finds nothing).
     pub fn housekeep(&mut self, pool: &mut Pool, tx: &mut TxQueues, counters: &mut Counters) {

@@ -321,6 +321,24 @@ impl RuntimeHandle {
         (all, truncated)
     }
 
+    /// Has every worker remove the connections a fresh `pick()` selects (waiting at
+    /// most `timeout` per worker); returns how many, and whether a worker did not answer.
+    pub fn flush_connections(
+        &self,
+        pick: impl Fn() -> conntrack_dump::FlushPick,
+        timeout: std::time::Duration,
+    ) -> (u64, bool) {
+        let mut flushed = 0;
+        let mut incomplete = false;
+        for dump in &self.shared.conn_dumps {
+            match dump.flush(pick(), timeout) {
+                Some(removed) => flushed += removed,
+                None => incomplete = true,
+            }
+        }
+        (flushed, incomplete)
+    }
+
     /// Publishes new tables; returns their generation.
     pub fn publish(&self, tables: Arc<ForwardingTables>) -> u64 {
         self.shared.snapshot.publish(tables)
@@ -377,6 +395,16 @@ impl RuntimeHandle {
     /// Which worker polls each receive queue: `[port][queue]`.
     pub fn placement(&self) -> &[Vec<usize>] {
         &self.shared.placement
+    }
+
+    /// How the runtime was started (workers, cores, burst, rings, pool).
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.shared.config
+    }
+
+    /// When the runtime started.
+    pub fn started(&self) -> std::time::Instant {
+        self.shared.started
     }
 }
 

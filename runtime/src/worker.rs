@@ -267,13 +267,16 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    /// Answers the control plane's requests (connection listing) between bursts.
-    fn serve_requests(&self) {
-        self.shared.conn_dumps[self.index].serve(
+    /// Answers the control plane's requests (connection listing, flush) between bursts.
+    fn serve_requests(&mut self) {
+        let dump = &self.shared.conn_dumps[self.index];
+        dump.serve(
             self.index as u16,
             self.packet_time,
             self.pipeline.connections(),
         );
+        let pipeline = &mut self.pipeline;
+        dump.serve_flush(|pick| pipeline.flush_connections(pick));
     }
 
     fn stop_receiving(&mut self) {

@@ -125,6 +125,7 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             .collect(),
         elapsed: started.elapsed(),
         capture: notes.iter().map(|n| n.get()).sum(),
+        last_interval: None,
     })
 }
 
