@@ -246,6 +246,10 @@ pub struct PortCounters {
 pub struct Counters {
     pub ports: Vec<PortCounters>,
     drops: [u64; DropReason::ALL.len()],
+    /// Where the worker's time went, in TSC cycles: polls that found packets (and
+    /// processed them), and polls that found nothing.
+    pub busy_cycles: u64,
+    pub idle_cycles: u64,
 }
 
 impl Counters {
@@ -253,6 +257,8 @@ impl Counters {
         Counters {
             ports: vec![PortCounters::default(); ports],
             drops: [0; DropReason::ALL.len()],
+            busy_cycles: 0,
+            idle_cycles: 0,
         }
     }
 
@@ -300,6 +306,8 @@ impl Counters {
         for (mine, theirs) in self.drops.iter_mut().zip(&other.drops) {
             *mine += theirs;
         }
+        self.busy_cycles += other.busy_cycles;
+        self.idle_cycles += other.idle_cycles;
     }
 
     /// The non-zero drop counters, by name.
@@ -317,6 +325,8 @@ impl Counters {
 pub struct PublishedCounters {
     ports: Vec<[AtomicU64; 2]>,
     drops: [AtomicU64; DropReason::ALL.len()],
+    /// Busy and idle cycles.
+    cycles: [AtomicU64; 2],
 }
 
 impl PublishedCounters {
@@ -326,6 +336,7 @@ impl PublishedCounters {
                 .map(|_| [AtomicU64::new(0), AtomicU64::new(0)])
                 .collect(),
             drops: std::array::from_fn(|_| AtomicU64::new(0)),
+            cycles: [AtomicU64::new(0), AtomicU64::new(0)],
         }
     }
 
@@ -337,6 +348,8 @@ impl PublishedCounters {
         for (published, current) in self.drops.iter().zip(&counters.drops) {
             published.store(*current, Ordering::Relaxed);
         }
+        self.cycles[0].store(counters.busy_cycles, Ordering::Relaxed);
+        self.cycles[1].store(counters.idle_cycles, Ordering::Relaxed);
     }
 
     pub fn read(&self) -> Counters {
@@ -348,6 +361,8 @@ impl PublishedCounters {
         for (current, published) in counters.drops.iter_mut().zip(&self.drops) {
             *current = published.load(Ordering::Relaxed);
         }
+        counters.busy_cycles = self.cycles[0].load(Ordering::Relaxed);
+        counters.idle_cycles = self.cycles[1].load(Ordering::Relaxed);
         counters
     }
 }
