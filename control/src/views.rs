@@ -124,6 +124,9 @@ pub fn port_status(
             let c = totals.ports.get(id).cloned().unwrap_or_default();
             let d = stats.drivers.get(id).cloned().unwrap_or_default();
             let workers = runtime.placement().get(id).cloned().unwrap_or_default();
+            let port_stats = runtime.ports().get(id).map(|p| p.stats());
+            let rx_queues = port_stats.map(|s| s.rx_queues()).unwrap_or_default();
+            let tx_queues = port_stats.map(|s| s.tx_queues()).unwrap_or_default();
             pb::PortStatus {
                 name: port.name.clone(),
                 driver: port.driver.name().to_owned(),
@@ -141,8 +144,8 @@ pub fn port_status(
                     .map(|(queue, worker)| pb::QueueStatus {
                         queue: queue as u32,
                         worker: *worker as u32,
-                        rx_packets: None,
-                        tx_packets: None,
+                        rx_packets: rx_queues.get(queue).map(|q| q.packets),
+                        tx_packets: tx_queues.get(queue).map(|q| q.packets),
                     })
                     .collect(),
             }
@@ -157,6 +160,11 @@ pub fn worker_status(
     topology: &Topology,
     stats: &pb::StatsReply,
 ) -> pb::WorkerStatusList {
+    let cycles: Vec<(u64, u64)> = runtime
+        .worker_stats()
+        .iter()
+        .map(|c| (c.busy_cycles, c.idle_cycles))
+        .collect();
     let workers = stats
         .workers
         .iter()
@@ -174,8 +182,8 @@ pub fn worker_status(
             rx_packets: c.ports.iter().map(|p| p.rx).sum(),
             tx_packets: c.ports.iter().map(|p| p.tx).sum(),
             dropped: c.drops.iter().map(|d| d.count).sum(),
-            busy_cycles: None,
-            idle_cycles: None,
+            busy_cycles: Some(cycles[worker].0),
+            idle_cycles: Some(cycles[worker].1),
         })
         .collect();
     pb::WorkerStatusList { workers }

@@ -560,6 +560,9 @@ fn operator_commands_show_clear_flush_and_neighbours() {
     let workers = stdout(&dpctl(&daemon, &["worker", "show", "-o", "json"]));
     let workers: serde_json::Value = serde_json::from_str(&workers).unwrap();
     assert_eq!(workers[0]["worker"], 0);
+    // The worker has polled (its ports have no input): idle cycles counted, no busy ones.
+    assert!(workers[0]["idle_cycles"].as_u64().unwrap() > 0, "{workers}");
+    assert_eq!(workers[0]["busy_cycles"].as_u64(), Some(0), "{workers}");
     assert!(stdout(&dpctl(&daemon, &["stats", "clear"])).starts_with("counters cleared"));
     let flushed = stdout(&dpctl(
         &daemon,

@@ -15,6 +15,7 @@ mod dispatch;
 pub mod idle;
 pub mod placement;
 pub mod snapshot;
+mod tsc;
 mod worker;
 
 use std::io;

@@ -9,9 +9,13 @@ use std::sync::Arc;
 use packet::{Burst, Pool, MAX_BURST};
 
 use super::idle::Backoff;
+use super::tsc;
 use super::{dispatch, PolledQueue, PortTx, Shared};
 use pipeline::counters::{Counters, DropReason};
 use pipeline::{Pipeline, TxQueues};
+
+/// Idle polls between two publications of an idle worker's counters.
+const IDLE_PUBLISH_INTERVAL: u32 = 1024;
 
 pub(super) fn run(
     index: usize,
@@ -28,10 +32,9 @@ pub(super) fn run(
     let mut keep = Burst::with_capacity(MAX_BURST);
     let mut spare = Burst::with_capacity(MAX_BURST);
     let mut backoff = Backoff::new(config.busy_poll);
-    // Counters are published after every round that did something, and once more when
-    // the worker goes idle, so what a poll counted without delivering shows too.
-    let mut published_idle = true;
+    let mut idle_polls = 0u32;
     loop {
+        let started = tsc::now();
         worker.follow_snapshot();
         let mut work = 0;
         if !worker.receiving_done {
@@ -48,16 +51,20 @@ pub(super) fn run(
         work += worker.serve_handoff(&mut rx)?;
         worker.serve_requests();
         if work > 0 {
+            worker.counters.busy_cycles += tsc::now().wrapping_sub(started);
             worker.publish();
-            published_idle = false;
+            idle_polls = 0;
             backoff.reset();
             continue;
         }
         worker.housekeep()?;
-        if !published_idle {
+        worker.counters.idle_cycles += tsc::now().wrapping_sub(started);
+        // Published on the first idle poll (what a poll counted without delivering
+        // shows at once), then now and then for the idle cycles.
+        if idle_polls.is_multiple_of(IDLE_PUBLISH_INTERVAL) {
             worker.publish();
-            published_idle = true;
         }
+        idle_polls = idle_polls.wrapping_add(1);
         if worker.receiving_done && shared.all_done() && shared.handoff[index].is_empty() {
             break;
         }
