@@ -65,7 +65,7 @@ impl Burst {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buffer::{Pool, PoolConfig};
+    use crate::pool::{Pool, PoolConfig};
 
     #[test]
     fn refuses_past_capacity_and_drains_in_order() {

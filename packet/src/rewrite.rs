@@ -93,7 +93,7 @@ pub fn decrement_ttl(packet: &mut Packet) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buffer::{Pool, PoolConfig};
+    use crate::pool::{Pool, PoolConfig};
     use crate::parse::parse;
 
     fn udp_frame(tagged: Option<u16>) -> Vec<u8> {
