@@ -4,6 +4,7 @@
 pub mod buffer;
 pub mod burst;
 pub mod checksum;
+mod fast_parse;
 pub mod flow;
 pub mod flow_cache;
 pub mod mac;
@@ -14,11 +15,11 @@ mod region;
 pub mod rewrite;
 
 pub use buffer::{Packet, PacketHeader};
-pub use pool::{AllocError, Pool, PoolConfig, SharedPool, MIN_HEADROOM};
-pub use region::Pages;
 pub use burst::{Burst, MAX_BURST};
 pub use flow::FlowKey;
 pub use flow_cache::FlowCache;
 pub use mac::MacAddr;
 pub use meta::{Meta, Tunnel, L3, L4};
-pub use parse::{parse, Layer, ParseError, ParseErrorKind};
+pub use parse::{parse, parse_general, parse_into, Layer, ParseError, ParseErrorKind};
+pub use pool::{AllocError, Pool, PoolConfig, SharedPool, MIN_HEADROOM};
+pub use region::Pages;

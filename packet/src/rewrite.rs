@@ -93,8 +93,8 @@ pub fn decrement_ttl(packet: &mut Packet) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pool::{Pool, PoolConfig};
     use crate::parse::parse;
+    use crate::pool::{Pool, PoolConfig};
 
     fn udp_frame(tagged: Option<u16>) -> Vec<u8> {
         let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
