@@ -81,6 +81,7 @@ impl Drop for Region {
     }
 }
 
+#[cfg(all(target_os = "linux", not(miri)))]
 fn round_up(len: usize, to: usize) -> usize {
     len.div_ceil(to) * to
 }
