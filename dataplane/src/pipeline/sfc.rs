@@ -10,8 +10,9 @@ use ipnet::IpNet;
 use packet::{rewrite, FlowCache, Packet};
 use sfc::{ChainTables, Encap, HopRef, ReturnError, SfcState, SteerError};
 
+use super::graph::{Context, Next, Stage};
 use super::tables::ForwardingTables;
-use super::{Dropped, Egress, WorkerState};
+use super::WorkerState;
 use crate::counters::DropReason;
 use crate::topology::{Correlation, Topology};
 
@@ -109,15 +110,6 @@ fn rule_of(fc: &crate::topology::FlowClassifier, value: u32) -> Rule {
     }
 }
 
-/// What the stage decided.
-pub(super) enum Verdict {
-    /// Not chained (or the chain is over): forward normally as coming from this
-    /// logical port.
-    Forward(Packet, u32),
-    /// Sent to a service function, or dropped.
-    Done(Result<(), Dropped>),
-}
-
 /// Per worker: the classifier's answer for established flows, keyed by what it looks
 /// at, valid for one generation of the tables.
 pub type ClassificationCache = FlowCache<Key, Option<u32>>;
@@ -125,19 +117,21 @@ pub type ClassificationCache = FlowCache<Key, Option<u32>>;
 /// Slots of a worker's classification cache (about 70 bytes each).
 pub const CLASSIFICATION_CACHE_SLOTS: usize = 4096;
 
+/// Sent to a service function, dropped, or (not chained, or at the end of its chain)
+/// forwarded normally as coming from a logical port.
 pub(super) fn process(
     tables: &ForwardingTables,
     worker: &mut WorkerState,
-    egress: &mut Egress,
-    mut packet: Packet,
+    cx: &mut Context,
+    packet: &mut Packet,
     ingress: u32,
-) -> Verdict {
+) -> Next {
     let sfc = &tables.sfc;
     let state = &mut worker.sfc;
-    match sfc::take_back(&sfc.chains, state, &mut packet, ingress) {
-        Err(error) => Verdict::Done(Err((packet, return_drop(error)))),
+    match sfc::take_back(&sfc.chains, state, packet, ingress) {
+        Err(error) => Next::Drop(return_drop(error)),
         Ok(Some(hop)) => {
-            egress.note("sfc", || {
+            cx.note("sfc", || {
                 (
                     format!(
                         "returned from chain {} position {}",
@@ -148,21 +142,21 @@ pub(super) fn process(
                 )
             });
             match sfc.chains.next(hop) {
-                Some(next) => Verdict::Done(send(tables, state, egress, packet, next)),
-                None => end_of_chain(tables, egress, packet),
+                Some(next) => send(tables, state, cx, packet, next),
+                None => end_of_chain(tables, cx, packet),
             }
         }
-        Ok(None) => match classify(tables, &mut worker.classified, &packet, ingress) {
+        Ok(None) => match classify(tables, &mut worker.classified, packet, ingress) {
             Some(hop) => {
-                egress.note("classifier", || {
+                cx.note("classifier", || {
                     (
                         format!("matched: enters chain {}", chain_id(sfc, hop)),
                         hop_fields(sfc, hop),
                     )
                 });
-                Verdict::Done(send(tables, state, egress, packet, hop))
+                send(tables, state, cx, packet, hop)
             }
-            None => Verdict::Forward(packet, ingress),
+            None => Next::Stage(Stage::Forward(ingress)),
         },
     }
 }
@@ -232,13 +226,13 @@ fn logical_destination(tables: &ForwardingTables, packet: &Packet) -> Option<u32
 fn send(
     tables: &ForwardingTables,
     state: &mut SfcState,
-    egress: &mut Egress,
-    mut packet: Packet,
+    cx: &mut Context,
+    packet: &mut Packet,
     hop: HopRef,
-) -> Result<(), Dropped> {
-    match sfc::steer(&tables.sfc.chains, state, &mut packet, hop) {
+) -> Next {
+    match sfc::steer(&tables.sfc.chains, state, packet, hop) {
         Ok(port) => {
-            egress.note("sfc", || {
+            cx.note("sfc", || {
                 let mut fields = hop_fields(&tables.sfc, hop);
                 fields.push(("logical_port", port.to_string()));
                 (
@@ -246,7 +240,7 @@ fn send(
                     fields,
                 )
             });
-            egress.send(tables, packet, port)
+            Next::SendToLogicalPort(port)
         }
         Err(error) => {
             let reason = match error {
@@ -254,7 +248,7 @@ fn send(
                 SteerError::NoHeadroom => DropReason::NoHeadroom,
                 SteerError::ProxyTableFull => DropReason::SfcProxyTableFull,
             };
-            Err((packet, reason))
+            Next::Drop(reason)
         }
     }
 }
@@ -264,29 +258,29 @@ fn send(
 /// forwarded as coming from the source's logical port, found by its address in the
 /// network the function returned it to. Service functions only see the IP packet (MPLS)
 /// or may rewrite MACs (proxy), so the header is rebuilt rather than trusted.
-fn end_of_chain(tables: &ForwardingTables, egress: &mut Egress, mut packet: Packet) -> Verdict {
+fn end_of_chain(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
     let zone = packet.meta.zone;
     let flow = packet.meta.flow;
     let Some(&source) = tables.hosts.get(&(zone, flow.src_ip())) else {
-        return Verdict::Done(Err((packet, DropReason::SfcUnknownSource)));
+        return Next::Drop(DropReason::SfcUnknownSource);
     };
     let destination = match tables.hosts.get(&(zone, flow.dst_ip())) {
         Some(&target) => tables.logical_ports[target as usize].mac,
         None => match tables.networks[zone as usize].router_mac {
             Some(router) => router,
-            None => return Verdict::Done(Err((packet, DropReason::NoDestination))),
+            None => return Next::Drop(DropReason::NoDestination),
         },
     };
     let source_mac = tables.logical_ports[source as usize].mac;
     rewrite::set_macs(packet.data_mut(), destination, source_mac);
     packet.meta.logical_port = source;
-    egress.note("sfc", || {
+    cx.note("sfc", || {
         (
             format!("end of chain: forwarded as from logical port {source}"),
             vec![("logical_port", source.to_string())],
         )
     });
-    Verdict::Forward(packet, source)
+    Next::Stage(Stage::Forward(source))
 }
 
 fn return_drop(error: ReturnError) -> DropReason {
