@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use packet::{rewrite, Packet, Pool};
 
-use super::tables::{Attachment, ForwardingTables};
+use super::tables::{Attachment, ChassisId, ForwardingTables, LogicalPortId, NetworkId, PortId};
 use super::{
     ingress, neighbours, routing, sfc, snat, switching, trace, uplink, uplink_host, vxlan,
     TxQueues, WorkerState,
@@ -23,9 +23,9 @@ pub(super) enum Stage {
     Ingress,
     /// Returns from service functions, then classification, for a frame of this
     /// logical port.
-    Sfc(u32),
+    Sfc(LogicalPortId),
     /// Forwarding as coming from this logical port: ARP responder, routing or L2.
-    Forward(u32),
+    Forward(LogicalPortId),
     /// To the router MAC: routed between the router's networks, or to SNAT.
     Route,
     /// North-south: translated to this external address and sent to the gateway.
@@ -36,8 +36,8 @@ pub(super) enum Stage {
     VxlanDecap,
     /// Encapsulated to a chassis for a logical port of the network.
     VxlanEncap {
-        chassis: u16,
-        network: u32,
+        chassis: ChassisId,
+        network: NetworkId,
     },
     /// ARP on the uplink: learn the sender when resolving it.
     UplinkArp,
@@ -58,12 +58,12 @@ pub(super) enum Next {
     Stage(Stage),
     /// Out of a logical port: tagged for a sub-port and transmitted, or encapsulated
     /// to the chassis hosting it.
-    SendToLogicalPort(u32),
+    SendToLogicalPort(LogicalPortId),
     /// A copy to every other port of the network of this logical port (and to the
     /// chassis hosting ports of it).
-    Flood(u32),
+    Flood(LogicalPortId),
     /// Queued on a dataplane port.
-    Transmit(u16),
+    Transmit(PortId),
     /// Held until this address's MAC is resolved (then transmitted on the uplink).
     Hold(IpAddr),
     /// A neighbour was learned: the frames that waited for it leave first.
@@ -100,10 +100,10 @@ impl Context<'_> {
     /// when it cannot be.
     pub(super) fn transmit(
         &mut self,
-        port: u16,
+        port: PortId,
         packet: Packet,
     ) -> Result<(), (Packet, DropReason)> {
-        match self.tx.queues.get_mut(usize::from(port)) {
+        match self.tx.queues.get_mut(port.index()) {
             Some(queue) => queue.push(packet).map_err(|p| (p, DropReason::TxQueueFull)),
             None => Err((packet, DropReason::NoLogicalPort)),
         }
@@ -127,7 +127,7 @@ impl Context<'_> {
 /// The first stage of a received frame: by the port it arrived on.
 #[inline]
 pub(super) fn entry(tables: &ForwardingTables, packet: &Packet) -> Stage {
-    if tables.uplink == Some(packet.rx_port) {
+    if tables.is_uplink(packet.rx_port) {
         Stage::Uplink
     } else {
         Stage::Ingress
@@ -206,9 +206,9 @@ fn out_of_logical_port(
     tables: &ForwardingTables,
     cx: &mut Context,
     packet: &mut Packet,
-    logical_port: u32,
+    logical_port: LogicalPortId,
 ) -> Next {
-    let entry = &tables.logical_ports[logical_port as usize];
+    let entry = tables.logical_port(logical_port);
     let (port, vlan) = match entry.attachment {
         Attachment::Local { port, vlan } => (port, vlan),
         Attachment::Remote { chassis } => {
@@ -246,16 +246,17 @@ fn flood(
     cx: &mut Context,
     pool: &mut Pool,
     packet: Packet,
-    ingress: u32,
+    ingress: LogicalPortId,
 ) {
-    let network = tables.logical_ports[ingress as usize].network;
-    let from_overlay = tables.uplink == Some(packet.rx_port);
-    let chassis: &[u16] = if from_overlay {
+    let network = tables.logical_port(ingress).network;
+    let from_overlay = tables.is_uplink(packet.rx_port);
+    let chassis: &[ChassisId] = if from_overlay {
         &[]
     } else {
-        &tables.vxlan.flood_chassis[network as usize]
+        &tables.vxlan.flood_chassis[network.index()]
     };
-    let mut targets = tables.networks[network as usize]
+    let mut targets = tables
+        .network(network)
         .flood
         .iter()
         .copied()

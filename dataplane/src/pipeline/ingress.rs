@@ -7,7 +7,7 @@ use packet::meta::ip_proto;
 use packet::{parse, rewrite, Packet, L3, L4};
 
 use super::graph::{Context, Next, Stage};
-use super::tables::{ForwardingTables, LogicalPortEntry};
+use super::tables::{ForwardingTables, LogicalPortEntry, LogicalPortId};
 use crate::counters::DropReason;
 
 /// The ingress stage: admitted frames go on to SFC as from their logical port.
@@ -45,7 +45,7 @@ pub(super) fn stage(tables: &ForwardingTables, cx: &mut Context, packet: &mut Pa
 }
 
 /// Admits a packet: fills its metadata and returns its logical port.
-fn admit(tables: &ForwardingTables, packet: &mut Packet) -> Result<u32, DropReason> {
+fn admit(tables: &ForwardingTables, packet: &mut Packet) -> Result<LogicalPortId, DropReason> {
     if !packet.meta.parsed {
         packet.meta = parse(packet.data())?;
     }
@@ -67,12 +67,12 @@ fn admit(tables: &ForwardingTables, packet: &mut Packet) -> Result<u32, DropReas
             id
         }
     };
-    let entry = &tables.logical_ports[logical_port as usize];
+    let entry = tables.logical_port(logical_port);
     if entry.port_security && !source_allowed(entry, packet) {
         return Err(DropReason::PortSecurity);
     }
-    packet.meta.logical_port = logical_port;
-    packet.meta.zone = entry.network;
+    packet.meta.logical_port = logical_port.0;
+    packet.meta.zone = entry.network.0;
     Ok(logical_port)
 }
 

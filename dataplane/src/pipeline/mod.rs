@@ -5,6 +5,7 @@
 //! transmitted, held for a resolution, or dropped with a reason.
 
 mod graph;
+mod ids;
 mod ingress;
 mod neighbours;
 mod routing;

@@ -4,17 +4,17 @@
 use packet::{rewrite, Packet};
 
 use super::graph::{Context, Next, Stage};
-use super::tables::ForwardingTables;
+use super::tables::{ForwardingTables, NetworkId};
 use crate::counters::DropReason;
 
 /// Routes a packet addressed to its network's router MAC.
 pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
     let meta = &packet.meta;
-    let network = &tables.networks[meta.zone as usize];
+    let network = tables.network(NetworkId(meta.zone));
     let Some(router_id) = network.router else {
         return Next::Drop(DropReason::NoRoute);
     };
-    let router = &tables.routers[router_id as usize];
+    let router = tables.router(router_id);
     if !meta.is_ip() {
         return Next::Drop(DropReason::RouterLocal);
     }
@@ -45,7 +45,7 @@ pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Pa
     let Some(&target) = tables.hosts.get(&(next_network, destination)) else {
         return Next::Drop(DropReason::NoRoute);
     };
-    let target_mac = tables.logical_ports[target as usize].mac;
+    let target_mac = tables.logical_port(target).mac;
     cx.note("routing", || {
         let decision = format!(
             "{destination} routed by router {router_id} into network {next_network}, logical port {target}"
@@ -60,6 +60,6 @@ pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Pa
     });
     rewrite::set_macs(packet.data_mut(), target_mac, router.mac);
     rewrite::decrement_ttl(packet);
-    packet.meta.zone = next_network;
+    packet.meta.zone = next_network.0;
     Next::SendToLogicalPort(target)
 }

@@ -11,7 +11,7 @@ use packet::{rewrite, FlowCache, Packet};
 use sfc::{ChainTables, Encap, HopRef, ReturnError, SfcState, SteerError};
 
 use super::graph::{Context, Next, Stage};
-use super::tables::ForwardingTables;
+use super::tables::{ForwardingTables, LogicalPortId, NetworkId};
 use super::WorkerState;
 use crate::counters::DropReason;
 use crate::topology::{Correlation, Topology};
@@ -124,11 +124,11 @@ pub(super) fn process(
     worker: &mut WorkerState,
     cx: &mut Context,
     packet: &mut Packet,
-    ingress: u32,
+    ingress: LogicalPortId,
 ) -> Next {
     let sfc = &tables.sfc;
     let state = &mut worker.sfc;
-    match sfc::take_back(&sfc.chains, state, packet, ingress) {
+    match sfc::take_back(&sfc.chains, state, packet, ingress.0) {
         Err(error) => Next::Drop(return_drop(error)),
         Ok(Some(hop)) => {
             cx.note("sfc", || {
@@ -179,7 +179,7 @@ fn classify(
     tables: &ForwardingTables,
     cache: &mut ClassificationCache,
     packet: &Packet,
-    ingress: u32,
+    ingress: LogicalPortId,
 ) -> Option<HopRef> {
     let classifier = &tables.sfc.classifier;
     // Plain unicast IP only: a VM's own MPLS frames are switched as they are, and
@@ -193,13 +193,13 @@ fn classify(
         return None;
     }
     let destination = if classifier.uses_logical_destination() {
-        logical_destination(tables, packet).unwrap_or(Key::NO_PORT)
+        logical_destination(tables, packet).map_or(Key::NO_PORT, |port| port.0)
     } else {
         Key::NO_PORT
     };
-    let key = Key::from_flow(&packet.meta.flow, ingress, destination);
+    let key = Key::from_flow(&packet.meta.flow, ingress.0, destination);
     let hash = packet.meta.flow_hash
-        ^ (u64::from(ingress) << 32 | u64::from(destination)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ^ (u64::from(ingress.0) << 32 | u64::from(destination)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let value =
         cache.get_or_insert_with(hash, key, tables.generation, || classifier.classify(&key))?;
     Some(tables.sfc.chains.start(value >> 1, value & 1 == 1))
@@ -207,14 +207,14 @@ fn classify(
 
 /// The logical port L2 or routing would deliver to: by destination MAC in the
 /// network, or by destination address behind the router MAC.
-fn logical_destination(tables: &ForwardingTables, packet: &Packet) -> Option<u32> {
-    let zone = packet.meta.zone;
+fn logical_destination(tables: &ForwardingTables, packet: &Packet) -> Option<LogicalPortId> {
+    let zone = NetworkId(packet.meta.zone);
     let mac = rewrite::destination_mac(packet.data());
-    let network = &tables.networks[zone as usize];
+    let network = tables.network(zone);
     if network.router_mac != Some(mac) {
         return tables.macs.get(&(zone, mac)).copied();
     }
-    let router = &tables.routers[network.router? as usize];
+    let router = tables.router(network.router?);
     let destination = packet.meta.flow.dst_ip();
     let &(_, next) = router
         .networks
@@ -240,7 +240,7 @@ fn send(
                     fields,
                 )
             });
-            Next::SendToLogicalPort(port)
+            Next::SendToLogicalPort(LogicalPortId(port))
         }
         Err(error) => {
             let reason = match error {
@@ -259,21 +259,21 @@ fn send(
 /// network the function returned it to. Service functions only see the IP packet (MPLS)
 /// or may rewrite MACs (proxy), so the header is rebuilt rather than trusted.
 fn end_of_chain(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
-    let zone = packet.meta.zone;
+    let zone = NetworkId(packet.meta.zone);
     let flow = packet.meta.flow;
     let Some(&source) = tables.hosts.get(&(zone, flow.src_ip())) else {
         return Next::Drop(DropReason::SfcUnknownSource);
     };
     let destination = match tables.hosts.get(&(zone, flow.dst_ip())) {
-        Some(&target) => tables.logical_ports[target as usize].mac,
-        None => match tables.networks[zone as usize].router_mac {
+        Some(&target) => tables.logical_port(target).mac,
+        None => match tables.network(zone).router_mac {
             Some(router) => router,
             None => return Next::Drop(DropReason::NoDestination),
         },
     };
-    let source_mac = tables.logical_ports[source as usize].mac;
+    let source_mac = tables.logical_port(source).mac;
     rewrite::set_macs(packet.data_mut(), destination, source_mac);
-    packet.meta.logical_port = source;
+    packet.meta.logical_port = source.0;
     cx.note("sfc", || {
         (
             format!("end of chain: forwarded as from logical port {source}"),
@@ -300,7 +300,7 @@ mod tests {
     const EXAMPLE: &str = include_str!("../../tests/data/topology-example.toml");
 
     /// A TCP SYN from green-vm1 to green-web (10.0.0.9:80), parsed, from `ingress`.
-    fn web_request(ingress: u32) -> Packet {
+    fn web_request(ingress: LogicalPortId) -> Packet {
         let mut frame = Vec::new();
         etherparse::PacketBuilder::ethernet2(
             [0xfa, 0x16, 0x3e, 0, 1, 1],
@@ -317,14 +317,14 @@ mod tests {
         });
         let mut packet = pool.alloc_copy(&frame).unwrap();
         packet.meta = packet::parse(&frame).unwrap();
-        packet.meta.logical_port = ingress;
+        packet.meta.logical_port = ingress.0;
         packet
     }
 
     #[test]
     fn established_flows_are_classified_from_the_cache_of_their_generation() {
         let topology = Topology::from_toml_str(EXAMPLE).unwrap();
-        let vm1 = topology.logical_port_by_name("green-vm1").unwrap().index() as u32;
+        let vm1 = LogicalPortId(topology.logical_port_by_name("green-vm1").unwrap().index() as u32);
         let packet = web_request(vm1);
         let mut cache = ClassificationCache::new(16);
         let tables = ForwardingTables::build(&topology);

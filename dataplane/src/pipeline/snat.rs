@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use packet::{rewrite, MacAddr, Packet, L3, L4};
 
 use super::graph::{Context, Next};
-use super::tables::ForwardingTables;
+use super::tables::{ForwardingTables, NetworkId};
 use super::WorkerState;
 use crate::counters::DropReason;
 
@@ -113,10 +113,13 @@ pub(super) fn inbound(
         Ok(to) => to,
         Err(error) => return Next::Drop(error.into()),
     };
-    let Some(&target) = tables.hosts.get(&(to.zone, IpAddr::V4(to.internal_ip))) else {
+    let Some(&target) = tables
+        .hosts
+        .get(&(NetworkId(to.zone), IpAddr::V4(to.internal_ip)))
+    else {
         return Next::Drop(DropReason::NoRoute);
     };
-    let Some(router_mac) = tables.networks[to.zone as usize].router_mac else {
+    let Some(router_mac) = tables.network(NetworkId(to.zone)).router_mac else {
         return Next::Drop(DropReason::NoRoute);
     };
     cx.note("snat", || {
@@ -128,7 +131,7 @@ pub(super) fn inbound(
             ],
         )
     });
-    let target_mac = tables.logical_ports[target as usize].mac;
+    let target_mac = tables.logical_port(target).mac;
     rewrite::set_macs(packet.data_mut(), target_mac, router_mac);
     rewrite::decrement_ttl(packet);
     packet.meta.zone = to.zone;

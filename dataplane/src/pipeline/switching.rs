@@ -5,7 +5,7 @@
 use packet::{rewrite, MacAddr, Packet, L3};
 
 use super::graph::{Context, Next, Stage};
-use super::tables::ForwardingTables;
+use super::tables::{ForwardingTables, LogicalPortId};
 use crate::counters::DropReason;
 
 pub(super) const ARP_REQUEST: u16 = 1;
@@ -15,19 +15,23 @@ const ARP_REPLY: u16 = 2;
 /// for: a logical port's (local or remote) or the gateway's (the router MAC). A
 /// request for the asker's own address (gratuitous ARP, duplicate detection) is
 /// not answered.
-fn arp_answer(tables: &ForwardingTables, packet: &Packet, ingress: u32) -> Option<MacAddr> {
+fn arp_answer(
+    tables: &ForwardingTables,
+    packet: &Packet,
+    ingress: LogicalPortId,
+) -> Option<MacAddr> {
     let meta = &packet.meta;
     if meta.l3 != L3::Arp || meta.arp_op != ARP_REQUEST {
         return None;
     }
-    let network_id = tables.logical_ports[ingress as usize].network;
-    let network = &tables.networks[network_id as usize];
+    let network_id = tables.logical_port(ingress).network;
+    let network = tables.network(network_id);
     let target = meta.flow.dst_ip();
     if network.gateway_ip == Some(target) {
         return network.router_mac;
     }
     match tables.hosts.get(&(network_id, target)) {
-        Some(&owner) if owner != ingress => Some(tables.logical_ports[owner as usize].mac),
+        Some(&owner) if owner != ingress => Some(tables.logical_port(owner).mac),
         _ => None,
     }
 }
@@ -58,9 +62,9 @@ pub(super) fn forward(
     tables: &ForwardingTables,
     cx: &mut Context,
     packet: &mut Packet,
-    ingress: u32,
+    ingress: LogicalPortId,
 ) -> Next {
-    let network = &tables.networks[tables.logical_ports[ingress as usize].network as usize];
+    let network = tables.network(tables.logical_port(ingress).network);
     if let Some(answer) = arp_answer(tables, packet, ingress) {
         cx.note("arp_responder", || {
             (
@@ -82,7 +86,12 @@ pub(super) fn forward(
 }
 
 /// Forwards a frame within its logical network by destination MAC.
-fn switch(tables: &ForwardingTables, cx: &mut Context, packet: &Packet, ingress: u32) -> Next {
+fn switch(
+    tables: &ForwardingTables,
+    cx: &mut Context,
+    packet: &Packet,
+    ingress: LogicalPortId,
+) -> Next {
     let destination = rewrite::destination_mac(packet.data());
     if destination.is_multicast() {
         cx.note("l2", || {
@@ -93,7 +102,7 @@ fn switch(tables: &ForwardingTables, cx: &mut Context, packet: &Packet, ingress:
         });
         return Next::Flood(ingress);
     }
-    let network = tables.logical_ports[ingress as usize].network;
+    let network = tables.logical_port(ingress).network;
     match tables.macs.get(&(network, destination)) {
         Some(&target) if target == ingress => Next::Drop(DropReason::Hairpin),
         Some(&target) => {

@@ -12,7 +12,7 @@ use packet::{checksum, MacAddr, Packet, Pool, L3, L4};
 
 use super::graph::{Context, Next, Stage};
 use super::switching::{turn_into_arp_reply, ARP_REQUEST};
-use super::tables::ForwardingTables;
+use super::tables::{ForwardingTables, PortId};
 use crate::counters::DropReason;
 
 const ARP_LEN: usize = 42;
@@ -77,10 +77,7 @@ fn learn(tables: &ForwardingTables, ip: IpAddr, mac: MacAddr, now: u64) -> bool 
 pub(super) fn resolvable_slot(tables: &ForwardingTables, ip: IpAddr) -> Option<u16> {
     let overlay = &tables.vxlan;
     if let Some(&chassis) = overlay.chassis_by_ip.get(&ip) {
-        return overlay.chassis[usize::from(chassis)]
-            .mac
-            .is_none()
-            .then_some(chassis);
+        return overlay.chassis(chassis).mac.is_none().then_some(chassis.0);
     }
     match tables.snat.resolve_gateway {
         Some((gateway, _)) if IpAddr::V4(gateway) == ip => Some(overlay.gateway_slot()),
@@ -94,7 +91,7 @@ pub(super) fn release_resolved(
     tables: &ForwardingTables,
     cx: &mut Context,
     pool: &mut Pool,
-    uplink: u16,
+    uplink: PortId,
 ) {
     let learned = |ip: IpAddr| {
         let slot = resolvable_slot(tables, ip)?;

@@ -8,7 +8,7 @@ use vxlan::icmp::{self, Sender};
 use vxlan::{encap, DecapError, EncapError, Endpoint};
 
 use super::graph::{Context, Next, Stage};
-use super::tables::{Attachment, ForwardingTables};
+use super::tables::{Attachment, ChassisId, ForwardingTables, LogicalPortId, NetworkId};
 use crate::counters::DropReason;
 
 /// Encapsulates a frame for a logical port of `network` hosted on `chassis` and queues
@@ -17,8 +17,8 @@ pub(super) fn send_to_chassis(
     tables: &ForwardingTables,
     cx: &mut Context,
     packet: &mut Packet,
-    chassis: u16,
-    network: u32,
+    chassis: ChassisId,
+    network: NetworkId,
 ) -> Next {
     let overlay = &tables.vxlan;
     let Some(local) = &overlay.local else {
@@ -27,12 +27,12 @@ pub(super) fn send_to_chassis(
     // What came over the overlay is never relayed into it again: the sender's head-end
     // replication already reached every chassis, and relaying unicast could loop
     // between nodes whose tables disagree.
-    if tables.uplink == Some(packet.rx_port) {
+    if tables.is_uplink(packet.rx_port) {
         return Next::Drop(DropReason::VxlanTransit);
     }
-    let remote = &overlay.chassis[usize::from(chassis)];
+    let remote = overlay.chassis(chassis);
     let ipv6 = local.endpoint.ip.is_ipv6();
-    let remote_mac = remote.mac.or_else(|| overlay.learned.get(chassis));
+    let remote_mac = remote.mac.or_else(|| overlay.learned.get(chassis.0));
     if encap::outer_ip_len(packet.len(), ipv6) > usize::from(local.mtu) {
         return too_big(tables, cx, packet, encap::inner_ip_mtu(local.mtu, ipv6));
     }
@@ -42,7 +42,7 @@ pub(super) fn send_to_chassis(
         // Filled in when the frame leaves the waiting queue.
         mac: remote_mac.unwrap_or(MacAddr::ZERO),
     };
-    let vni = overlay.vnis[network as usize];
+    let vni = overlay.vnis[network.index()];
     if let Err(error) = vxlan::encapsulate(packet, &local.endpoint, &destination, vni, source_port)
     {
         let reason = match error {
@@ -80,9 +80,9 @@ fn too_big(
     packet: &mut Packet,
     usable_mtu: u16,
 ) -> Next {
-    let source_port = packet.meta.logical_port;
-    let source = &tables.logical_ports[source_port as usize];
-    let network = &tables.networks[source.network as usize];
+    let source_port = LogicalPortId(packet.meta.logical_port);
+    let source = tables.logical_port(source_port);
+    let network = tables.network(source.network);
     let sender = match (network.router_mac, network.gateway_ip) {
         (Some(mac), Some(ip)) => Sender { mac, ip },
         _ => return Next::Drop(DropReason::MtuExceeded),
@@ -143,20 +143,20 @@ pub(super) fn receive(tables: &ForwardingTables, cx: &mut Context, packet: &mut 
         return Next::Drop(DropReason::UnknownVlan);
     }
     let source_mac = rewrite::source_mac(packet.data());
-    if tables.networks[network as usize].router_mac == Some(source_mac) {
+    if tables.network(network).router_mac == Some(source_mac) {
         return deliver_routed(tables, packet, network, chassis);
     }
     let sender = match tables.macs.get(&(network, source_mac)) {
         Some(&lp) if bound_to(tables, lp, chassis) => lp,
         _ => return Next::Drop(DropReason::VxlanSourceMismatch),
     };
-    packet.meta.logical_port = sender;
-    packet.meta.zone = network;
+    packet.meta.logical_port = sender.0;
+    packet.meta.zone = network.0;
     Next::Stage(Stage::Forward(sender))
 }
 
-fn bound_to(tables: &ForwardingTables, logical_port: u32, chassis: u16) -> bool {
-    tables.logical_ports[logical_port as usize].attachment == Attachment::Remote { chassis }
+fn bound_to(tables: &ForwardingTables, logical_port: LogicalPortId, chassis: ChassisId) -> bool {
+    tables.logical_port(logical_port).attachment == Attachment::Remote { chassis }
 }
 
 /// A frame the sending chassis' copy of the distributed router already routed into
@@ -166,13 +166,14 @@ fn bound_to(tables: &ForwardingTables, logical_port: u32, chassis: u16) -> bool 
 fn deliver_routed(
     tables: &ForwardingTables,
     packet: &mut Packet,
-    network: u32,
-    chassis: u16,
+    network: NetworkId,
+    chassis: ChassisId,
 ) -> Next {
-    let entry = &tables.networks[network as usize];
+    let entry = tables.network(network);
     let source_ip = packet.meta.flow.src_ip();
     let sender = entry.router.and_then(|router| {
-        tables.routers[router as usize]
+        tables
+            .router(router)
             .networks
             .iter()
             .find_map(|&(_, net)| tables.hosts.get(&(net, source_ip)).copied())
@@ -185,7 +186,7 @@ fn deliver_routed(
     let Some(&target) = tables.macs.get(&(network, destination)) else {
         return Next::Drop(DropReason::NoDestination);
     };
-    packet.meta.logical_port = sender;
-    packet.meta.zone = network;
+    packet.meta.logical_port = sender.0;
+    packet.meta.zone = network.0;
     Next::SendToLogicalPort(target)
 }

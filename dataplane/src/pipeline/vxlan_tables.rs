@@ -7,6 +7,7 @@ use hashbrown::HashMap;
 use packet::MacAddr;
 use vxlan::Endpoint;
 
+use super::ids::{ChassisId, NetworkId, PortId};
 use super::neighbours::LearnedMacs;
 use crate::topology::{Binding, Topology};
 
@@ -14,7 +15,7 @@ use crate::topology::{Binding, Topology};
 #[derive(Clone, Debug)]
 pub struct LocalVtep {
     /// The uplink port the encapsulated frames leave on.
-    pub port: u16,
+    pub port: PortId,
     /// node.vtep_ip and node.uplink_mac.
     pub endpoint: Endpoint,
     /// The uplink's MTU: the largest outer IP packet.
@@ -33,13 +34,13 @@ pub struct VxlanTables {
     /// `None` when the node has no VTEP address, uplink or uplink MAC.
     pub local: Option<LocalVtep>,
     pub chassis: Vec<ChassisEntry>,
-    pub chassis_by_ip: HashMap<IpAddr, u16>,
-    pub network_by_vni: HashMap<u32, u32>,
+    pub chassis_by_ip: HashMap<IpAddr, ChassisId>,
+    pub network_by_vni: HashMap<u32, NetworkId>,
     /// By network: its VNI.
     pub vnis: Vec<u32>,
     /// By network: the chassis hosting at least one of its logical ports, in chassis
     /// order (head-end replication sends one copy to each).
-    pub flood_chassis: Vec<Vec<u16>>,
+    pub flood_chassis: Vec<Vec<ChassisId>>,
     /// node.uplink_mac: what the node's own addresses on the uplink answer with.
     pub uplink_mac: Option<MacAddr>,
     /// The node's own IPv4 addresses on the uplink (vtep_ip, external_ip): ARP for
@@ -54,7 +55,7 @@ impl VxlanTables {
         let node = &topology.node;
         let local = match (node.vtep_ip, node.uplink, node.uplink_mac) {
             (Some(ip), Some(port), Some(mac)) => Some(LocalVtep {
-                port: port.index() as u16,
+                port: PortId(port.index() as u16),
                 endpoint: Endpoint { ip, mac },
                 mtu: topology.ports[port.index()].mtu,
             }),
@@ -72,20 +73,20 @@ impl VxlanTables {
             .chassis
             .iter()
             .enumerate()
-            .map(|(index, c)| (c.vtep_ip, index as u16))
+            .map(|(index, c)| (c.vtep_ip, ChassisId(index as u16)))
             .collect();
         let network_by_vni = topology
             .networks
             .iter()
             .enumerate()
-            .map(|(index, n)| (n.vni, index as u32))
+            .map(|(index, n)| (n.vni, NetworkId(index as u32)))
             .collect();
         let vnis = topology.networks.iter().map(|n| n.vni).collect();
         let mut flood_chassis = vec![Vec::new(); topology.networks.len()];
         for lp in &topology.logical_ports {
             if let Binding::Remote { chassis } = lp.binding {
-                let list: &mut Vec<u16> = &mut flood_chassis[lp.network.index()];
-                let id = chassis.index() as u16;
+                let list: &mut Vec<ChassisId> = &mut flood_chassis[lp.network.index()];
+                let id = ChassisId(chassis.index() as u16);
                 if !list.contains(&id) {
                     list.push(id);
                 }
@@ -114,6 +115,11 @@ impl VxlanTables {
 }
 
 impl VxlanTables {
+    #[inline]
+    pub fn chassis(&self, id: ChassisId) -> &ChassisEntry {
+        &self.chassis[id.index()]
+    }
+
     /// The learned-MAC slot of the external gateway (after the chassis').
     pub fn gateway_slot(&self) -> u16 {
         self.chassis.len() as u16

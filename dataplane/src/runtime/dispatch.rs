@@ -27,7 +27,7 @@ pub fn worker_for(
             Err(_) => return local,
         }
     }
-    if tables.uplink == Some(packet.rx_port) {
+    if tables.is_uplink(packet.rx_port) {
         if let Some(port) = snat::external_port(tables, packet) {
             let slices = PortSlices::new(tables.snat.config.port_range, workers as u16);
             if let Some(owner) = slices.owner(port) {
