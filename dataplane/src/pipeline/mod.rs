@@ -8,6 +8,7 @@ mod graph;
 mod ids;
 mod ingress;
 mod neighbours;
+mod routes;
 mod routing;
 pub mod sfc;
 pub(crate) mod snat;

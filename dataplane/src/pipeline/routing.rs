@@ -19,17 +19,13 @@ pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Pa
         return Next::Drop(DropReason::RouterLocal);
     }
     let destination = meta.flow.dst_ip();
-    if router.gateway_ips.contains(&destination) {
+    if tables.routes.is_gateway(router_id, destination) {
         return Next::Drop(DropReason::RouterLocal);
     }
     if meta.ttl <= 1 {
         return Next::Drop(DropReason::TtlExpired);
     }
-    let Some(&(_, next_network)) = router
-        .networks
-        .iter()
-        .find(|(prefix, _)| prefix.contains(&destination))
-    else {
+    let Some(next_network) = tables.routes.lookup(router_id, destination) else {
         // North-south: leaves through SNAT when the router does it.
         if let Some(external_ip) = router.snat_ip {
             cx.note("routing", || {

@@ -214,12 +214,8 @@ fn logical_destination(tables: &ForwardingTables, packet: &Packet) -> Option<Log
     if network.router_mac != Some(mac) {
         return tables.macs.get(&(zone, mac)).copied();
     }
-    let router = tables.router(network.router?);
     let destination = packet.meta.flow.dst_ip();
-    let &(_, next) = router
-        .networks
-        .iter()
-        .find(|(prefix, _)| prefix.contains(&destination))?;
+    let next = tables.routes.lookup(network.router?, destination)?;
     tables.hosts.get(&(next, destination)).copied()
 }
 

@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use packet::MacAddr;
 
 pub use super::ids::{ChassisId, LogicalPortId, NetworkId, PortId, RouterId};
+use super::routes::Routes;
 use super::sfc::SfcTables;
 use super::vxlan_tables::VxlanTables;
 use crate::topology::{Binding, Topology};
@@ -88,6 +89,8 @@ pub struct ForwardingTables {
     pub logical_ports: Vec<LogicalPortEntry>,
     pub networks: Vec<NetworkEntry>,
     pub routers: Vec<RouterEntry>,
+    /// The routers' gateway addresses and prefixes, for routing.
+    pub routes: Routes,
     /// (network, MAC) -> logical port.
     pub macs: HashMap<(NetworkId, MacAddr), LogicalPortId>,
     /// (network, IP) -> logical port.
@@ -199,7 +202,7 @@ impl ForwardingTables {
             });
         }
 
-        let routers = topology
+        let routers: Vec<RouterEntry> = topology
             .routers
             .iter()
             .map(|router| RouterEntry {
@@ -248,6 +251,11 @@ impl ForwardingTables {
             ports,
             logical_ports,
             networks,
+            routes: Routes::build(
+                routers
+                    .iter()
+                    .map(|r| (&r.networks[..], &r.gateway_ips[..])),
+            ),
             routers,
             macs,
             hosts,
