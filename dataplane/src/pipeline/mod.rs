@@ -4,10 +4,12 @@
 //! what happens next and the graph (graph.rs) acts on it; every packet ends
 //! transmitted, held for a resolution, or dropped with a reason.
 
+mod flow_table;
 mod graph;
 mod ids;
 mod ingress;
 mod neighbours;
+mod prefetch;
 mod routes;
 mod routing;
 pub mod sfc;

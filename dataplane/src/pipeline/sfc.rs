@@ -7,9 +7,10 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use classifier::{Classifier, Key, Prefix, Rule};
 use ipnet::IpNet;
-use packet::{rewrite, FlowCache, Packet};
+use packet::{rewrite, Packet};
 use sfc::{ChainTables, Encap, HopRef, ReturnError, SfcState, SteerError};
 
+use super::flow_table::FlowTable;
 use super::graph::{Context, Next, Stage};
 use super::tables::{ForwardingTables, LogicalPortId, NetworkId};
 use super::WorkerState;
@@ -110,12 +111,28 @@ fn rule_of(fc: &crate::topology::FlowClassifier, value: u32) -> Rule {
     }
 }
 
-/// Per worker: the classifier's answer for established flows, keyed by what it looks
-/// at, valid for one generation of the tables.
-pub type ClassificationCache = FlowCache<Key, Option<u32>>;
+/// What an established flow needs from the SFC stage, found in one lookup: the
+/// classifier's answer and the pair it is pinned to at its chain's first group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowDecision {
+    /// The classifier's answer: chain index << 1 | reverse.
+    pub chain: Option<u32>,
+    /// The pair (index in the first group) and when the worker's pin for it was last
+    /// refreshed (packet time).
+    pub pair: Option<(u16, u64)>,
+}
 
-/// Slots of a worker's classification cache (about 70 bytes each).
-pub const CLASSIFICATION_CACHE_SLOTS: usize = 4096;
+/// Per worker: the decisions of established flows, keyed by what the classifier
+/// looks at, valid for one generation of the tables.
+pub type ClassificationCache = FlowTable<Key, FlowDecision>;
+
+/// Entries of a worker's classification cache: as many as the flows the worker pins
+/// (`sfc::SfcState::default`), about 80 bytes each.
+pub const CLASSIFICATION_CACHE_SLOTS: usize = 1 << 15;
+
+/// A cached pair is taken without touching the pin for this long; then the pin is
+/// looked up again, so that it never idles out while its flow is active.
+const PIN_REFRESH_NS: u64 = sfc::PIN_IDLE_NS / 8;
 
 /// Sent to a service function, dropped, or (not chained, or at the end of its chain)
 /// forwarded normally as coming from a logical port.
@@ -147,14 +164,25 @@ pub(super) fn process(
             }
         }
         Ok(None) => match classify(tables, &mut worker.classified, packet, ingress) {
-            Some(hop) => {
+            Some((hop, decision)) => {
                 cx.note("classifier", || {
                     (
                         format!("matched: enters chain {}", chain_id(sfc, hop)),
                         hop_fields(sfc, hop),
                     )
                 });
-                send(tables, state, cx, packet, hop)
+                let now = packet.timestamp_ns;
+                let index = match decision.pair {
+                    Some((index, pinned_at)) if now.saturating_sub(pinned_at) < PIN_REFRESH_NS => {
+                        usize::from(index)
+                    }
+                    _ => {
+                        let index = sfc::select_pair(&sfc.chains, state, packet, hop);
+                        decision.pair = Some((index as u16, now));
+                        index
+                    }
+                };
+                send_to(tables, state, cx, packet, hop, index)
             }
             None => Next::Stage(Stage::Forward(ingress)),
         },
@@ -174,13 +202,14 @@ fn hop_fields(sfc: &SfcTables, hop: HopRef) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The chain and direction an IP packet from a VM port enters, if any.
-fn classify(
+/// The chain and direction an IP packet from a VM port enters, if any, with the
+/// flow's cached decision.
+fn classify<'c>(
     tables: &ForwardingTables,
-    cache: &mut ClassificationCache,
+    cache: &'c mut ClassificationCache,
     packet: &Packet,
     ingress: LogicalPortId,
-) -> Option<HopRef> {
+) -> Option<(HopRef, &'c mut FlowDecision)> {
     let classifier = &tables.sfc.classifier;
     // Plain unicast IP only: a VM's own MPLS frames are switched as they are, and
     // broadcast or multicast (DHCP, neighbour discovery) has no single destination to
@@ -200,9 +229,15 @@ fn classify(
     let key = Key::from_flow(&packet.meta.flow, ingress.0, destination);
     let hash = packet.meta.flow_hash
         ^ (u64::from(ingress.0) << 32 | u64::from(destination)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let value =
-        cache.get_or_insert_with(hash, key, tables.generation, || classifier.classify(&key))?;
-    Some(tables.sfc.chains.start(value >> 1, value & 1 == 1))
+    let decision = cache.get_or_insert_with(hash, key, tables.generation, || FlowDecision {
+        chain: classifier.classify(&key),
+        pair: None,
+    });
+    let value = decision.chain?;
+    Some((
+        tables.sfc.chains.start(value >> 1, value & 1 == 1),
+        decision,
+    ))
 }
 
 /// The logical port L2 or routing would deliver to: by destination MAC in the
@@ -226,7 +261,20 @@ fn send(
     packet: &mut Packet,
     hop: HopRef,
 ) -> Next {
-    match sfc::steer(&tables.sfc.chains, state, packet, hop) {
+    let index = sfc::select_pair(&tables.sfc.chains, state, packet, hop);
+    send_to(tables, state, cx, packet, hop, index)
+}
+
+/// To the pair `index` of the hop's group.
+fn send_to(
+    tables: &ForwardingTables,
+    state: &mut SfcState,
+    cx: &mut Context,
+    packet: &mut Packet,
+    hop: HopRef,
+    index: usize,
+) -> Next {
+    match sfc::steer_to(&tables.sfc.chains, state, packet, hop, index) {
         Ok(port) => {
             cx.note("sfc", || {
                 let mut fields = hop_fields(&tables.sfc, hop);
@@ -324,14 +372,17 @@ mod tests {
         let packet = web_request(vm1);
         let mut cache = ClassificationCache::new(16);
         let tables = ForwardingTables::build(&topology);
-        let first = classify(&tables, &mut cache, &packet, vm1);
+        let hop = |tables, cache: &mut ClassificationCache| {
+            classify(tables, cache, &packet, vm1).map(|(hop, _)| hop)
+        };
+        let first = hop(&tables, &mut cache);
         assert!(first.is_some(), "the web traffic enters the chain");
-        assert_eq!(classify(&tables, &mut cache, &packet, vm1), first);
+        assert_eq!(hop(&tables, &mut cache), first);
         assert_eq!((cache.hits(), cache.misses()), (1, 1));
         // New tables (a configuration change): the cached answer is not trusted.
         let newer = ForwardingTables::build(&topology);
         assert_ne!(newer.generation, tables.generation);
-        assert_eq!(classify(&newer, &mut cache, &packet, vm1), first);
+        assert_eq!(hop(&newer, &mut cache), first);
         assert_eq!((cache.hits(), cache.misses()), (1, 2));
     }
 
