@@ -11,7 +11,7 @@ use packet::MacAddr;
 pub use super::ids::{ChassisId, LogicalPortId, NetworkId, PortId, RouterId};
 use super::routes::Routes;
 use super::sfc::SfcTables;
-use super::vxlan_tables::VxlanTables;
+use super::vxlan_tables::{RemoteSender, VxlanTables};
 use crate::topology::{Binding, Topology};
 
 /// Where a logical port's frames leave.
@@ -244,6 +244,23 @@ impl ForwardingTables {
             }
         }
         let sfc = SfcTables::build(topology, |id| logical_ports[id as usize].mac);
+        let mut vxlan = VxlanTables::build(topology);
+        vxlan.senders = macs
+            .iter()
+            .filter_map(|(&(network, mac), &logical_port)| {
+                match logical_ports[logical_port.index()].attachment {
+                    Attachment::Remote { chassis } => Some((
+                        (vxlan.vnis[network.index()], mac),
+                        RemoteSender {
+                            network,
+                            logical_port,
+                            chassis,
+                        },
+                    )),
+                    Attachment::Local { .. } => None,
+                }
+            })
+            .collect();
 
         ForwardingTables {
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
@@ -261,7 +278,7 @@ impl ForwardingTables {
             hosts,
             snat: snat_tables(topology),
             sfc,
-            vxlan: VxlanTables::build(topology),
+            vxlan,
         }
     }
 }

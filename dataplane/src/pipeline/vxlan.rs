@@ -117,11 +117,24 @@ pub(super) fn receive(tables: &ForwardingTables, cx: &mut Context, packet: &mut 
             return Next::Drop(reason);
         }
     };
-    let Some(&network) = overlay.network_by_vni.get(&outer.vni) else {
-        return Next::Drop(DropReason::VxlanUnknownVni);
-    };
-    let Some(&chassis) = overlay.chassis_by_ip.get(&outer.source) else {
-        return Next::Drop(DropReason::VxlanUnknownChassis);
+    // One lookup in the common case: the inner source is a logical port of the VNI's
+    // network bound to the chassis the frame came from. Anything else takes the
+    // lookups one by one, which say what is wrong.
+    let known = overlay
+        .senders
+        .get(&(outer.vni, rewrite::source_mac(packet.data())))
+        .filter(|sender| overlay.chassis(sender.chassis).ip == outer.source);
+    let (network, chassis, known_sender) = match known {
+        Some(sender) => (sender.network, sender.chassis, Some(sender.logical_port)),
+        None => {
+            let Some(&network) = overlay.network_by_vni.get(&outer.vni) else {
+                return Next::Drop(DropReason::VxlanUnknownVni);
+            };
+            let Some(&chassis) = overlay.chassis_by_ip.get(&outer.source) else {
+                return Next::Drop(DropReason::VxlanUnknownChassis);
+            };
+            (network, chassis, None)
+        }
     };
     cx.note("vxlan", || {
         (
@@ -146,8 +159,9 @@ pub(super) fn receive(tables: &ForwardingTables, cx: &mut Context, packet: &mut 
     if tables.network(network).router_mac == Some(source_mac) {
         return deliver_routed(tables, packet, network, chassis);
     }
-    let sender = match tables.macs.get(&(network, source_mac)) {
-        Some(&lp) if bound_to(tables, lp, chassis) => lp,
+    let sender = match (known_sender, tables.macs.get(&(network, source_mac))) {
+        (Some(lp), _) => lp,
+        (None, Some(&lp)) if bound_to(tables, lp, chassis) => lp,
         _ => return Next::Drop(DropReason::VxlanSourceMismatch),
     };
     packet.meta.logical_port = sender.0;

@@ -7,7 +7,7 @@ use hashbrown::HashMap;
 use packet::MacAddr;
 use vxlan::Endpoint;
 
-use super::ids::{ChassisId, NetworkId, PortId};
+use super::ids::{ChassisId, LogicalPortId, NetworkId, PortId};
 use super::neighbours::LearnedMacs;
 use crate::topology::{Binding, Topology};
 
@@ -29,6 +29,15 @@ pub struct ChassisEntry {
     pub mac: Option<MacAddr>,
 }
 
+/// A logical port on another chassis, as a frame from it arrives: by the VNI of its
+/// network and its MAC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoteSender {
+    pub network: NetworkId,
+    pub logical_port: LogicalPortId,
+    pub chassis: ChassisId,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct VxlanTables {
     /// `None` when the node has no VTEP address, uplink or uplink MAC.
@@ -36,6 +45,9 @@ pub struct VxlanTables {
     pub chassis: Vec<ChassisEntry>,
     pub chassis_by_ip: HashMap<IpAddr, ChassisId>,
     pub network_by_vni: HashMap<u32, NetworkId>,
+    /// (VNI, MAC) -> the remote logical port owning that MAC in the VNI's network
+    /// (filled by `ForwardingTables::build`, from its MAC table).
+    pub senders: HashMap<(u32, MacAddr), RemoteSender>,
     /// By network: its VNI.
     pub vnis: Vec<u32>,
     /// By network: the chassis hosting at least one of its logical ports, in chassis
@@ -104,6 +116,7 @@ impl VxlanTables {
             chassis,
             chassis_by_ip,
             network_by_vni,
+            senders: HashMap::new(),
             vnis,
             flood_chassis,
             uplink_mac: node.uplink_mac,
