@@ -40,12 +40,6 @@ impl<K: Copy + Eq, V: Copy> FlowTable<K, V> {
         }
     }
 
-    /// Starts loading the set `hash` falls in (a lookup a few packets ahead).
-    #[inline]
-    pub fn prefetch(&self, hash: u64) {
-        super::prefetch::read(&self.sets[hash as usize & self.mask]);
-    }
-
     /// The entry for `key` under `generation`, filled by `compute` on a miss.
     #[inline]
     pub fn get_or_insert_with(
