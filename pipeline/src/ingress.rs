@@ -6,11 +6,46 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use packet::meta::ip_proto;
 use packet::{rewrite, Packet, L3, L4};
 
-use super::tables::{ForwardingTables, LogicalPortEntry};
+use super::graph::{Context, Next, Stage};
+use super::tables::{ForwardingTables, LogicalPortEntry, LogicalPortId};
 use crate::counters::DropReason;
 
+/// The ingress stage: admitted frames go on to SFC as from their logical port.
+pub(super) fn stage(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
+    let ingress = match admit(tables, packet) {
+        Ok(logical_port) => logical_port,
+        Err(reason) => {
+            let stage = if reason == DropReason::PortSecurity {
+                "port_security"
+            } else {
+                "ingress"
+            };
+            cx.note(stage, || (format!("refused: {}", reason.name()), vec![]));
+            return Next::Drop(reason);
+        }
+    };
+    cx.note("ingress", || {
+        let meta = &packet.meta;
+        (
+            format!(
+                "logical port {ingress} in network {}, port security passed",
+                meta.zone
+            ),
+            vec![
+                ("logical_port", ingress.to_string()),
+                ("network", meta.zone.to_string()),
+            ],
+        )
+    });
+    // SFC: returns from service functions, then classification; an unchained packet
+    // (or one at the end of its chain) goes on as coming from `ingress`. Chains are
+    // classified on the node hosting the source port, so frames from the overlay
+    // skip this.
+    Next::Stage(Stage::Sfc(ingress))
+}
+
 /// Admits a packet: fills its metadata and returns its logical port.
-pub(super) fn admit(tables: &ForwardingTables, packet: &mut Packet) -> Result<u32, DropReason> {
+fn admit(tables: &ForwardingTables, packet: &mut Packet) -> Result<LogicalPortId, DropReason> {
     if !packet.meta.parsed {
         packet.parse()?;
     }
@@ -32,12 +67,12 @@ pub(super) fn admit(tables: &ForwardingTables, packet: &mut Packet) -> Result<u3
             id
         }
     };
-    let entry = &tables.logical_ports[logical_port as usize];
+    let entry = tables.logical_port(logical_port);
     if entry.port_security && !source_allowed(entry, packet) {
         return Err(DropReason::PortSecurity);
     }
-    packet.meta.logical_port = logical_port;
-    packet.meta.zone = entry.network;
+    packet.meta.logical_port = logical_port.0;
+    packet.meta.zone = entry.network.0;
     Ok(logical_port)
 }
 

@@ -3,55 +3,46 @@
 
 use packet::{rewrite, Packet};
 
-use super::tables::ForwardingTables;
-use super::{snat, Dropped, Egress, WorkerState};
+use super::graph::{Context, Next, Stage};
+use super::tables::{ForwardingTables, NetworkId};
 use crate::counters::DropReason;
 
 /// Routes a packet addressed to its network's router MAC.
-pub(super) fn route(
-    tables: &ForwardingTables,
-    state: &mut WorkerState,
-    egress: &mut Egress,
-    mut packet: Packet,
-) -> Result<(), Dropped> {
+pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
     let meta = &packet.meta;
-    let network = &tables.networks[meta.zone as usize];
+    let network = tables.network(NetworkId(meta.zone));
     let Some(router_id) = network.router else {
-        return Err((packet, DropReason::NoRoute));
+        return Next::Drop(DropReason::NoRoute);
     };
-    let router = &tables.routers[router_id as usize];
+    let router = tables.router(router_id);
     if !meta.is_ip() {
-        return Err((packet, DropReason::RouterLocal));
+        return Next::Drop(DropReason::RouterLocal);
     }
     let destination = meta.flow.dst_ip();
-    if router.gateway_ips.contains(&destination) {
-        return Err((packet, DropReason::RouterLocal));
+    if tables.routes.is_gateway(router_id, destination) {
+        return Next::Drop(DropReason::RouterLocal);
     }
     if meta.ttl <= 1 {
-        return Err((packet, DropReason::TtlExpired));
+        return Next::Drop(DropReason::TtlExpired);
     }
-    let Some(&(_, next_network)) = router
-        .networks
-        .iter()
-        .find(|(prefix, _)| prefix.contains(&destination))
-    else {
+    let Some(next_network) = tables.routes.lookup(router_id, destination) else {
         // North-south: leaves through SNAT when the router does it.
         if let Some(external_ip) = router.snat_ip {
-            egress.note("routing", || {
+            cx.note("routing", || {
                 (
                     format!("{destination} is outside the networks of router {router_id}: SNAT"),
                     vec![("router", router_id.to_string())],
                 )
             });
-            return snat::outbound(tables, state, egress, packet, external_ip);
+            return Next::Stage(Stage::SnatOutbound(external_ip));
         }
-        return Err((packet, DropReason::NoRoute));
+        return Next::Drop(DropReason::NoRoute);
     };
     let Some(&target) = tables.hosts.get(&(next_network, destination)) else {
-        return Err((packet, DropReason::NoRoute));
+        return Next::Drop(DropReason::NoRoute);
     };
-    let target_mac = tables.logical_ports[target as usize].mac;
-    egress.note("routing", || {
+    let target_mac = tables.logical_port(target).mac;
+    cx.note("routing", || {
         let decision = format!(
             "{destination} routed by router {router_id} into network {next_network}, logical port {target}"
         );
@@ -64,7 +55,7 @@ pub(super) fn route(
         (decision, fields)
     });
     rewrite::set_macs(packet.data_mut(), target_mac, router.mac);
-    rewrite::decrement_ttl(&mut packet);
-    packet.meta.zone = next_network;
-    egress.send(tables, packet, target)
+    rewrite::decrement_ttl(packet);
+    packet.meta.zone = next_network.0;
+    Next::SendToLogicalPort(target)
 }

@@ -7,11 +7,13 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 
 use classifier::{Classifier, Key, Prefix, Rule};
 use ipnet::IpNet;
-use packet::{rewrite, FlowCache, Packet};
+use packet::{rewrite, Packet};
 use sfc::{ChainTables, Encap, HopRef, ReturnError, SfcState, SteerError};
 
-use super::tables::ForwardingTables;
-use super::{Dropped, Egress, WorkerState};
+use super::flow_table::FlowTable;
+use super::graph::{Context, Next, Stage};
+use super::tables::{ForwardingTables, LogicalPortId, NetworkId};
+use super::WorkerState;
 use crate::counters::DropReason;
 use topology::{Correlation, Topology};
 
@@ -109,35 +111,44 @@ fn rule_of(fc: &topology::FlowClassifier, value: u32) -> Rule {
     }
 }
 
-/// What the stage decided.
-pub(super) enum Verdict {
-    /// Not chained (or the chain is over): forward normally as coming from this
-    /// logical port.
-    Forward(Packet, u32),
-    /// Sent to a service function, or dropped.
-    Done(Result<(), Dropped>),
+/// What an established flow needs from the SFC stage, found in one lookup: the
+/// classifier's answer and the pair it is pinned to at its chain's first group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowDecision {
+    /// The classifier's answer: chain index << 1 | reverse.
+    pub chain: Option<u32>,
+    /// The pair (index in the first group) and when the worker's pin for it was last
+    /// refreshed (packet time).
+    pub pair: Option<(u16, u64)>,
 }
 
-/// Per worker: the classifier's answer for established flows, keyed by what it looks
-/// at, valid for one generation of the tables.
-pub type ClassificationCache = FlowCache<Key, Option<u32>>;
+/// Per worker: the decisions of established flows, keyed by what the classifier
+/// looks at, valid for one generation of the tables.
+pub type ClassificationCache = FlowTable<Key, FlowDecision>;
 
-/// Slots of a worker's classification cache (about 70 bytes each).
-pub const CLASSIFICATION_CACHE_SLOTS: usize = 4096;
+/// Entries of a worker's classification cache: as many as the flows the worker pins
+/// (`sfc::SfcState::default`), about 80 bytes each.
+pub const CLASSIFICATION_CACHE_SLOTS: usize = 1 << 15;
 
+/// A cached pair is taken without touching the pin for this long; then the pin is
+/// looked up again, so that it never idles out while its flow is active.
+const PIN_REFRESH_NS: u64 = sfc::PIN_IDLE_NS / 8;
+
+/// Sent to a service function, dropped, or (not chained, or at the end of its chain)
+/// forwarded normally as coming from a logical port.
 pub(super) fn process(
     tables: &ForwardingTables,
     worker: &mut WorkerState,
-    egress: &mut Egress,
-    mut packet: Packet,
-    ingress: u32,
-) -> Verdict {
+    cx: &mut Context,
+    packet: &mut Packet,
+    ingress: LogicalPortId,
+) -> Next {
     let sfc = &tables.sfc;
     let state = &mut worker.sfc;
-    match sfc::take_back(&sfc.chains, state, &mut packet, ingress) {
-        Err(error) => Verdict::Done(Err((packet, return_drop(error)))),
+    match sfc::take_back(&sfc.chains, state, packet, ingress.0) {
+        Err(error) => Next::Drop(return_drop(error)),
         Ok(Some(hop)) => {
-            egress.note("sfc", || {
+            cx.note("sfc", || {
                 (
                     format!(
                         "returned from chain {} position {}",
@@ -148,21 +159,32 @@ pub(super) fn process(
                 )
             });
             match sfc.chains.next(hop) {
-                Some(next) => Verdict::Done(send(tables, state, egress, packet, next)),
-                None => end_of_chain(tables, egress, packet),
+                Some(next) => send(tables, state, cx, packet, next),
+                None => end_of_chain(tables, cx, packet),
             }
         }
-        Ok(None) => match classify(tables, &mut worker.classified, &packet, ingress) {
-            Some(hop) => {
-                egress.note("classifier", || {
+        Ok(None) => match classify(tables, &mut worker.classified, packet, ingress) {
+            Some((hop, decision)) => {
+                cx.note("classifier", || {
                     (
                         format!("matched: enters chain {}", chain_id(sfc, hop)),
                         hop_fields(sfc, hop),
                     )
                 });
-                Verdict::Done(send(tables, state, egress, packet, hop))
+                let now = packet.timestamp_ns;
+                let index = match decision.pair {
+                    Some((index, pinned_at)) if now.saturating_sub(pinned_at) < PIN_REFRESH_NS => {
+                        usize::from(index)
+                    }
+                    _ => {
+                        let index = sfc::select_pair(&sfc.chains, state, packet, hop);
+                        decision.pair = Some((index as u16, now));
+                        index
+                    }
+                };
+                send_to(tables, state, cx, packet, hop, index)
             }
-            None => Verdict::Forward(packet, ingress),
+            None => Next::Stage(Stage::Forward(ingress)),
         },
     }
 }
@@ -180,13 +202,14 @@ fn hop_fields(sfc: &SfcTables, hop: HopRef) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// The chain and direction an IP packet from a VM port enters, if any.
-fn classify(
+/// The chain and direction an IP packet from a VM port enters, if any, with the
+/// flow's cached decision.
+fn classify<'c>(
     tables: &ForwardingTables,
-    cache: &mut ClassificationCache,
+    cache: &'c mut ClassificationCache,
     packet: &Packet,
-    ingress: u32,
-) -> Option<HopRef> {
+    ingress: LogicalPortId,
+) -> Option<(HopRef, &'c mut FlowDecision)> {
     let classifier = &tables.sfc.classifier;
     // Plain unicast IP only: a VM's own MPLS frames are switched as they are, and
     // broadcast or multicast (DHCP, neighbour discovery) has no single destination to
@@ -199,46 +222,61 @@ fn classify(
         return None;
     }
     let destination = if classifier.uses_logical_destination() {
-        logical_destination(tables, packet).unwrap_or(Key::NO_PORT)
+        logical_destination(tables, packet).map_or(Key::NO_PORT, |port| port.0)
     } else {
         Key::NO_PORT
     };
-    let key = Key::from_flow(&packet.meta.flow, ingress, destination);
+    let key = Key::from_flow(&packet.meta.flow, ingress.0, destination);
     let hash = packet.meta.flow_hash
-        ^ (u64::from(ingress) << 32 | u64::from(destination)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let value =
-        cache.get_or_insert_with(hash, key, tables.generation, || classifier.classify(&key))?;
-    Some(tables.sfc.chains.start(value >> 1, value & 1 == 1))
+        ^ (u64::from(ingress.0) << 32 | u64::from(destination)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let decision = cache.get_or_insert_with(hash, key, tables.generation, || FlowDecision {
+        chain: classifier.classify(&key),
+        pair: None,
+    });
+    let value = decision.chain?;
+    Some((
+        tables.sfc.chains.start(value >> 1, value & 1 == 1),
+        decision,
+    ))
 }
 
 /// The logical port L2 or routing would deliver to: by destination MAC in the
 /// network, or by destination address behind the router MAC.
-fn logical_destination(tables: &ForwardingTables, packet: &Packet) -> Option<u32> {
-    let zone = packet.meta.zone;
+fn logical_destination(tables: &ForwardingTables, packet: &Packet) -> Option<LogicalPortId> {
+    let zone = NetworkId(packet.meta.zone);
     let mac = rewrite::destination_mac(packet.data());
-    let network = &tables.networks[zone as usize];
+    let network = tables.network(zone);
     if network.router_mac != Some(mac) {
         return tables.macs.get(&(zone, mac)).copied();
     }
-    let router = &tables.routers[network.router? as usize];
     let destination = packet.meta.flow.dst_ip();
-    let &(_, next) = router
-        .networks
-        .iter()
-        .find(|(prefix, _)| prefix.contains(&destination))?;
+    let next = tables.routes.lookup(network.router?, destination)?;
     tables.hosts.get(&(next, destination)).copied()
 }
 
 fn send(
     tables: &ForwardingTables,
     state: &mut SfcState,
-    egress: &mut Egress,
-    mut packet: Packet,
+    cx: &mut Context,
+    packet: &mut Packet,
     hop: HopRef,
-) -> Result<(), Dropped> {
-    match sfc::steer(&tables.sfc.chains, state, &mut packet, hop) {
+) -> Next {
+    let index = sfc::select_pair(&tables.sfc.chains, state, packet, hop);
+    send_to(tables, state, cx, packet, hop, index)
+}
+
+/// To the pair `index` of the hop's group.
+fn send_to(
+    tables: &ForwardingTables,
+    state: &mut SfcState,
+    cx: &mut Context,
+    packet: &mut Packet,
+    hop: HopRef,
+    index: usize,
+) -> Next {
+    match sfc::steer_to(&tables.sfc.chains, state, packet, hop, index) {
         Ok(port) => {
-            egress.note("sfc", || {
+            cx.note("sfc", || {
                 let mut fields = hop_fields(&tables.sfc, hop);
                 fields.push(("logical_port", port.to_string()));
                 (
@@ -246,7 +284,7 @@ fn send(
                     fields,
                 )
             });
-            egress.send(tables, packet, port)
+            Next::SendToLogicalPort(LogicalPortId(port))
         }
         Err(error) => {
             let reason = match error {
@@ -254,7 +292,7 @@ fn send(
                 SteerError::NoHeadroom => DropReason::NoHeadroom,
                 SteerError::ProxyTableFull => DropReason::SfcProxyTableFull,
             };
-            Err((packet, reason))
+            Next::Drop(reason)
         }
     }
 }
@@ -264,29 +302,29 @@ fn send(
 /// forwarded as coming from the source's logical port, found by its address in the
 /// network the function returned it to. Service functions only see the IP packet (MPLS)
 /// or may rewrite MACs (proxy), so the header is rebuilt rather than trusted.
-fn end_of_chain(tables: &ForwardingTables, egress: &mut Egress, mut packet: Packet) -> Verdict {
-    let zone = packet.meta.zone;
+fn end_of_chain(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
+    let zone = NetworkId(packet.meta.zone);
     let flow = packet.meta.flow;
     let Some(&source) = tables.hosts.get(&(zone, flow.src_ip())) else {
-        return Verdict::Done(Err((packet, DropReason::SfcUnknownSource)));
+        return Next::Drop(DropReason::SfcUnknownSource);
     };
     let destination = match tables.hosts.get(&(zone, flow.dst_ip())) {
-        Some(&target) => tables.logical_ports[target as usize].mac,
-        None => match tables.networks[zone as usize].router_mac {
+        Some(&target) => tables.logical_port(target).mac,
+        None => match tables.network(zone).router_mac {
             Some(router) => router,
-            None => return Verdict::Done(Err((packet, DropReason::NoDestination))),
+            None => return Next::Drop(DropReason::NoDestination),
         },
     };
-    let source_mac = tables.logical_ports[source as usize].mac;
+    let source_mac = tables.logical_port(source).mac;
     rewrite::set_macs(packet.data_mut(), destination, source_mac);
-    packet.meta.logical_port = source;
-    egress.note("sfc", || {
+    packet.meta.logical_port = source.0;
+    cx.note("sfc", || {
         (
             format!("end of chain: forwarded as from logical port {source}"),
             vec![("logical_port", source.to_string())],
         )
     });
-    Verdict::Forward(packet, source)
+    Next::Stage(Stage::Forward(source))
 }
 
 fn return_drop(error: ReturnError) -> DropReason {
@@ -306,7 +344,7 @@ mod tests {
     const EXAMPLE: &str = include_str!("../../dataplane/tests/data/topology-example.toml");
 
     /// A TCP SYN from green-vm1 to green-web (10.0.0.9:80), parsed, from `ingress`.
-    fn web_request(ingress: u32) -> Packet {
+    fn web_request(ingress: LogicalPortId) -> Packet {
         let mut frame = Vec::new();
         etherparse::PacketBuilder::ethernet2(
             [0xfa, 0x16, 0x3e, 0, 1, 1],
@@ -323,25 +361,28 @@ mod tests {
         });
         let mut packet = pool.alloc_copy(&frame).unwrap();
         packet.meta = packet::parse(&frame).unwrap();
-        packet.meta.logical_port = ingress;
+        packet.meta.logical_port = ingress.0;
         packet
     }
 
     #[test]
     fn established_flows_are_classified_from_the_cache_of_their_generation() {
         let topology = Topology::from_toml_str(EXAMPLE).unwrap();
-        let vm1 = topology.logical_port_by_name("green-vm1").unwrap().index() as u32;
+        let vm1 = LogicalPortId(topology.logical_port_by_name("green-vm1").unwrap().index() as u32);
         let packet = web_request(vm1);
         let mut cache = ClassificationCache::new(16);
         let tables = ForwardingTables::build(&topology);
-        let first = classify(&tables, &mut cache, &packet, vm1);
+        let hop = |tables, cache: &mut ClassificationCache| {
+            classify(tables, cache, &packet, vm1).map(|(hop, _)| hop)
+        };
+        let first = hop(&tables, &mut cache);
         assert!(first.is_some(), "the web traffic enters the chain");
-        assert_eq!(classify(&tables, &mut cache, &packet, vm1), first);
+        assert_eq!(hop(&tables, &mut cache), first);
         assert_eq!((cache.hits(), cache.misses()), (1, 1));
         // New tables (a configuration change): the cached answer is not trusted.
         let newer = ForwardingTables::build(&topology);
         assert_ne!(newer.generation, tables.generation);
-        assert_eq!(classify(&newer, &mut cache, &packet, vm1), first);
+        assert_eq!(hop(&newer, &mut cache), first);
         assert_eq!((cache.hits(), cache.misses()), (1, 2));
     }
 

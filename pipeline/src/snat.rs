@@ -6,8 +6,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use packet::{rewrite, MacAddr, Packet, L3, L4};
 
-use super::tables::ForwardingTables;
-use super::{Dropped, Egress, WorkerState};
+use super::graph::{Context, Next};
+use super::tables::{ForwardingTables, NetworkId};
+use super::WorkerState;
 use crate::counters::DropReason;
 
 /// Translates a routed packet whose destination is outside its router's networks
@@ -15,31 +16,31 @@ use crate::counters::DropReason;
 pub(super) fn outbound(
     tables: &ForwardingTables,
     state: &mut WorkerState,
-    egress: &mut Egress,
-    mut packet: Packet,
+    cx: &mut Context,
+    packet: &mut Packet,
     external_ip: Ipv4Addr,
-) -> Result<(), Dropped> {
+) -> Next {
     let snat = &tables.snat;
     // IPv6 north-south is not translated (no NAT66): no route out.
     if packet.meta.l3 != L3::Ipv4 {
-        return Err((packet, DropReason::NoRoute));
+        return Next::Drop(DropReason::NoRoute);
     }
     let (Some(uplink), Some(uplink_mac)) = (tables.uplink, snat.uplink_mac) else {
-        return Err((packet, DropReason::SnatNoGatewayMac));
+        return Next::Drop(DropReason::SnatNoGatewayMac);
     };
     // The gateway's MAC: configured, or resolved by ARP on the uplink.
     let gateway_mac = match (snat.gateway_mac, snat.resolve_gateway) {
         (Some(mac), _) => Some(mac),
-        (None, Some((gateway, _))) => egress.learned.get(IpAddr::V4(gateway)),
-        (None, None) => return Err((packet, DropReason::SnatNoGatewayMac)),
+        (None, Some((gateway, _))) => cx.learned.get(IpAddr::V4(gateway)),
+        (None, None) => return Next::Drop(DropReason::SnatNoGatewayMac),
     };
     let zone = packet.meta.zone;
     let tenant = (packet.meta.flow.src_ip(), packet.meta.flow.src_port);
-    if let Err(error) = state.nat.outbound(&mut packet, zone, external_ip) {
-        return Err((packet, error.into()));
+    if let Err(error) = state.nat.outbound(packet, zone, external_ip) {
+        return Next::Drop(error.into());
     }
-    egress.note("snat", || {
-        let port = translated_source_port(&packet);
+    cx.note("snat", || {
+        let port = translated_source_port(packet);
         (
             format!(
                 "source {}:{} translated to {external_ip}:{port}",
@@ -56,17 +57,11 @@ pub(super) fn outbound(
         gateway_mac.unwrap_or(MacAddr::ZERO),
         uplink_mac,
     );
-    rewrite::decrement_ttl(&mut packet);
+    rewrite::decrement_ttl(packet);
     match (gateway_mac, snat.resolve_gateway) {
-        (None, Some((gateway, _))) => {
-            // Waits, translated, for the gateway's answer; its MAC is filled then.
-            let now = packet.timestamp_ns;
-            egress
-                .neighbours
-                .hold(IpAddr::V4(gateway), packet, now)
-                .map_err(|packet| (packet, DropReason::ResolveQueueFull))
-        }
-        _ => egress.transmit(uplink, packet),
+        // Waits, translated, for the gateway's answer; its MAC is filled then.
+        (None, Some((gateway, _))) => Next::Hold(IpAddr::V4(gateway)),
+        _ => Next::Transmit(uplink),
     }
 }
 
@@ -108,23 +103,26 @@ pub fn external_port(tables: &ForwardingTables, packet: &Packet) -> Option<u16> 
 pub(super) fn inbound(
     tables: &ForwardingTables,
     state: &mut WorkerState,
-    egress: &mut Egress,
-    mut packet: Packet,
-) -> Result<(), Dropped> {
+    cx: &mut Context,
+    packet: &mut Packet,
+) -> Next {
     if packet.meta.ttl <= 1 {
-        return Err((packet, DropReason::TtlExpired));
+        return Next::Drop(DropReason::TtlExpired);
     }
-    let to = match state.nat.inbound(&mut packet) {
+    let to = match state.nat.inbound(packet) {
         Ok(to) => to,
-        Err(error) => return Err((packet, error.into())),
+        Err(error) => return Next::Drop(error.into()),
     };
-    let Some(&target) = tables.hosts.get(&(to.zone, IpAddr::V4(to.internal_ip))) else {
-        return Err((packet, DropReason::NoRoute));
+    let Some(&target) = tables
+        .hosts
+        .get(&(NetworkId(to.zone), IpAddr::V4(to.internal_ip)))
+    else {
+        return Next::Drop(DropReason::NoRoute);
     };
-    let Some(router_mac) = tables.networks[to.zone as usize].router_mac else {
-        return Err((packet, DropReason::NoRoute));
+    let Some(router_mac) = tables.network(NetworkId(to.zone)).router_mac else {
+        return Next::Drop(DropReason::NoRoute);
     };
-    egress.note("snat", || {
+    cx.note("snat", || {
         (
             format!("reply translated back to {}", to.internal_ip),
             vec![
@@ -133,9 +131,9 @@ pub(super) fn inbound(
             ],
         )
     });
-    let target_mac = tables.logical_ports[target as usize].mac;
+    let target_mac = tables.logical_port(target).mac;
     rewrite::set_macs(packet.data_mut(), target_mac, router_mac);
-    rewrite::decrement_ttl(&mut packet);
+    rewrite::decrement_ttl(packet);
     packet.meta.zone = to.zone;
-    egress.send(tables, packet, target)
+    Next::SendToLogicalPort(target)
 }

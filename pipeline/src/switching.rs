@@ -1,11 +1,11 @@
-//! L2 within a logical network: the local ARP responder, unicast by destination MAC,
-//! and flooding of broadcast, multicast and unknown unicast to the network's other
-//! local ports.
+//! L2 within a logical network: the local ARP responder, unicast by destination MAC;
+//! broadcast, multicast and unknown unicast are flooded (by the graph) to the
+//! network's other ports.
 
-use packet::{rewrite, MacAddr, Packet, Pool, L3};
+use packet::{rewrite, MacAddr, Packet, L3};
 
-use super::tables::ForwardingTables;
-use super::{Dropped, Egress};
+use super::graph::{Context, Next, Stage};
+use super::tables::{ForwardingTables, LogicalPortId};
 use crate::counters::DropReason;
 
 pub(super) const ARP_REQUEST: u16 = 1;
@@ -15,23 +15,23 @@ const ARP_REPLY: u16 = 2;
 /// for: a logical port's (local or remote) or the gateway's (the router MAC). A
 /// request for the asker's own address (gratuitous ARP, duplicate detection) is
 /// not answered.
-pub(super) fn arp_answer(
+fn arp_answer(
     tables: &ForwardingTables,
     packet: &Packet,
-    ingress: u32,
+    ingress: LogicalPortId,
 ) -> Option<MacAddr> {
     let meta = &packet.meta;
     if meta.l3 != L3::Arp || meta.arp_op != ARP_REQUEST {
         return None;
     }
-    let network_id = tables.logical_ports[ingress as usize].network;
-    let network = &tables.networks[network_id as usize];
+    let network_id = tables.logical_port(ingress).network;
+    let network = tables.network(network_id);
     let target = meta.flow.dst_ip();
     if network.gateway_ip == Some(target) {
         return network.router_mac;
     }
     match tables.hosts.get(&(network_id, target)) {
-        Some(&owner) if owner != ingress => Some(tables.logical_ports[owner as usize].mac),
+        Some(&owner) if owner != ingress => Some(tables.logical_port(owner).mac),
         _ => None,
     }
 }
@@ -56,105 +56,67 @@ pub(super) fn turn_into_arp_reply(packet: &mut Packet, answer: MacAddr) {
     arp[18..28].copy_from_slice(&sender);
 }
 
-/// Forwards a frame within its logical network by destination MAC.
-pub(super) fn switch(
+/// Forwarding once the frame's logical port is known (a local port after ingress, or a
+/// remote one after VXLAN decapsulation): ARP responder, routing or L2.
+pub(super) fn forward(
     tables: &ForwardingTables,
-    egress: &mut Egress,
-    pool: &mut Pool,
-    packet: Packet,
-    ingress: u32,
-) -> Result<(), Dropped> {
+    cx: &mut Context,
+    packet: &mut Packet,
+    ingress: LogicalPortId,
+) -> Next {
+    let network = tables.network(tables.logical_port(ingress).network);
+    if let Some(answer) = arp_answer(tables, packet, ingress) {
+        cx.note("arp_responder", || {
+            (
+                format!("answered with {answer}"),
+                vec![("mac", answer.to_string())],
+            )
+        });
+        turn_into_arp_reply(packet, answer);
+        return Next::SendToLogicalPort(ingress);
+    }
+    let destination = rewrite::destination_mac(packet.data());
+    if network.router_mac == Some(destination) {
+        cx.note("l2", || {
+            (format!("to the router MAC {destination}: routed"), vec![])
+        });
+        return Next::Stage(Stage::Route);
+    }
+    switch(tables, cx, packet, ingress)
+}
+
+/// Forwards a frame within its logical network by destination MAC.
+fn switch(
+    tables: &ForwardingTables,
+    cx: &mut Context,
+    packet: &Packet,
+    ingress: LogicalPortId,
+) -> Next {
     let destination = rewrite::destination_mac(packet.data());
     if destination.is_multicast() {
-        egress.note("l2", || {
+        cx.note("l2", || {
             (
                 format!("{destination} is broadcast or multicast: flooded"),
                 vec![],
             )
         });
-        return flood(tables, egress, pool, packet, ingress);
+        return Next::Flood(ingress);
     }
-    let network = tables.logical_ports[ingress as usize].network;
+    let network = tables.logical_port(ingress).network;
     match tables.macs.get(&(network, destination)) {
-        Some(&target) if target == ingress => Err((packet, DropReason::Hairpin)),
+        Some(&target) if target == ingress => Next::Drop(DropReason::Hairpin),
         Some(&target) => {
-            egress.note("l2", || {
+            cx.note("l2", || {
                 let decision = format!("unicast {destination} to logical port {target}");
                 (decision, vec![("logical_port", target.to_string())])
             });
-            egress.send(tables, packet, target)
+            Next::SendToLogicalPort(target)
         }
         None => {
-            egress.note("l2", || {
+            cx.note("l2", || {
                 (format!("unknown unicast {destination}: flooded"), vec![])
             });
-            flood(tables, egress, pool, packet, ingress)
-        }
-    }
-}
-
-/// Where a flooded copy goes.
-#[derive(Clone, Copy)]
-enum FloodTarget {
-    /// A local logical port.
-    Port(u32),
-    /// A chassis hosting ports of the network (head-end replication, one copy each).
-    Chassis(u16),
-}
-
-/// Sends a copy to every other local port of the network and, when the frame did not
-/// come over the overlay, one to every chassis hosting a port of it (a frame from the
-/// overlay was replicated to every chassis by its sender already); the last one gets
-/// the original buffer.
-fn flood(
-    tables: &ForwardingTables,
-    egress: &mut Egress,
-    pool: &mut Pool,
-    packet: Packet,
-    ingress: u32,
-) -> Result<(), Dropped> {
-    let network = tables.logical_ports[ingress as usize].network;
-    let from_overlay = tables.uplink == Some(packet.rx_port);
-    let chassis: &[u16] = if from_overlay {
-        &[]
-    } else {
-        &tables.vxlan.flood_chassis[network as usize]
-    };
-    let mut targets = tables.networks[network as usize]
-        .flood
-        .iter()
-        .copied()
-        .filter(|&target| target != ingress)
-        .map(FloodTarget::Port)
-        .chain(chassis.iter().copied().map(FloodTarget::Chassis));
-    let Some(mut current) = targets.next() else {
-        return Err((packet, DropReason::NoDestination));
-    };
-    for next in targets {
-        match pool.clone_packet(&packet) {
-            Ok(copy) => {
-                if let Err(dropped) = flood_one(tables, egress, copy, current, network) {
-                    egress.drop(pool, dropped);
-                }
-            }
-            Err(_) => egress.counters.drop(DropReason::NoBuffer),
-        }
-        current = next;
-    }
-    flood_one(tables, egress, packet, current, network)
-}
-
-fn flood_one(
-    tables: &ForwardingTables,
-    egress: &mut Egress,
-    packet: Packet,
-    target: FloodTarget,
-    network: u32,
-) -> Result<(), Dropped> {
-    match target {
-        FloodTarget::Port(port) => egress.send(tables, packet, port),
-        FloodTarget::Chassis(chassis) => {
-            super::vxlan::send_to_chassis(egress, tables, packet, chassis, network)
+            Next::Flood(ingress)
         }
     }
 }

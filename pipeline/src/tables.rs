@@ -8,22 +8,24 @@ use hashbrown::HashMap;
 use ipnet::IpNet;
 use packet::MacAddr;
 
+pub use super::ids::{ChassisId, LogicalPortId, NetworkId, PortId, RouterId};
+use super::routes::Routes;
 use super::sfc::SfcTables;
-use super::vxlan_tables::VxlanTables;
+use super::vxlan_tables::{RemoteSender, VxlanTables};
 use topology::{Binding, Topology};
 
 /// Where a logical port's frames leave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attachment {
     /// On a dataplane port of this node, tagged when `vlan` is set.
-    Local { port: u16, vlan: Option<u16> },
+    Local { port: PortId, vlan: Option<u16> },
     /// On another chassis (its index in `vxlan.chassis`), reached through the overlay.
-    Remote { chassis: u16 },
+    Remote { chassis: ChassisId },
 }
 
 #[derive(Clone, Debug)]
 pub struct LogicalPortEntry {
-    pub network: u32,
+    pub network: NetworkId,
     pub mac: MacAddr,
     pub ip: Option<IpAddr>,
     /// The IPv6 link-local address derived from the MAC (EUI-64), also the port's.
@@ -34,18 +36,18 @@ pub struct LogicalPortEntry {
 
 #[derive(Clone, Debug, Default)]
 pub struct NetworkEntry {
-    pub router: Option<u32>,
+    pub router: Option<RouterId>,
     pub router_mac: Option<MacAddr>,
     pub gateway_ip: Option<IpAddr>,
     /// Locally attached logical ports, in topology order: where floods go.
-    pub flood: Vec<u32>,
+    pub flood: Vec<LogicalPortId>,
 }
 
 #[derive(Clone, Debug)]
 pub struct RouterEntry {
     pub mac: MacAddr,
     /// The router's networks with their prefixes.
-    pub networks: Vec<(IpNet, u32)>,
+    pub networks: Vec<(IpNet, NetworkId)>,
     /// Its gateway addresses: packets to them are for the router itself.
     pub gateway_ips: Vec<IpAddr>,
     /// The SNAT source address when `snat = true`: the router's own external IP, else
@@ -72,8 +74,8 @@ pub struct SnatTables {
 /// Which logical port an arriving frame belongs to, per dataplane port.
 #[derive(Clone, Debug, Default)]
 pub struct PortIngress {
-    pub untagged: Option<u32>,
-    pub tagged: HashMap<u16, u32>,
+    pub untagged: Option<LogicalPortId>,
+    pub tagged: HashMap<u16, LogicalPortId>,
 }
 
 #[derive(Clone, Debug)]
@@ -82,15 +84,17 @@ pub struct ForwardingTables {
     /// generation are ignored.
     pub generation: u64,
     /// The port facing the underlay and the outside (node.uplink).
-    pub uplink: Option<u16>,
+    pub uplink: Option<PortId>,
     pub ports: Vec<PortIngress>,
     pub logical_ports: Vec<LogicalPortEntry>,
     pub networks: Vec<NetworkEntry>,
     pub routers: Vec<RouterEntry>,
+    /// The routers' gateway addresses and prefixes, for routing.
+    pub routes: Routes,
     /// (network, MAC) -> logical port.
-    pub macs: HashMap<(u32, MacAddr), u32>,
+    pub macs: HashMap<(NetworkId, MacAddr), LogicalPortId>,
     /// (network, IP) -> logical port.
-    pub hosts: HashMap<(u32, IpAddr), u32>,
+    pub hosts: HashMap<(NetworkId, IpAddr), LogicalPortId>,
     pub snat: SnatTables,
     /// Compiled flow classifiers and port chains.
     pub sfc: SfcTables,
@@ -125,13 +129,34 @@ pub fn link_local_of(mac: MacAddr) -> Ipv6Addr {
 }
 
 impl ForwardingTables {
+    #[inline]
+    pub fn logical_port(&self, id: LogicalPortId) -> &LogicalPortEntry {
+        &self.logical_ports[id.index()]
+    }
+
+    #[inline]
+    pub fn network(&self, id: NetworkId) -> &NetworkEntry {
+        &self.networks[id.index()]
+    }
+
+    #[inline]
+    pub fn router(&self, id: RouterId) -> &RouterEntry {
+        &self.routers[id.index()]
+    }
+
+    /// Whether a frame received on dataplane port `rx_port` came in on the uplink.
+    #[inline]
+    pub fn is_uplink(&self, rx_port: u16) -> bool {
+        self.uplink == Some(PortId(rx_port))
+    }
+
     pub fn build(topology: &Topology) -> Self {
         let mut ports = vec![PortIngress::default(); topology.ports.len()];
         let mut networks: Vec<NetworkEntry> = topology
             .networks
             .iter()
             .map(|network| NetworkEntry {
-                router: network.router.map(|r| r.index() as u32),
+                router: network.router.map(|r| RouterId(r.index() as u32)),
                 router_mac: network.router.map(|r| topology.routers[r.index()].mac),
                 gateway_ip: network.gateway_ip,
                 flood: Vec::new(),
@@ -142,8 +167,8 @@ impl ForwardingTables {
         let mut logical_ports = Vec::with_capacity(topology.logical_ports.len());
 
         for (index, lp) in topology.logical_ports.iter().enumerate() {
-            let id = index as u32;
-            let network = lp.network.index() as u32;
+            let id = LogicalPortId(index as u32);
+            let network = NetworkId(lp.network.index() as u32);
             let attachment = match lp.binding {
                 Binding::Local { port, vlan } => {
                     let ingress = &mut ports[port.index()];
@@ -153,14 +178,14 @@ impl ForwardingTables {
                         }
                         None => ingress.untagged = Some(id),
                     }
-                    networks[network as usize].flood.push(id);
+                    networks[network.index()].flood.push(id);
                     Attachment::Local {
-                        port: port.index() as u16,
+                        port: PortId(port.index() as u16),
                         vlan,
                     }
                 }
                 Binding::Remote { chassis } => Attachment::Remote {
-                    chassis: chassis.index() as u16,
+                    chassis: ChassisId(chassis.index() as u16),
                 },
             };
             macs.insert((network, lp.mac), id);
@@ -177,7 +202,7 @@ impl ForwardingTables {
             });
         }
 
-        let routers = topology
+        let routers: Vec<RouterEntry> = topology
             .routers
             .iter()
             .map(|router| RouterEntry {
@@ -185,7 +210,12 @@ impl ForwardingTables {
                 networks: router
                     .networks
                     .iter()
-                    .map(|n| (topology.networks[n.index()].cidr, n.index() as u32))
+                    .map(|n| {
+                        (
+                            topology.networks[n.index()].cidr,
+                            NetworkId(n.index() as u32),
+                        )
+                    })
                     .collect(),
                 gateway_ips: router
                     .networks
@@ -214,19 +244,41 @@ impl ForwardingTables {
             }
         }
         let sfc = SfcTables::build(topology, |id| logical_ports[id as usize].mac);
+        let mut vxlan = VxlanTables::build(topology);
+        vxlan.senders = macs
+            .iter()
+            .filter_map(|(&(network, mac), &logical_port)| {
+                match logical_ports[logical_port.index()].attachment {
+                    Attachment::Remote { chassis } => Some((
+                        (vxlan.vnis[network.index()], mac),
+                        RemoteSender {
+                            network,
+                            logical_port,
+                            chassis,
+                        },
+                    )),
+                    Attachment::Local { .. } => None,
+                }
+            })
+            .collect();
 
         ForwardingTables {
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
-            uplink: topology.node.uplink.map(|port| port.index() as u16),
+            uplink: topology.node.uplink.map(|port| PortId(port.index() as u16)),
             ports,
             logical_ports,
             networks,
+            routes: Routes::build(
+                routers
+                    .iter()
+                    .map(|r| (&r.networks[..], &r.gateway_ips[..])),
+            ),
             routers,
             macs,
             hosts,
             snat: snat_tables(topology),
             sfc,
-            vxlan: VxlanTables::build(topology),
+            vxlan,
         }
     }
 }

@@ -1,16 +1,17 @@
 //! Trace: one packet through a private run of the pipeline over a snapshot, with each
 //! stage's decision recorded and nothing transmitted. The pipeline carries an
-//! `Option<&mut Trace>` in its `Egress`; stages record through `Egress::note`, whose
+//! `Option<&mut Trace>` in its `Context`; stages record through `Context::note`, whose
 //! closure only runs when a trace is being taken, so the fast path pays one branch.
-//! A stage added later records its decisions the same way (`egress.note("sfc", ...)`).
+//! A stage added later records its decisions the same way (`cx.note("sfc", ...)`).
 
 use std::sync::Arc;
 
 use packet::{Pool, PoolConfig};
 
+use super::graph::{self, Context, Next};
 use super::neighbours::{LearnedMacs, Neighbours};
 use super::tables::ForwardingTables;
-use super::{forward, Egress, TxQueues, WorkerState};
+use super::{TxQueues, WorkerState};
 use crate::counters::{Counters, DropReason};
 
 /// One stage's decision.
@@ -99,16 +100,22 @@ pub fn trace_frame(
     for (ip, mac) in learned.iter() {
         known.set(ip, mac, 0);
     }
-    let mut egress = Egress {
+    let mut cx = Context {
         tx: &mut tx,
         counters: &mut counters,
         neighbours: &mut neighbours,
         learned: &known,
         trace: Some(&mut trace),
     };
-    if let Err(dropped) = forward(tables, &mut state, &mut egress, &mut pool, packet) {
-        egress.drop(&mut pool, dropped);
-    }
+    let first = graph::entry(tables, &packet);
+    graph::run(
+        tables,
+        &mut state,
+        &mut cx,
+        &mut pool,
+        packet,
+        Next::Stage(first),
+    );
     for (port, queue) in tx.pending() {
         for packet in queue.drain() {
             trace.outputs.push((port as u16, packet.data().to_vec()));

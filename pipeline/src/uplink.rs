@@ -4,10 +4,11 @@
 //! discovery.
 
 use packet::meta::VXLAN_PORT;
-use packet::{parse, Packet, Pool, L3, L4};
+use packet::{parse, Packet, L3, L4};
 
+use super::graph::{Context, Next, Stage};
 use super::tables::ForwardingTables;
-use super::{snat, uplink_host, vxlan, Dropped, Egress, WorkerState};
+use super::{snat, uplink_host};
 use crate::counters::DropReason;
 
 /// What an uplink frame is, by its outer headers.
@@ -54,32 +55,22 @@ fn classify(tables: &ForwardingTables, packet: &Packet) -> UplinkTraffic {
     }
 }
 
-pub(super) fn receive(
-    tables: &ForwardingTables,
-    state: &mut WorkerState,
-    egress: &mut Egress,
-    pool: &mut Pool,
-    mut packet: Packet,
-) -> Result<(), Dropped> {
+pub(super) fn receive(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
     if !packet.meta.parsed {
         packet.meta = match parse(packet.data()) {
             Ok(meta) => meta,
-            Err(error) => return Err((packet, error.into())),
+            Err(error) => return Next::Drop(error.into()),
         };
     }
-    let traffic = classify(tables, &packet);
-    egress.note("uplink", || (traffic.describe().to_owned(), vec![]));
+    let traffic = classify(tables, packet);
+    cx.note("uplink", || (traffic.describe().to_owned(), vec![]));
     match traffic {
-        UplinkTraffic::SnatReply => snat::inbound(tables, state, egress, packet),
-        UplinkTraffic::Vxlan => vxlan::receive(tables, state, egress, pool, packet),
-        UplinkTraffic::Arp => uplink_host::arp(tables, egress, pool, packet),
-        UplinkTraffic::NeighbourSolicitation => {
-            uplink_host::neighbour_solicitation(tables, egress, packet)
-        }
-        UplinkTraffic::NeighbourAdvertisement => {
-            uplink_host::neighbour_advertisement(tables, egress, pool, packet)
-        }
+        UplinkTraffic::SnatReply => Next::Stage(Stage::SnatInbound),
+        UplinkTraffic::Vxlan => Next::Stage(Stage::VxlanDecap),
+        UplinkTraffic::Arp => Next::Stage(Stage::UplinkArp),
+        UplinkTraffic::NeighbourSolicitation => Next::Stage(Stage::UplinkNeighbourSolicitation),
+        UplinkTraffic::NeighbourAdvertisement => Next::Stage(Stage::UplinkNeighbourAdvertisement),
         // Nothing else on the uplink is addressed to a logical port.
-        UplinkTraffic::Other => Err((packet, DropReason::NoLogicalPort)),
+        UplinkTraffic::Other => Next::Drop(DropReason::NoLogicalPort),
     }
 }

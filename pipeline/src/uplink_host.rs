@@ -10,23 +10,26 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use packet::meta::{ether_type, ip_proto};
 use packet::{checksum, MacAddr, Packet, Pool, L3, L4};
 
+use super::graph::{Context, Next, Stage};
 use super::switching::{turn_into_arp_reply, ARP_REQUEST};
-use super::tables::ForwardingTables;
-use super::{Dropped, Egress};
+use super::tables::{ForwardingTables, PortId};
 use crate::counters::DropReason;
 
 const ARP_LEN: usize = 42;
 
-/// An ARP frame on the uplink: its sender is learned when this node is resolving it,
-/// a request for one of the node's addresses is answered out of the uplink; anything
-/// else is not for this node.
-pub(super) fn arp(
-    tables: &ForwardingTables,
-    egress: &mut Egress,
-    pool: &mut Pool,
-    mut packet: Packet,
-) -> Result<(), Dropped> {
-    let learned = learn_sender(tables, egress, pool, &packet);
+/// An ARP frame on the uplink: its sender is learned when this node is resolving it
+/// (and the frames waiting for it leave), then it is answered.
+pub(super) fn arp(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
+    if learn_sender(tables, cx, packet) {
+        Next::ReleaseHeld(Stage::UplinkArpAnswer { learned: true })
+    } else {
+        arp_answer(tables, packet, false)
+    }
+}
+
+/// A request for one of the node's addresses is answered out of the uplink;
+/// anything else is not for this node.
+pub(super) fn arp_answer(tables: &ForwardingTables, packet: &mut Packet, learned: bool) -> Next {
     let meta = &packet.meta;
     let overlay = &tables.vxlan;
     let ours = meta.l3 == L3::Arp
@@ -34,24 +37,19 @@ pub(super) fn arp(
         && overlay.own_ips.contains(&meta.flow.dst_ip());
     match (overlay.uplink_mac, tables.uplink, ours) {
         (Some(mac), Some(uplink), true) => {
-            turn_into_arp_reply(&mut packet, mac);
-            egress.transmit(uplink, packet)
+            turn_into_arp_reply(packet, mac);
+            Next::Transmit(uplink)
         }
-        _ if learned => Err((packet, DropReason::NeighbourLearned)),
-        _ => Err((packet, DropReason::NoLogicalPort)),
+        _ if learned => Next::Drop(DropReason::NeighbourLearned),
+        _ => Next::Drop(DropReason::NoLogicalPort),
     }
 }
 
 /// Learns the ARP sender's MAC when it is an address this worker is resolving.
-fn learn_sender(
-    tables: &ForwardingTables,
-    egress: &mut Egress,
-    pool: &mut Pool,
-    packet: &Packet,
-) -> bool {
-    let Some(uplink) = tables.uplink else {
+fn learn_sender(tables: &ForwardingTables, cx: &Context, packet: &Packet) -> bool {
+    if tables.uplink.is_none() {
         return false;
-    };
+    }
     let l3 = usize::from(packet.meta.l3_offset);
     let Some(sender) = packet.data().get(l3 + 8..l3 + 14) else {
         return false;
@@ -59,9 +57,7 @@ fn learn_sender(
     let mac = MacAddr(sender.try_into().unwrap_or([0; 6]));
     learn(
         tables,
-        egress,
-        pool,
-        uplink,
+        cx,
         packet.meta.flow.src_ip(),
         mac,
         packet.timestamp_ns,
@@ -69,22 +65,13 @@ fn learn_sender(
 }
 
 /// Learns `ip`'s MAC when `ip` is a chassis the topology gives no MAC, for every
-/// worker, and sends the frames that waited for it here (at `now`, the time of the
-/// answer); the other workers send theirs at their next burst.
-fn learn(
-    tables: &ForwardingTables,
-    egress: &mut Egress,
-    pool: &mut Pool,
-    uplink: u16,
-    ip: IpAddr,
-    mac: MacAddr,
-    now: u64,
-) -> bool {
+/// worker (at `now`, the time of the answer); the caller releases the frames that
+/// waited for it here, the other workers send theirs at their next burst.
+fn learn(tables: &ForwardingTables, cx: &Context, ip: IpAddr, mac: MacAddr, now: u64) -> bool {
     if !is_resolvable(tables, ip) || !mac.is_unicast() {
         return false;
     }
-    egress.learned.set(ip, mac, now);
-    release_resolved(tables, egress, pool, uplink);
+    cx.learned.set(ip, mac, now);
     true
 }
 
@@ -93,7 +80,7 @@ fn learn(
 pub(super) fn is_resolvable(tables: &ForwardingTables, ip: IpAddr) -> bool {
     let overlay = &tables.vxlan;
     if let Some(&chassis) = overlay.chassis_by_ip.get(&ip) {
-        return overlay.chassis[usize::from(chassis)].mac.is_none();
+        return overlay.chassis(chassis).mac.is_none();
     }
     matches!(tables.snat.resolve_gateway, Some((gateway, _)) if IpAddr::V4(gateway) == ip)
 }
@@ -102,21 +89,21 @@ pub(super) fn is_resolvable(tables: &ForwardingTables, ip: IpAddr) -> bool {
 /// at the time of the answer (or their own, if later).
 pub(super) fn release_resolved(
     tables: &ForwardingTables,
-    egress: &mut Egress,
+    cx: &mut Context,
     pool: &mut Pool,
-    uplink: u16,
+    uplink: PortId,
 ) {
-    let known = egress.learned;
+    let known = cx.learned;
     let learned = |ip: IpAddr| {
         is_resolvable(tables, ip)
             .then(|| known.get_with_time(ip))
             .flatten()
     };
-    while let Some((mut waiting, (mac, learned_at))) = egress.neighbours.take_resolved(learned) {
+    while let Some((mut waiting, (mac, learned_at))) = cx.neighbours.take_resolved(learned) {
         waiting.data_mut()[0..6].copy_from_slice(&mac.0);
         waiting.timestamp_ns = waiting.timestamp_ns.max(learned_at);
-        if let Err(dropped) = egress.transmit(uplink, waiting) {
-            egress.drop(pool, dropped);
+        if let Err((packet, reason)) = cx.transmit(uplink, waiting) {
+            cx.drop(pool, packet, reason);
         }
     }
 }
@@ -126,15 +113,15 @@ pub(super) fn release_resolved(
 /// solicitation to the target's solicited-node group over IPv6.
 pub(super) fn send_arp_requests(
     tables: &ForwardingTables,
-    egress: &mut Egress,
+    cx: &mut Context,
     pool: &mut Pool,
     now: u64,
 ) {
     let (Some(uplink), Some(mac)) = (tables.uplink, tables.vxlan.uplink_mac) else {
-        while egress.neighbours.next_request(now).is_some() {}
+        while cx.neighbours.next_request(now).is_some() {}
         return;
     };
-    while let Some(target) = egress.neighbours.next_request(now) {
+    while let Some(target) = cx.neighbours.next_request(now) {
         // Asked from the address the target talks to: the external address for the
         // gateway, the VTEP for a chassis.
         let own = match tables.snat.resolve_gateway {
@@ -144,7 +131,7 @@ pub(super) fn send_arp_requests(
             _ => tables.vxlan.local.as_ref().map(|local| local.endpoint.ip),
         };
         let Ok(mut request) = pool.alloc() else {
-            egress.counters.drop(DropReason::NoBuffer);
+            cx.counters.drop(DropReason::NoBuffer);
             continue;
         };
         let written = match (own, target) {
@@ -157,12 +144,12 @@ pub(super) fn send_arp_requests(
             _ => false,
         };
         if !written {
-            egress.drop(pool, (request, DropReason::NoHeadroom));
+            cx.drop(pool, request, DropReason::NoHeadroom);
             continue;
         }
         request.timestamp_ns = now;
-        if let Err(dropped) = egress.transmit(uplink, request) {
-            egress.drop(pool, dropped);
+        if let Err((packet, reason)) = cx.transmit(uplink, request) {
+            cx.drop(pool, packet, reason);
         }
     }
 }
@@ -236,11 +223,7 @@ pub(super) fn is_neighbour_solicitation(packet: &Packet) -> bool {
 /// A neighbour solicitation on the uplink for one of the node's IPv6 addresses is
 /// answered in place with a solicited advertisement (override set, target
 /// link-layer address node.uplink_mac); anything else is not for this node.
-pub(super) fn neighbour_solicitation(
-    tables: &ForwardingTables,
-    egress: &mut Egress,
-    mut packet: Packet,
-) -> Result<(), Dropped> {
+pub(super) fn neighbour_solicitation(tables: &ForwardingTables, packet: &mut Packet) -> Next {
     let meta = packet.meta;
     let l3 = usize::from(meta.l3_offset);
     let icmp = usize::from(meta.l4_offset);
@@ -253,14 +236,14 @@ pub(super) fn neighbour_solicitation(
     let (Some(target), Some(mac), Some(uplink), true) =
         (target, tables.vxlan.uplink_mac, tables.uplink, valid)
     else {
-        return Err((packet, DropReason::NoLogicalPort));
+        return Next::Drop(DropReason::NoLogicalPort);
     };
     if !tables.vxlan.own_ips.contains(&IpAddr::V6(target)) {
-        return Err((packet, DropReason::NoLogicalPort));
+        return Next::Drop(DropReason::NoLogicalPort);
     }
     let asker = match meta.flow.src_ip() {
         IpAddr::V6(asker) => asker,
-        IpAddr::V4(_) => return Err((packet, DropReason::NoLogicalPort)),
+        IpAddr::V4(_) => return Next::Drop(DropReason::NoLogicalPort),
     };
     // Duplicate address detection asks from ::, the answer goes to all nodes.
     let (destination, solicited) = if asker.is_unspecified() {
@@ -277,7 +260,7 @@ pub(super) fn neighbour_solicitation(
     let end = icmp + ND_MESSAGE_LEN;
     if end > packet.len() {
         if packet.push_back(end - packet.len()).is_none() {
-            return Err((packet, DropReason::NoHeadroom));
+            return Next::Drop(DropReason::NoHeadroom);
         }
     } else {
         packet.truncate(end);
@@ -303,7 +286,7 @@ pub(super) fn neighbour_solicitation(
         checksum::pseudo_header_v6(target, destination, ip_proto::ICMPV6, ND_MESSAGE_LEN as u32);
     let sum = checksum::transport(pseudo, na);
     na[2..4].copy_from_slice(&sum.to_be_bytes());
-    egress.transmit(uplink, packet)
+    Next::Transmit(uplink)
 }
 
 /// Whether the frame is an ICMPv6 neighbour advertisement.
@@ -317,35 +300,26 @@ pub(super) fn is_neighbour_advertisement(packet: &Packet) -> bool {
 /// resolving that address; anything else is not for this node.
 pub(super) fn neighbour_advertisement(
     tables: &ForwardingTables,
-    egress: &mut Egress,
-    pool: &mut Pool,
-    packet: Packet,
-) -> Result<(), Dropped> {
+    cx: &Context,
+    packet: &Packet,
+) -> Next {
     let meta = &packet.meta;
     let icmp = usize::from(meta.l4_offset);
     let end = usize::from(meta.l3_end).min(packet.len());
     let frame = packet.data();
     let valid = meta.ttl == ND_HOP_LIMIT && meta.icmp_code == 0 && end >= icmp + 24;
-    let (Some(local), true) = (&tables.vxlan.local, valid) else {
-        return Err((packet, DropReason::NoLogicalPort));
+    let (Some(_), true) = (&tables.vxlan.local, valid) else {
+        return Next::Drop(DropReason::NoLogicalPort);
     };
     let mut target = [0u8; 16];
     target.copy_from_slice(&frame[icmp + 8..icmp + 24]);
     let mac = target_link_layer_address(&frame[icmp + 24..end])
         .unwrap_or_else(|| packet::rewrite::source_mac(frame));
     let target = IpAddr::V6(Ipv6Addr::from(target));
-    if learn(
-        tables,
-        egress,
-        pool,
-        local.port,
-        target,
-        mac,
-        packet.timestamp_ns,
-    ) {
-        Err((packet, DropReason::NeighbourLearned))
+    if learn(tables, cx, target, mac, packet.timestamp_ns) {
+        Next::ReleaseHeld(Stage::NeighbourLearned)
     } else {
-        Err((packet, DropReason::NoLogicalPort))
+        Next::Drop(DropReason::NoLogicalPort)
     }
 }
 

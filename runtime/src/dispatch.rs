@@ -16,7 +16,7 @@ pub fn reply_owner(
     packet: &mut Packet,
     workers: usize,
 ) -> Option<usize> {
-    if workers <= 1 || tables.uplink != Some(packet.rx_port) {
+    if workers <= 1 || !tables.is_uplink(packet.rx_port) {
         return None;
     }
     if !packet.meta.parsed {

@@ -164,7 +164,7 @@ impl<'a> Worker<'a> {
         [keep, waiting]: [&mut Burst; 2],
     ) -> io::Result<()> {
         let tables = self.pipeline.tables();
-        if !burst.iter().any(|p| tables.uplink == Some(p.rx_port)) {
+        if !burst.iter().any(|p| tables.is_uplink(p.rx_port)) {
             return Ok(());
         }
         let workers = self.shared.config.workers;

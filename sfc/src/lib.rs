@@ -18,8 +18,8 @@ mod steer;
 pub use chain::{Chain, ChainTables, Encap, Group, HopRef, Pair};
 pub use expiring::ExpiringMap;
 pub use proxy::ProxyTable;
-pub use select::{rendezvous, FlowPins};
-pub use steer::{steer, take_back, ReturnError, SfcState, SteerError};
+pub use select::{rendezvous, FlowPins, PIN_IDLE_NS};
+pub use steer::{select_pair, steer, steer_to, take_back, ReturnError, SfcState, SteerError};
 
 /// The service index of the first group; each later hop is one less.
 pub const FIRST_SERVICE_INDEX: u8 = 255;

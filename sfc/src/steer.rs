@@ -63,10 +63,39 @@ pub fn steer(
     packet: &mut Packet,
     hop: HopRef,
 ) -> Result<u32, SteerError> {
+    let index = select_pair(tables, state, packet, hop);
+    steer_to(tables, state, packet, hop, index)
+}
+
+/// The pair (index in the hop's group) the packet's flow is pinned to, placing it when
+/// it has none.
+#[inline]
+pub fn select_pair(
+    tables: &ChainTables,
+    state: &mut SfcState,
+    packet: &Packet,
+    hop: HopRef,
+) -> usize {
+    let chain = tables.chain(hop);
+    let (group, _) = chain.group_at(hop.position);
+    state
+        .pins
+        .select(chain, group, &packet.meta.flow, packet.timestamp_ns)
+}
+
+/// [`steer`] to a pair already selected (a caller that remembers the flow's pin):
+/// `index` is a pair of the hop's group, as [`select_pair`] returned it under the
+/// same tables.
+pub fn steer_to(
+    tables: &ChainTables,
+    state: &mut SfcState,
+    packet: &mut Packet,
+    hop: HopRef,
+    index: usize,
+) -> Result<u32, SteerError> {
     let chain = tables.chain(hop);
     let (group, reverse) = chain.group_at(hop.position);
     let now = packet.timestamp_ns;
-    let index = state.pins.select(chain, group, &packet.meta.flow, now);
     let pair = &chain.groups[group].pairs[index];
     let (send_port, send_mac, return_port) = pair.direction(reverse);
     let si = Chain::service_index(hop.position);
