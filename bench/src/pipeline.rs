@@ -136,7 +136,7 @@ fn grouped(n: u32) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);
@@ -171,10 +171,10 @@ mod tests {
 
     #[test]
     fn the_set_has_every_scenario_at_both_flow_counts_and_snat_at_four() {
-        let points = points(None);
-        assert_eq!(points.len(), SCENARIOS.len() * 2 + 2);
-        assert_eq!(points[0], (Scenario::Null, 1));
-        let snat: Vec<u32> = points
+        let all = points(None);
+        assert_eq!(all.len(), SCENARIOS.len() * 2 + 2);
+        assert_eq!(all[0], (Scenario::Null, 1));
+        let snat: Vec<u32> = all
             .iter()
             .filter(|p| p.0 == Scenario::SnatEstablished)
             .map(|p| p.1)

@@ -35,7 +35,7 @@ pub fn port_info(name: &str, rx: usize, tx: usize) -> Arc<BasicPortInfo> {
 mod tests {
     use super::*;
     use crate::scenario::{Mix, Scenario, Traffic};
-    use dataplane::port::PortInfo;
+    use dataplane::port::{PortInfo, RxQueue, TxQueue};
     use packet::{Burst, Pool, PoolConfig};
 
     fn pool() -> Pool {
