@@ -327,7 +327,12 @@ mod tests {
     /// traffic of their own.
     #[test]
     fn two_workers_each_run_their_own_share() {
-        for scenario in [Scenario::SfcMpls, Scenario::Full, Scenario::SnatEstablished] {
+        for scenario in [
+            Scenario::SfcMpls,
+            Scenario::Full,
+            Scenario::SnatEstablished,
+            Scenario::SnatNew,
+        ] {
             let m = run(&spec(scenario, Mix::Small, 2), 1e9);
             let traffic = Traffic::of(scenario);
             assert_eq!(m.drops, 0, "{}: {}", scenario.name(), m.drop_reasons);

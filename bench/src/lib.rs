@@ -1,6 +1,6 @@
 //! Benchmarks of the dataplane: criterion micro-benchmarks under `benches/`, and the
-//! throughput harness (`cargo run --release -p bench -- SCENARIO | report | memory`)
-//! whose parts live here.
+//! throughput harness (`cargo run --release -p bench -- SCENARIO | pipeline | report |
+//! memory`) whose parts live here: the runtime over ports on its workers' own threads.
 
 pub mod clock;
 pub mod harness;

@@ -11,46 +11,54 @@ use packet::{Burst, Pool};
 
 use crate::scenario::{write_flow, Mix, Template};
 
-/// The flows a generator cycles over: `first`, `first + 1`, ... `first + count - 1`.
+/// The flows a generator cycles over: `first`, `first + stride`, ... (`count` flows).
+/// With several generators each takes every n-th flow, so each worker sees a slice of
+/// every destination, as RSS spreads flows (and SNAT finds free ports in every
+/// worker's slice of the port range).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FlowRange {
     pub first: u64,
+    pub stride: u64,
     pub count: u64,
 }
 
 impl FlowRange {
-    /// Generator `index` of `generators`' share of `flows` flows: a block of its own,
-    /// so no two generators offer the same flow.
+    /// Generator `index` of `generators`' share of `flows` flows: flows `index`,
+    /// `index + generators`, ..., so no two generators offer the same flow (unless
+    /// there are fewer flows than generators).
     pub fn share(flows: u64, index: usize, generators: usize) -> FlowRange {
         let (index, generators) = (index as u64, generators.max(1) as u64);
-        let first = flows * index / generators;
-        let end = flows * (index + 1) / generators;
+        let flows = flows.max(1);
+        if flows < generators {
+            return FlowRange {
+                first: index % flows,
+                stride: 1,
+                count: 1,
+            };
+        }
         FlowRange {
-            first,
-            count: (end - first).max(1),
+            first: index,
+            stride: generators,
+            count: (flows - index).div_ceil(generators),
         }
     }
 
-    /// Flows never offered before, for as long as the run lasts (each generator of
-    /// `generators` gets a block far from the others').
+    /// Flows never offered before, for as long as the run lasts.
     pub fn fresh(index: usize, generators: usize) -> FlowRange {
-        const SPAN: u64 = 3_600_000_000;
-        let block = SPAN / generators.max(1) as u64;
-        FlowRange {
-            first: block * index as u64,
-            count: block,
-        }
+        FlowRange::share(u64::MAX / 2, index, generators)
     }
 }
 
 pub struct Generator {
     port: u16,
-    /// `templates[destination][size class]`; flow `f` goes to destination `f % len`.
+    /// `templates[destination][size class]`; the `i`th flow of the range goes to
+    /// destination `i % len`.
     templates: Vec<[Template; 3]>,
     mix: Mix,
     flows: FlowRange,
-    /// The next flow is `flows.first + offset`.
+    /// The next flow is the `offset`th of the range: `flow`.
     offset: u64,
+    flow: u64,
     made: u64,
     /// Frames after which the generator is finished, if any.
     limit: Option<u64>,
@@ -78,6 +86,7 @@ impl Generator {
                 ..flows
             },
             offset: 0,
+            flow: flows.first,
             made: 0,
             limit,
             stats,
@@ -93,8 +102,8 @@ impl RxQueue for Generator {
         };
         let (mut made, mut bytes) = (0, 0);
         while made < max && !burst.is_full() {
-            let flow = self.flows.first + self.offset;
-            let destination = flow as usize & (self.templates.len() - 1);
+            let flow = self.flow;
+            let destination = self.offset as usize & (self.templates.len() - 1);
             let template = &self.templates[destination][self.mix.size_class(self.made)];
             let Ok(mut packet) = pool.alloc_copy(&template.frame) else {
                 self.stats.missed(1);
@@ -108,8 +117,10 @@ impl RxQueue for Generator {
             made += 1;
             self.made += 1;
             self.offset += 1;
+            self.flow += self.flows.stride;
             if self.offset == self.flows.count {
                 self.offset = 0;
+                self.flow = self.flows.first;
             }
         }
         self.stats.passed(made as u64, bytes);

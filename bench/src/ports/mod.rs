@@ -54,14 +54,18 @@ mod tests {
     fn the_generator_cycles_over_its_flows_in_fresh_buffers() {
         let mut pool = pool();
         let info = port_info("vm1", 1, 1);
-        let flows = FlowRange { first: 5, count: 3 };
+        let flows = FlowRange {
+            first: 5,
+            stride: 2,
+            count: 3,
+        };
         let templates = Traffic::of(Scenario::L2).templates;
         let mut generator =
             Generator::new(1, templates, Mix::Small, flows, None, info.stats.rx_cell(0));
         let mut burst = Burst::with_capacity(8);
         assert_eq!(generator.rx_burst(&mut pool, &mut burst, 7).unwrap(), 7);
         let ports: Vec<u16> = burst.iter().map(|p| source_port(p.data())).collect();
-        assert_eq!(ports, [1029, 1030, 1031, 1029, 1030, 1031, 1029]);
+        assert_eq!(ports, [1029, 1031, 1033, 1029, 1031, 1033, 1029]);
         assert!(burst.iter().all(|p| p.rx_port == 1 && p.len() == 60));
         assert_eq!(pool.available(), 64 - 7);
         // The burst holds 8: one more frame fits, then none.
@@ -101,11 +105,51 @@ mod tests {
 
     #[test]
     fn flow_shares_cover_every_flow_once() {
-        let shares: Vec<FlowRange> = (0..3).map(|i| FlowRange::share(10, i, 3)).collect();
-        assert_eq!(shares[0], FlowRange { first: 0, count: 3 });
-        assert_eq!(shares[1], FlowRange { first: 3, count: 3 });
-        assert_eq!(shares[2], FlowRange { first: 6, count: 4 });
-        assert_eq!(FlowRange::share(1, 0, 1), FlowRange { first: 0, count: 1 });
+        let mut seen: Vec<u64> = (0..3)
+            .flat_map(|i| {
+                let share = FlowRange::share(10, i, 3);
+                assert_eq!((share.first, share.stride), (i as u64, 3));
+                (0..share.count).map(move |n| share.first + n * share.stride)
+            })
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..10).collect::<Vec<u64>>());
+        let one = FlowRange {
+            first: 0,
+            stride: 1,
+            count: 1,
+        };
+        assert_eq!(FlowRange::share(1, 0, 1), one);
+        assert_eq!(FlowRange::share(1, 1, 2), one);
+    }
+
+    #[test]
+    fn a_flow_keeps_its_destination_each_time_round() {
+        let mut pool = pool();
+        let info = port_info("vm1", 1, 1);
+        let templates = Traffic::of(Scenario::Full).templates;
+        let flows = FlowRange::share(6, 1, 2);
+        let mut generator =
+            Generator::new(1, templates, Mix::Small, flows, None, info.stats.rx_cell(0));
+        let mut burst = Burst::with_capacity(32);
+        generator.rx_burst(&mut pool, &mut burst, 6).unwrap();
+        let seen: Vec<(u16, std::net::IpAddr)> = burst
+            .iter()
+            .map(|p| {
+                let meta = packet::parse(p.data()).unwrap();
+                (meta.flow.src_port, meta.flow.dst_ip())
+            })
+            .collect();
+        assert_eq!(
+            &seen[..3],
+            &seen[3..],
+            "the same flows, the same destinations"
+        );
+        assert_eq!(seen[0].0, 1025);
+        assert_ne!(
+            seen[0].1, seen[1].1,
+            "flows alternate between the destinations"
+        );
     }
 
     #[test]
