@@ -123,6 +123,8 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
     );
     let tsc_hz = clock::calibrate(Duration::from_millis(250));
     let load_before = machine::load_average();
+    // Before anything is written: the charts are files of the tree.
+    let (date, commit) = (machine::date(), machine::commit());
     let mut runs = Runs {
         config,
         tsc_hz,
@@ -261,8 +263,8 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
          the workers busy-poll, and every port lives on the workers' own threads (a generator on the input port, \
          a loopback as the service function, sinks elsewhere), so no other thread touches a packet. \
          `results.csv` has every point with the figure of each run.\n",
-        machine::date(),
-        machine::commit(),
+        date,
+        commit,
         started.elapsed().as_secs_f64(),
         runs.config.seconds
     );
@@ -279,15 +281,18 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
     );
     let _ = writeln!(
         md,
-        "- noise: `null` (64 B, 1 worker) measured {:.2} Mpps at the start and {:.2} Mpps at the end \
-         ({:+.0} %). This is a shared VM where other builds were running: read differences below about 20 % as noise.",
+        "- noise: `null` (64 B, 1 worker) measured {:.2} Mpps ({:.0} CPU cycles per packet) at the start and {:.2} Mpps ({:.0}) at the end \
+         ({:+.0} % in Mpps). This is a shared VM where other builds were running: read differences in Mpps below about 20 % as noise, \
+         and prefer the CPU figures (`cycles/pkt` of the pipeline table, `CPU ns/pkt`), which leave out the time the workers waited for a core.",
         null_first.per_core() / 1e6,
+        null_first.cpu_cycles_per_packet(),
         null_last.per_core() / 1e6,
+        null_last.cpu_cycles_per_packet(),
         100.0 * (null_last.per_core() / null_first.per_core() - 1.0)
     );
     let _ = writeln!(
         md,
-        "- hardware counters: not available in this VM (`perf stat -e instructions true` reports `<not supported>`); cycles are TSC ticks of the measured interval times the workers, per delivered packet."
+        "- hardware counters: not available in this VM (`perf stat -e instructions true` reports `<not supported>`); `cycles/pkt` in the harness tables is TSC ticks of the measured interval times the workers, per delivered packet; in the pipeline table, the worker's CPU time in TSC cycles per delivered packet."
     );
     let _ = writeln!(
         md,
