@@ -18,6 +18,12 @@ use dataplane::topology::Topology;
     about = "Userspace fast-path packet dataplane"
 )]
 struct Cli {
+    /// Log level or filter, e.g. debug or info,dataplane=debug (default: RUST_LOG, else info).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: dataplane::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,6 +64,10 @@ enum Command {
         /// Poll without sleeping when idle (lowest latency, 100 % CPU per worker).
         #[arg(long)]
         busy_poll: bool,
+        /// Pin a port's receive queue to a worker, as PORT:QUEUE:WORKER (repeatable;
+        /// the other queues are spread round robin over the workers).
+        #[arg(long, value_name = "PORT:QUEUE:WORKER", value_parser = rxq_affinity)]
+        rxq_affinity: Vec<(String, u16, usize)>,
         /// Where pcap ports write what they transmit (DIR/PORT.pcap).
         #[arg(long, value_name = "DIR")]
         pcap_out_dir: Option<PathBuf>,
@@ -75,8 +85,12 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         control_tcp: Option<std::net::SocketAddr>,
         /// Run without the control socket.
-        #[arg(long, conflicts_with_all = ["control_socket", "control_tcp"])]
+        #[arg(long, conflicts_with_all = ["control_socket", "control_tcp", "metrics"])]
         no_control: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9100 (off by
+        /// default).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Validate a topology file and say what it holds.
     Check {
@@ -94,8 +108,27 @@ fn port_input(value: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
+fn rxq_affinity(value: &str) -> Result<(String, u16, usize), String> {
+    let parts: Vec<&str> = value.rsplitn(3, ':').collect();
+    let [worker, queue, port] = parts[..] else {
+        return Err(format!("expected PORT:QUEUE:WORKER, got \"{value}\""));
+    };
+    let queue = queue
+        .parse()
+        .map_err(|_| format!("queue \"{queue}\" is not a queue number"))?;
+    let worker = worker
+        .parse()
+        .map_err(|_| format!("worker \"{worker}\" is not a worker number"))?;
+    Ok((port.to_owned(), queue, worker))
+}
+
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    if let Err(error) = dataplane::logging::init(cli.log_level.as_deref(), cli.log_format) {
+        eprintln!("dataplane: {error}");
+        return ExitCode::from(2);
+    }
+    match cli.command {
         Command::Replay {
             config,
             inputs,
@@ -131,17 +164,20 @@ fn main() -> ExitCode {
             workers,
             cores,
             busy_poll,
+            rxq_affinity,
             pcap_out_dir,
             stats_interval,
             json,
             control_socket,
             control_tcp,
             no_control,
+            metrics,
         } => {
             let control = (!no_control).then(|| ControlOptions {
                 socket: control_socket.unwrap_or_else(default_socket_path),
                 tcp: control_tcp,
                 worker_cores: cores.clone(),
+                metrics,
             });
             let defaults = RuntimeConfig::default();
             let options = RunOptions {
@@ -152,6 +188,7 @@ fn main() -> ExitCode {
                     busy_poll,
                     ..defaults
                 },
+                rxq_affinity,
                 pcap_out_dir,
                 stats_interval: stats_interval
                     .filter(|s| s.is_finite() && *s > 0.0)

@@ -8,16 +8,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::control::{ControlOptions, ControlServer, ControlState};
+use crate::counters::Counters;
 use crate::pipeline::tables::ForwardingTables;
-use crate::port::pcap::{PcapInput, PcapPort};
-use crate::port::PortQueues;
-use crate::report::{DriverStats, Report};
+use crate::report::{DriverStats, Interval, Report};
+use crate::runtime::placement::RxqAffinity;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle, StartError};
 use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
+use ::port::PortQueues;
+use port_pcap::{PcapInput, PcapPort};
 
 pub struct RunOptions {
     pub config: PathBuf,
     pub runtime: RuntimeConfig,
+    /// Receive queues pinned to workers: (port name, queue, worker).
+    pub rxq_affinity: Vec<(String, u16, usize)>,
     /// Where pcap ports write what they transmit (`DIR/PORT.pcap`); none: discarded.
     pub pcap_out_dir: Option<PathBuf>,
     /// Print the counters this often while running.
@@ -36,6 +40,8 @@ pub enum RunError {
     Io(#[from] io::Error),
     #[error("{0}")]
     Start(#[from] StartError),
+    #[error("--rxq-affinity {0}:...: the topology has no such port")]
+    UnknownAffinityPort(String),
 }
 
 pub fn run(options: &RunOptions) -> Result<Report, RunError> {
@@ -47,7 +53,18 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
     let started = Instant::now();
     let tables = Arc::new(ForwardingTables::build(&topology));
-    let runtime = Runtime::start(options.runtime.clone(), Arc::clone(&tables), ports)?;
+    let mut config = options.runtime.clone();
+    for (name, queue, worker) in &options.rxq_affinity {
+        let port = topology
+            .port_by_name(name)
+            .ok_or_else(|| RunError::UnknownAffinityPort(name.clone()))?;
+        config.rxq_affinity.push(RxqAffinity {
+            port: port.index() as u16,
+            queue: *queue,
+            worker: *worker,
+        });
+    }
+    let runtime = Runtime::start(config, Arc::clone(&tables), ports)?;
     let control = match &options.control {
         Some(control) => {
             let state = ControlState::new(file, tables, runtime.handle())?;
@@ -62,19 +79,19 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         None => None,
     };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
-    let mut last_stats = Instant::now();
+    let handle = runtime.handle();
+    log_start(&topology, &handle, control.as_ref().map(|c| c.socket()));
+    // Rates are reported over the last whole interval (a second unless the stats
+    // are printed more or less often), not averaged over the daemon's life.
+    let interval = options.stats_interval.unwrap_or(Duration::from_secs(1));
+    let mut sampler = Sampler::new(&handle.stats());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
-        if let Some(interval) = options.stats_interval {
-            if last_stats.elapsed() >= interval {
-                last_stats = Instant::now();
-                let report = report(
-                    &runtime.handle(),
-                    &port_names,
-                    runtime.handle().stats(),
-                    started,
-                );
-                println!("{}", report.to_json());
+        if sampler.since().elapsed() >= interval {
+            sampler.sample(&handle.stats());
+            if options.stats_interval.is_some() {
+                let stats = crate::control::stats::stats_reply(&handle, &port_names);
+                println!("{}", serde_json::to_value(stats).unwrap_or_default());
             }
         }
     }
@@ -83,7 +100,10 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
     let handle = runtime.handle();
     let counters = runtime.shutdown()?;
-    Ok(report(&handle, &port_names, counters, started))
+    let last_interval = sampler.last_interval(&counters);
+    let mut report = report(&handle, &port_names, counters, started);
+    report.last_interval = Some(last_interval);
+    Ok(report)
 }
 
 fn report(
@@ -101,6 +121,92 @@ fn report(
             .map(|p| DriverStats::of(&**p))
             .collect(),
         elapsed: started.elapsed(),
+        last_interval: None,
+    }
+}
+
+/// The start-up summary: version, socket, ports and their queues, workers, their
+/// cores and the queues they poll.
+fn log_start(topology: &Topology, runtime: &RuntimeHandle, socket: Option<&std::path::Path>) {
+    let config = runtime.config();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        socket = %socket.map_or("none".into(), |s| s.display().to_string()),
+        ports = topology.ports.len(),
+        workers = config.workers,
+        "dataplane started"
+    );
+    let placement = runtime.placement();
+    for (port, workers) in topology.ports.iter().zip(placement) {
+        tracing::info!(
+            port = %port.name,
+            driver = port.driver.name(),
+            rx_queues = workers.len(),
+            workers = ?workers,
+            "port open"
+        );
+    }
+    for worker in 0..config.workers {
+        let core = match config.cores.len() {
+            0 => "unpinned".to_owned(),
+            n => config.cores[worker % n].to_string(),
+        };
+        let queues: Vec<String> = placement
+            .iter()
+            .enumerate()
+            .flat_map(|(port, workers)| {
+                workers
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, w)| **w == worker)
+                    .map(move |(queue, _)| format!("{}:{queue}", topology.ports[port].name))
+            })
+            .collect();
+        tracing::info!(worker, core = %core, rx_queues = ?queues, "worker started");
+    }
+}
+
+/// Totals taken at the end of each interval.
+struct Sampler {
+    /// The two latest samples: (when, rx, tx).
+    previous: (Instant, u64, u64),
+    latest: (Instant, u64, u64),
+}
+
+impl Sampler {
+    fn new(counters: &Counters) -> Self {
+        let now = (Instant::now(), counters.total_rx(), counters.total_tx());
+        Sampler {
+            previous: now,
+            latest: now,
+        }
+    }
+
+    fn since(&self) -> Instant {
+        self.latest.0
+    }
+
+    fn sample(&mut self, counters: &Counters) {
+        self.previous = self.latest;
+        self.latest = (Instant::now(), counters.total_rx(), counters.total_tx());
+    }
+
+    /// The last whole interval; before the first one ends, the time since start up
+    /// to `end`.
+    fn last_interval(&self, end: &Counters) -> Interval {
+        let (from, to) = if self.previous.0 == self.latest.0 {
+            (
+                self.latest,
+                (Instant::now(), end.total_rx(), end.total_tx()),
+            )
+        } else {
+            (self.previous, self.latest)
+        };
+        Interval {
+            elapsed: to.0.duration_since(from.0),
+            rx: to.1.saturating_sub(from.1),
+            tx: to.2.saturating_sub(from.2),
+        }
     }
 }
 

@@ -113,3 +113,35 @@ fn unsupported_drivers_are_refused_by_port_name() {
         "{message}"
     );
 }
+
+#[test]
+fn receive_queue_pins_are_checked_at_start() {
+    let work = tempfile::tempdir().unwrap();
+    let config = pcap_topology(work.path());
+    let start = |pin: &str| {
+        dataplane()
+            .args(["run", "--no-control", "--workers", "2", "--config"])
+            .arg(&config)
+            .args(["--rxq-affinity", pin])
+            .output()
+            .unwrap()
+    };
+    for (pin, says) in [
+        ("vm1:3:0", "the port has 1 receive queue"),
+        ("vm1:0:5", "worker 5 does not exist (2 workers)"),
+        (
+            "vm9:0:0",
+            "--rxq-affinity vm9:...: the topology has no such port",
+        ),
+    ] {
+        let output = start(pin);
+        assert_eq!(output.status.code(), Some(2), "{pin}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(says), "{pin}: {message}");
+    }
+    let malformed = start("vm1:x:0");
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&malformed.stderr).contains("queue \"x\" is not a queue number")
+    );
+}

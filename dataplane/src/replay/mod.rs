@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use packet::{PoolConfig, MIN_HEADROOM};
 
 use crate::pipeline::tables::ForwardingTables;
-use crate::port::pcap::{PcapInput, PcapPort, PcapRxQueue, ReadError};
-use crate::port::{PortQueues, RxQueue};
 use crate::report::{DriverStats, Report};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::topology::{Topology, TopologyError};
+use ::port::{PortQueues, RxQueue};
+use port_pcap::{PcapInput, PcapPort, PcapRxQueue, ReadError};
 
 /// Buffers of the replay pool, per worker: enough for bursts, their flooded copies,
 /// frames held for resolution and the shared transmit rings.
@@ -121,6 +121,7 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             .map(|p| DriverStats::of(&**p))
             .collect(),
         elapsed: started.elapsed(),
+        last_interval: None,
     })
 }
 
