@@ -185,6 +185,16 @@ fn counted(handle: &RuntimeHandle, traffic: &Traffic) -> u64 {
     }
 }
 
+/// Whether every worker's generator has made frames (each worker has started).
+fn every_worker_started(handle: &RuntimeHandle, traffic: &Traffic) -> bool {
+    let input = &handle.ports()[usize::from(traffic.input)];
+    input
+        .stats()
+        .rx_queues()
+        .iter()
+        .all(|queue| queue.packets > 0)
+}
+
 /// Frames the generators made.
 fn taken(handle: &RuntimeHandle, traffic: &Traffic) -> u64 {
     handle.ports()[usize::from(traffic.input)]
@@ -221,12 +231,13 @@ pub fn run(spec: &RunSpec, tsc_hz: f64) -> Measurement {
     loop {
         std::thread::sleep(TICK);
         let elapsed = warm_start.elapsed();
-        let warm = if fresh {
-            // New connections from the start: only wait until they flow.
-            counted(&handle, &traffic) >= 1024 && elapsed > Duration::from_millis(200)
-        } else {
-            taken(&handle, &traffic) >= flows && elapsed > Duration::from_millis(300)
-        };
+        let warm = every_worker_started(&handle, &traffic)
+            && if fresh {
+                // New connections from the start: only wait until they flow.
+                counted(&handle, &traffic) >= 1024 && elapsed > Duration::from_millis(200)
+            } else {
+                taken(&handle, &traffic) >= flows && elapsed > Duration::from_millis(300)
+            };
         if warm || elapsed > Duration::from_secs(60) {
             break;
         }
