@@ -4,7 +4,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use etherparse::PacketBuilder;
-use packet::{checksum, parse, FlowKey};
+use packet::{checksum, parse, parse_general, FlowKey, Pool, PoolConfig};
 
 const SRC: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 1, 1];
 const DST: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 2, 1];
@@ -41,6 +41,31 @@ fn parse_frames(c: &mut Criterion) {
         group.bench_function(name, |b| b.iter(|| parse(black_box(&frame))));
     }
     group.finish();
+    // The general path alone (etherparse), which the common frames no longer take.
+    let mut group = c.benchmark_group("parse_general");
+    group.throughput(Throughput::Elements(1));
+    for (name, frame) in frames() {
+        group.bench_function(name, |b| b.iter(|| parse_general(black_box(&frame), false)));
+    }
+    group.finish();
+}
+
+/// Parsing into a packet's own header, as ingress does.
+fn parse_in_place(c: &mut Criterion) {
+    let mut pool = Pool::new(PoolConfig::default());
+    let mut group = c.benchmark_group("parse_in_place");
+    group.throughput(Throughput::Elements(1));
+    for (name, frame) in frames() {
+        let mut packet = pool.alloc_copy(&frame).unwrap();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(&mut packet).parse().unwrap();
+                packet.meta.flow_hash
+            })
+        });
+        pool.free(packet);
+    }
+    group.finish();
 }
 
 /// A burst of 32 frames of distinct flows, parsed one after the other as ingress does.
@@ -70,6 +95,22 @@ fn parse_burst(c: &mut Criterion) {
     group.finish();
 }
 
+/// Receive and release as a copying port does: a frame copied into a fresh buffer,
+/// then the buffer freed.
+fn pool_cycle(c: &mut Criterion) {
+    let mut pool = Pool::new(PoolConfig::default());
+    let frame = frames().swap_remove(0).1;
+    let mut group = c.benchmark_group("pool");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("alloc_copy_free_64B", |b| {
+        b.iter(|| {
+            let packet = pool.alloc_copy(black_box(&frame)).unwrap();
+            pool.free(black_box(packet));
+        })
+    });
+    group.finish();
+}
+
 fn flow_hash(c: &mut Criterion) {
     let key = FlowKey::new_v4([10, 0, 0, 5].into(), [192, 0, 2, 1].into(), 6, 40000, 443);
     let mut group = c.benchmark_group("flow_hash");
@@ -89,6 +130,9 @@ fn checksums(c: &mut Criterion) {
     let mut group = c.benchmark_group("checksum");
     group.bench_function("verify_ipv4_header", |b| {
         b.iter(|| checksum::verify_ipv4_header(black_box(&header)))
+    });
+    group.bench_function("verify_ipv4_header_without_options", |b| {
+        b.iter(|| checksum::verify_ipv4_header_without_options(black_box(&header)))
     });
     group.bench_function("incremental_address_update", |b| {
         b.iter(|| {
@@ -111,6 +155,6 @@ criterion_group! {
         // The report's charts give plotters a font backend that criterion's own
         // charts do not set up: criterion prints its figures without charts.
         .without_plots();
-    targets = parse_frames, parse_burst, flow_hash, checksums
+    targets = parse_frames, parse_in_place, parse_burst, pool_cycle, flow_hash, checksums
 }
 criterion_main!(benches);

@@ -6,6 +6,7 @@ use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::proto::dataplane_client::DataplaneClient;
+pub use super::tls::ClientTlsFiles;
 
 /// A client over the Unix socket at `path`.
 pub async fn connect(path: PathBuf) -> Result<DataplaneClient<Channel>, tonic::transport::Error> {
@@ -18,6 +19,35 @@ pub async fn connect(path: PathBuf) -> Result<DataplaneClient<Channel>, tonic::t
                 Ok::<_, std::io::Error>(TokioIo::new(stream))
             }
         }))
+        .await?;
+    Ok(DataplaneClient::new(channel).max_decoding_message_size(64 << 20))
+}
+
+/// Why a TCP connection could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TcpConnectError {
+    #[error("{0}")]
+    Files(#[from] std::io::Error),
+    #[error("{0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A client over TCP at `address` (HOST:PORT) with mutual TLS: it checks the server's
+/// certificate against `tls.ca` for `domain` (default: HOST) and presents its own.
+pub async fn connect_tcp(
+    address: &str,
+    tls: &super::tls::ClientTlsFiles,
+    domain: Option<&str>,
+) -> Result<DataplaneClient<Channel>, TcpConnectError> {
+    let host = address
+        .rsplit_once(':')
+        .map_or(address, |(host, _)| host)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let config = tls.config(domain.unwrap_or(host))?;
+    let channel = Endpoint::try_from(format!("https://{address}"))?
+        .tls_config(config)?
+        .connect()
         .await?;
     Ok(DataplaneClient::new(channel).max_decoding_message_size(64 << 20))
 }

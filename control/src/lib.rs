@@ -1,5 +1,5 @@
 //! The control socket: a gRPC server (tonic) on a Unix socket, and optionally on
-//! localhost TCP, through which everything the topology file says can be created,
+//! TCP with mutual TLS, through which everything the topology file says can be created,
 //! changed, inspected, traced and captured while the dataplane runs. It runs on its
 //! own thread with a single-threaded tokio runtime, never on a worker.
 
@@ -11,12 +11,15 @@ pub mod client;
 mod connections;
 mod convert;
 mod frame;
+mod instance;
 mod metrics;
 mod server;
 mod service;
 mod state;
+pub mod state_file;
 pub mod stats;
 mod status;
+pub mod tls;
 mod views;
 
 pub mod proto {
@@ -26,5 +29,6 @@ pub mod proto {
     pub const DESCRIPTOR: &[u8] = tonic::include_file_descriptor_set!("dataplane_descriptor");
 }
 
-pub use server::{default_socket_path, ControlOptions, ControlServer};
+pub use instance::{lock_path, InstanceLock};
+pub use server::{check_tcp, default_socket_path, ControlOptions, ControlServer};
 pub use state::ControlState;

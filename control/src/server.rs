@@ -9,19 +9,24 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+use tonic::transport::server::Router;
 use tonic::transport::Server;
 
+use super::instance::InstanceLock;
 use super::metrics::{self, MetricsSource};
 use super::proto::dataplane_server::DataplaneServer;
 use super::proto::DESCRIPTOR;
 use super::service::ControlService;
 use super::state::ControlState;
+use super::tls::ServerTlsFiles;
 
 #[derive(Clone, Debug)]
 pub struct ControlOptions {
     pub socket: PathBuf,
-    /// Also listen on this TCP address (meant for localhost).
+    /// Also listen on this TCP address, with mutual TLS (`tls` is then required).
     pub tcp: Option<SocketAddr>,
+    /// The TCP listener's certificate, key and client CA.
+    pub tls: Option<ServerTlsFiles>,
     /// The workers' cores: the control thread keeps off them.
     pub worker_cores: Vec<usize>,
     /// Serve Prometheus metrics on this address (`GET /metrics`).
@@ -46,16 +51,42 @@ pub struct ControlServer {
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     socket: PathBuf,
+    /// Released after the socket is removed.
+    _instance: InstanceLock,
 }
 
 impl ControlServer {
-    /// Binds the socket(s) now (so a bad path fails here) and serves on a thread.
+    /// Takes the socket's instance lock and binds the socket(s) now (so a second
+    /// daemon or a bad path fails here), then serves on a thread.
     pub fn start(options: &ControlOptions, state: ControlState) -> io::Result<ControlServer> {
+        check_tcp(options)?;
+        let instance = InstanceLock::acquire(&options.socket)?;
+        ControlServer::start_locked(options, state, instance)
+    }
+
+    /// As `start`, with the socket's lock taken earlier (before the daemon opened its
+    /// ports, so a second daemon touches nothing of the first's).
+    pub fn start_locked(
+        options: &ControlOptions,
+        state: ControlState,
+        instance: InstanceLock,
+    ) -> io::Result<ControlServer> {
+        let tcp = match (options.tcp, &options.tls) {
+            (Some(address), Some(tls)) => {
+                let config = tls.config()?;
+                // Refuses a certificate or key that is not PEM now, not at the first
+                // connection.
+                let server = Server::builder().tls_config(config).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidInput, tls_message(tls, e))
+                })?;
+                Some((bind_tcp(address)?, server))
+            }
+            _ => {
+                check_tcp(options)?;
+                None
+            }
+        };
         let unix = bind_unix(&options.socket)?;
-        let tcp = options.tcp.map(std::net::TcpListener::bind).transpose()?;
-        if let Some(tcp) = &tcp {
-            tcp.set_nonblocking(true)?;
-        }
         let metrics = match options.metrics {
             Some(address) => {
                 let listener = std::net::TcpListener::bind(address).map_err(|error| {
@@ -87,6 +118,7 @@ impl ControlServer {
             stop: Some(stop),
             thread: Some(thread),
             socket: options.socket.clone(),
+            _instance: instance,
         })
     }
 
@@ -116,10 +148,37 @@ impl Drop for ControlServer {
     }
 }
 
+/// TCP carries the whole API: never without mutual TLS.
+pub fn check_tcp(options: &ControlOptions) -> io::Result<()> {
+    match (options.tcp, &options.tls) {
+        (Some(address), None) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "--control-tcp {address}: the control API over TCP needs mutual TLS: give \
+                 --control-tls-cert, --control-tls-key and --control-client-ca"
+            ),
+        )),
+        (None, Some(_)) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "--control-tls-cert, --control-tls-key, --control-client-ca: only for --control-tcp",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn tls_message(tls: &ServerTlsFiles, error: impl std::fmt::Display) -> String {
+    format!(
+        "--control-tls-cert {}, --control-tls-key {}, --control-client-ca {}: {error}",
+        tls.cert.display(),
+        tls.key.display(),
+        tls.client_ca.display()
+    )
+}
+
 async fn serve(
     service: ControlService,
     unix: std::os::unix::net::UnixListener,
-    tcp: Option<std::net::TcpListener>,
+    tcp: Option<(std::net::TcpListener, Server)>,
     metrics: Option<(std::net::TcpListener, Arc<MetricsSource>)>,
     stopped: oneshot::Receiver<()>,
 ) {
@@ -137,11 +196,16 @@ async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .expect("the embedded descriptors are valid");
-    let router = Server::builder()
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(reflection_alpha)
-        .add_service(DataplaneServer::new(service));
+    let dataplane = DataplaneServer::new(service);
+    let with_services = |mut server: Server| -> Router {
+        server
+            .add_service(health_service.clone())
+            .add_service(reflection.clone())
+            .add_service(reflection_alpha.clone())
+            .add_service(dataplane.clone())
+    };
+    let router = with_services(Server::builder());
+    let tcp = tcp.map(|(listener, server)| (listener, with_services(server)));
     let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
     let stop_all = stop_tx.clone();
     tokio::spawn(async move {
@@ -159,18 +223,18 @@ async fn serve(
         }
     };
     let mut stop_unix = stop_tx.subscribe();
-    let on_unix =
-        router
-            .clone()
-            .serve_with_incoming_shutdown(UnixListenerStream::new(unix), async move {
-                let _ = stop_unix.recv().await;
-            });
+    let on_unix = router.serve_with_incoming_shutdown(UnixListenerStream::new(unix), async move {
+        let _ = stop_unix.recv().await;
+    });
     let on_tcp = async {
-        let Some(tcp) = tcp.and_then(|t| tokio::net::TcpListener::from_std(t).ok()) else {
+        let Some((tcp, tls_router)) = tcp else {
+            return Ok(());
+        };
+        let Ok(tcp) = tokio::net::TcpListener::from_std(tcp) else {
             return Ok(());
         };
         let mut stop_tcp = stop_tx.subscribe();
-        router
+        tls_router
             .serve_with_incoming_shutdown(TcpListenerStream::new(tcp), async move {
                 let _ = stop_tcp.recv().await;
             })
@@ -218,6 +282,15 @@ fn bind_unix(path: &Path) -> io::Result<std::os::unix::net::UnixListener> {
     let listener = std::os::unix::net::UnixListener::bind(path).map_err(context)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(context)?;
     listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+fn bind_tcp(address: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let context = |error: io::Error| {
+        io::Error::new(error.kind(), format!("--control-tcp {address}: {error}"))
+    };
+    let listener = std::net::TcpListener::bind(address).map_err(context)?;
+    listener.set_nonblocking(true).map_err(context)?;
     Ok(listener)
 }
 

@@ -312,6 +312,7 @@ impl pb::dataplane_server::Dataplane for ControlService {
         Ok(Response::new(pb::TopologyReply {
             topology: Some(convert::topology_to(state.file())),
             generation: state.generation(),
+            toml: state.file().to_toml(),
         }))
     }
 

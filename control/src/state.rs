@@ -3,6 +3,7 @@
 //! published to the workers as one snapshot. On any error nothing is applied. The
 //! caller serialises requests (one lock around the state); workers never wait.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tonic::Status;
@@ -17,6 +18,8 @@ pub struct ControlState {
     topology: Topology,
     tables: Arc<ForwardingTables>,
     runtime: RuntimeHandle,
+    /// Where each accepted change is saved before it is published.
+    state_file: Option<PathBuf>,
 }
 
 /// A section of the topology file whose objects are created, updated and deleted by
@@ -72,7 +75,16 @@ impl ControlState {
             topology,
             tables,
             runtime,
+            state_file: None,
         })
+    }
+
+    /// Saves every accepted change to `path` (and the current state now); a change
+    /// that cannot be saved is refused.
+    pub fn with_state_file(mut self, path: PathBuf) -> std::io::Result<Self> {
+        super::state_file::save(&path, &self.file)?;
+        self.state_file = Some(path);
+        Ok(self)
     }
 
     pub fn file(&self) -> &file::TopologyFile {
@@ -198,6 +210,10 @@ impl ControlState {
         edit(&mut next)?;
         let topology = Topology::from_file(&next).map_err(|error| refused(&error, op))?;
         same_ports(&self.file.ports, &next.ports)?;
+        if let Some(path) = &self.state_file {
+            super::state_file::save(path, &next)
+                .map_err(|error| Status::unavailable(format!("{error}; nothing was changed")))?;
+        }
         let tables = Arc::new(ForwardingTables::build(&topology));
         let generation = self.runtime.publish(Arc::clone(&tables));
         self.file = next;

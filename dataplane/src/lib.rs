@@ -5,7 +5,9 @@
 // with its reason) is how ownership returns to the caller, so the error is large.
 #![allow(clippy::result_large_err)]
 
+pub mod broken_pipe;
 pub use control;
+pub mod cores;
 pub use pipeline;
 pub use pipeline::counters;
 pub mod logging;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::counters::{Counters, DropReason};
 use ::port::{PortInfo, QueueStats};
+use port_pcap::CaptureNotes;
 
 pub struct Report {
     pub port_names: Vec<String>,
@@ -11,6 +12,8 @@ pub struct Report {
     /// Per port, what its driver counted (frames it could not deliver or send).
     pub drivers: Vec<DriverStats>,
     pub elapsed: Duration,
+    /// The input captures' frames cut by a snap length or skipped (replay).
+    pub capture: CaptureNotes,
     /// What the last interval of a long run carried (a daemon's rate now, not its
     /// average since start); none: the rate is over the whole run.
     pub last_interval: Option<Interval>,
@@ -91,6 +94,8 @@ impl Report {
             "ports": ports,
             "drops": drops,
             "elapsed_ns": self.elapsed.as_nanos() as u64,
+            "capture_truncated": self.capture.truncated,
+            "capture_unmapped": self.capture.unmapped,
         });
         if let Some(interval) = &self.last_interval {
             let (rx_pps, tx_pps) = interval.rates();
@@ -138,6 +143,20 @@ impl Report {
                 let _ = writeln!(out, "{name:<20} {count:>8}");
             }
         }
+        if self.capture.truncated > 0 {
+            let _ = writeln!(
+                out,
+                "\n{} input frames were cut by the capture's snap length (replayed as cut)",
+                self.capture.truncated
+            );
+        }
+        if self.capture.unmapped > 0 {
+            let _ = writeln!(
+                out,
+                "\n{} input frames skipped: no Ethernet frame can be made of them",
+                self.capture.unmapped
+            );
+        }
         let rx = self.counters.total_rx();
         let seconds = self.elapsed.as_secs_f64();
         let totals = format!(
@@ -182,6 +201,7 @@ mod tests {
             counters,
             drivers: Vec::new(),
             elapsed: Duration::from_secs(100),
+            capture: Default::default(),
             last_interval,
         }
     }

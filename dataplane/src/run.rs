@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::control::{ControlOptions, ControlServer, ControlState};
+use crate::control::{ControlOptions, ControlServer, ControlState, InstanceLock};
 use crate::counters::Counters;
 use crate::pipeline::tables::ForwardingTables;
 use crate::report::{DriverStats, Interval, Report};
@@ -28,14 +28,22 @@ pub struct RunOptions {
     pub stats_interval: Option<Duration>,
     /// The control socket (and TCP listener); none: no control plane.
     pub control: Option<ControlOptions>,
+    /// The desired state, saved after each accepted change; when it exists at start it
+    /// is loaded instead of `config` (the configuration that was running).
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
     Topology(#[from] TopologyError),
-    #[error("ports \"{port}\": driver: {driver} ports are not supported by this build yet (supported: pcap)")]
+    #[error("ports \"{port}\": driver: {driver} ports are not supported by this build yet (supported: {SUPPORTED_DRIVERS})")]
     UnsupportedDriver { port: String, driver: &'static str },
+    /// A command-line option that cannot be honoured; the message names it.
+    #[error("{0}")]
+    Option(String),
+    #[error("ports \"{port}\": {source}")]
+    Port { port: String, source: io::Error },
     #[error("{0}")]
     Io(#[from] io::Error),
     #[error("{0}")]
@@ -44,8 +52,36 @@ pub enum RunError {
     UnknownAffinityPort(String),
 }
 
+/// The drivers `run` can open in this build.
+pub const SUPPORTED_DRIVERS: &str = "pcap";
+
 pub fn run(options: &RunOptions) -> Result<Report, RunError> {
-    let (file, topology) = load(&options.config)?;
+    let config = &options.runtime;
+    crate::cores::check(
+        config.workers,
+        &config.cores,
+        &crate::cores::allowed_cores(),
+    )
+    .map_err(RunError::Option)?;
+    if let Some(control) = &options.control {
+        crate::control::check_tcp(control)?;
+    }
+    let resume = options.state.as_ref().filter(|state| state.exists());
+    if let Some(state) = resume {
+        eprintln!(
+            "dataplane: resuming the configuration saved in {} (not {})",
+            state.display(),
+            options.config.display()
+        );
+    }
+    let (file, topology) = load(resume.unwrap_or(&options.config))?;
+    check_ports(&topology)?;
+    // Before anything is opened: a second daemon on the socket touches nothing.
+    let instance = options
+        .control
+        .as_ref()
+        .map(|control| InstanceLock::acquire(&control.socket))
+        .transpose()?;
     let ports = open_ports(&topology, options)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -65,10 +101,14 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         });
     }
     let runtime = Runtime::start(config, Arc::clone(&tables), ports)?;
-    let control = match &options.control {
-        Some(control) => {
+    let control = match (&options.control, instance) {
+        (Some(control), Some(instance)) => {
             let state = ControlState::new(file, tables, runtime.handle())?;
-            match ControlServer::start(control, state) {
+            let state = match &options.state {
+                Some(path) => state.with_state_file(path.clone()),
+                None => Ok(state),
+            };
+            match state.and_then(|state| ControlServer::start_locked(control, state, instance)) {
                 Ok(server) => Some(server),
                 Err(error) => {
                     runtime.shutdown()?;
@@ -76,7 +116,7 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
                 }
             }
         }
-        None => None,
+        _ => None,
     };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
     let handle = runtime.handle();
@@ -121,6 +161,7 @@ fn report(
             .map(|p| DriverStats::of(&**p))
             .collect(),
         elapsed: started.elapsed(),
+        capture: Default::default(),
         last_interval: None,
     }
 }
@@ -224,15 +265,49 @@ fn load(path: &std::path::Path) -> Result<(TopologyFile, Topology), TopologyErro
     Ok((file, topology))
 }
 
+/// Refuses what `run` cannot open, without opening anything that stays open: drivers
+/// this build lacks, pcap inputs that are not readable captures. `dataplane check`
+/// runs it too, so that what it approves, `run` starts.
+pub fn check_ports(topology: &Topology) -> Result<(), RunError> {
+    for port in &topology.ports {
+        match &port.driver {
+            Driver::Pcap { path } => {
+                if let Some(path) = path {
+                    PcapInput::open(path).map_err(|source| RunError::Port {
+                        port: port.name.clone(),
+                        source,
+                    })?;
+                }
+            }
+            other => {
+                return Err(RunError::UnsupportedDriver {
+                    port: port.name.clone(),
+                    driver: other.name(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
 fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<PortQueues>, RunError> {
     if let Some(dir) = &options.pcap_out_dir {
-        std::fs::create_dir_all(dir)?;
+        std::fs::create_dir_all(dir).map_err(|error| {
+            RunError::Option(format!("--pcap-out-dir {}: {error}", dir.display()))
+        })?;
     }
     let mut ports = Vec::with_capacity(topology.ports.len());
     for (id, port) in topology.ports.iter().enumerate() {
         match &port.driver {
             Driver::Pcap { path } => {
-                let input = path.as_deref().map(PcapInput::open).transpose()?;
+                let input = path
+                    .as_deref()
+                    .map(PcapInput::open)
+                    .transpose()
+                    .map_err(|source| RunError::Port {
+                        port: port.name.clone(),
+                        source,
+                    })?;
                 let output = options
                     .pcap_out_dir
                     .as_ref()

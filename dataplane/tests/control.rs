@@ -68,6 +68,7 @@ impl Daemon {
         let options = ControlOptions {
             socket: socket.clone(),
             tcp: None,
+            tls: None,
             worker_cores: Vec::new(),
             metrics,
         };
@@ -289,7 +290,7 @@ fn dpctl_capture_writes_a_pcap_tshark_reads() {
         .arg(&out)
         .args(["-T", "fields", "-e", "ip.dst", "-e", "udp.dstport"])
         .output()
-        .expect("tshark is installed (.ci/run installs it)");
+        .expect("tshark is installed (scripts/test installs it)");
     assert!(
         tshark.status.success(),
         "{}",

@@ -8,6 +8,9 @@ struct Daemon(Child, PathBuf, tempfile::TempDir);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(Some(_))) {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-INT", &self.0.id().to_string()])
             .status();
@@ -24,7 +27,11 @@ fn start_with(args: &[&str], stdout: Stdio) -> Daemon {
 }
 
 fn start_logging(args: &[&str], stdout: Stdio, stderr: Stdio) -> Daemon {
-    let work = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), args, stdout, stderr)
+}
+
+/// A daemon whose socket (and anything `args` names) lives in `work`.
+fn start_in(work: tempfile::TempDir, args: &[&str], stdout: Stdio, stderr: Stdio) -> Daemon {
     let socket = work.path().join("control.sock");
     let child = Command::new(env!("CARGO_BIN_EXE_dataplane"))
         .args(["run", "--workers", "1", "--config"])
@@ -235,6 +242,89 @@ fn apply_replaces_everything_or_nothing() {
     );
 }
 
+/// `dpctl stats -o json | head`: the reader is gone before dpctl writes.
+#[test]
+fn a_closed_output_pipe_ends_dpctl_quietly() {
+    let daemon = start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dpctl"))
+        .arg("--socket")
+        .arg(&daemon.1)
+        .args(["stats", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn topology_prints_a_file_that_apply_takes_back_unchanged() {
+    let daemon = start();
+    let first = stdout(&dpctl(&daemon, &["topology"]));
+    let saved = daemon.2.path().join("running.toml");
+    std::fs::write(&saved, &first).unwrap();
+    let applied = stdout(&dpctl(&daemon, &["apply", "-f", saved.to_str().unwrap()]));
+    assert!(applied.contains("generation 2"), "{applied}");
+    assert_eq!(stdout(&dpctl(&daemon, &["topology"])), first);
+    assert!(first.contains("name = \"green-vm2\""), "{first}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&dpctl(&daemon, &["topology", "-o", "json"]))).unwrap();
+    assert_eq!(json["generation"], 2);
+}
+
+/// Stops the daemon as an operator would; its work directory lives on.
+fn stop(mut daemon: Daemon) -> tempfile::TempDir {
+    let _ = Command::new("kill")
+        .args(["-INT", &daemon.0.id().to_string()])
+        .status();
+    let status = daemon.0.wait().unwrap();
+    assert!(status.success());
+    std::mem::replace(&mut daemon.2, tempfile::tempdir().unwrap())
+}
+
+#[test]
+fn a_restart_with_the_state_file_resumes_the_running_configuration() {
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state.toml");
+    let state_arg = state.to_str().unwrap().to_owned();
+    let daemon = start_in(work, &["--state", &state_arg], Stdio::null(), Stdio::null());
+    assert!(state.exists(), "the state is saved at start");
+    let base = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/control.toml"),
+    )
+    .unwrap();
+    let changed = base.replace("name = \"green-vm2\"", "name = \"green-vm2b\"");
+    let file = daemon.2.path().join("changed.toml");
+    std::fs::write(&file, changed).unwrap();
+    stdout(&dpctl(&daemon, &["apply", "-f", file.to_str().unwrap()]));
+    // A refused change is not saved.
+    let bad = daemon.2.path().join("bad.toml");
+    std::fs::write(&bad, base.replace("vni = 1003", "vni = 1001")).unwrap();
+    let refused = dpctl(&daemon, &["apply", "-f", bad.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    let running = stdout(&dpctl(&daemon, &["topology"]));
+
+    let work = stop(daemon);
+    let daemon = start_in(work, &["--state", &state_arg], Stdio::null(), Stdio::null());
+    let ports = stdout(&dpctl(&daemon, &["logical-port", "list"]));
+    assert!(
+        ports.contains("green-vm2b") && !ports.contains("green-vm2 "),
+        "{ports}"
+    );
+    assert_eq!(stdout(&dpctl(&daemon, &["topology"])), running);
+}
 #[test]
 fn conntrack_filters_that_match_nothing_by_mistake_are_refused() {
     let daemon = start();

@@ -1,6 +1,6 @@
 //! The daemon driven by a client that is not ours: tests/python/client.py (grpcio,
 //! stubs generated from control/proto/dataplane.proto at run time) against `dataplane run`.
-//! Needs `pip install -r dataplane/tests/python/requirements.txt` (.ci/run does it).
+//! Needs `pip install -r dataplane/tests/python/requirements.txt` (scripts/test does it).
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -1,124 +1,207 @@
-//! Fixed-size packet buffers with headroom, and the pools that recycle them.
+//! Packet buffers: a header with the per-packet state, then headroom and the frame, as
+//! `rte_mbuf` and `vlib_buffer_t` lay them out. A [`Packet`] is a pointer-sized handle
+//! to such a buffer, so bursts, verdicts and transmit queues move 8 bytes per packet.
 //!
-//! A [`Packet`] is a descriptor: the buffer it owns, where the frame starts in it and
-//! how long the frame is. Headers are prepended and stripped by moving the start, never
-//! by copying the payload. A packet handed to another worker is freed there, into
-//! that worker's cache of the same shared pool.
-//!
-//! Only heap buffers exist today. A DPDK `rte_mbuf` backing adds a second variant to
-//! the private storage of `Packet` (its data pointer, offsets and the mempool that
-//! takes it back); everything outside this file reads the frame through `data()` and
-//! `data_mut()` and does not change.
+//! The header's first part, private, describes the buffer: where its room is, where the
+//! frame starts and how long it is, and who takes the buffer back (its backing). Only
+//! pool buffers exist today; a DPDK `rte_mbuf` backing adds a [`Backing`] variant whose
+//! header sits in the mbuf's private area with `room` pointing at the mbuf's data, and
+//! a branch where a buffer is released. Everything outside this crate reads the frame
+//! through `data()` and `data_mut()` and the per-packet fields through [`PacketHeader`].
 
-use std::sync::Arc;
-
-use crossbeam::queue::ArrayQueue;
+use std::ops::{Deref, DerefMut};
+use std::ptr::NonNull;
 
 use crate::meta::Meta;
+use crate::pool::PoolCore;
 
-/// The minimum headroom: room for the encapsulations the pipeline prepends in place
-/// (VLAN 4, MPLS 4 per label, NSH 8 + 16 + 14, VXLAN over IPv6 70).
-pub const MIN_HEADROOM: usize = 128;
-
-/// Shape and number of the buffers of a pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolConfig {
-    /// How many buffers the pool allocates up front; it never allocates more.
-    pub buffers: usize,
-    /// Bytes reserved in front of a received frame.
-    pub headroom: usize,
-    /// Bytes available to a frame after the headroom (the largest frame it holds, and
-    /// the tailroom left behind a smaller one).
-    pub data_room: usize,
-}
-
-impl Default for PoolConfig {
-    fn default() -> Self {
-        PoolConfig {
-            buffers: 4096,
-            headroom: MIN_HEADROOM,
-            data_room: 2048,
-        }
-    }
-}
-
-/// Why a pool could not give out a packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum AllocError {
-    #[error("the buffer pool is empty")]
-    Exhausted,
-    #[error("a {len}-byte frame does not fit a {data_room}-byte buffer")]
-    TooLarge { len: usize, data_room: usize },
-}
-
-/// One frame in its buffer, with the metadata the pipeline attaches to it.
-pub struct Packet {
-    buffer: Box<[u8]>,
-    start: usize,
-    len: usize,
-    /// Parse-once metadata, filled at ingress and updated by the stages.
-    pub meta: Meta,
+/// The per-packet fields every stage and driver may read and write.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PacketHeader {
     /// The dataplane port the frame arrived on.
     pub rx_port: u16,
+    /// Set by a driver whose NIC verified the IPv4 header checksum: parsing skips it.
+    pub checksum_verified: bool,
+    /// The flow hash the NIC computed (RSS), when it gave one.
+    pub rss_hash: Option<u32>,
     /// Arrival time in nanoseconds (capture time in replay).
     pub timestamp_ns: u64,
+    /// Parse-once metadata, filled at ingress and updated by the stages.
+    pub meta: Meta,
 }
 
+/// Who owns a buffer's memory, and so how it is given back.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Backing {
+    /// A buffer of our own pool, returned to it through `home`.
+    Pool,
+}
+
+/// What sits at the start of every buffer.
+#[repr(C, align(64))]
+pub(crate) struct BufferHeader {
+    /// The buffer's room: headroom then data room, `room_len` bytes in all.
+    pub(crate) room: NonNull<u8>,
+    /// Where the frame starts in the room, and its length; `start + len <= room_len`
+    /// always holds.
+    pub(crate) start: u32,
+    pub(crate) len: u32,
+    pub(crate) room_len: u32,
+    pub(crate) backing: Backing,
+    /// The pool the buffer returns to (backing `Pool`).
+    pub(crate) home: NonNull<PoolCore>,
+    pub(crate) public: PacketHeader,
+}
+
+/// Bytes a buffer's header takes before its room (whole cache lines).
+pub(crate) const HEADER_SIZE: usize = std::mem::size_of::<BufferHeader>();
+
+// The descriptor, the driver fields and the metadata fit three cache lines.
+const _: () = assert!(HEADER_SIZE <= 192);
+
+/// One frame in its buffer, with the metadata the pipeline attaches to it. The per-
+/// packet fields (`meta`, `rx_port`, ...) are reached through [`PacketHeader`].
+///
+/// A packet is given back with `Pool::free`; one that is dropped instead goes back
+/// to its own pool's shared ring (slower, but never lost and never freed twice).
+pub struct Packet {
+    header: NonNull<BufferHeader>,
+}
+
+// SAFETY: a `Packet` is the only handle on its buffer (it is neither `Clone` nor
+// `Copy`, and the pool hands a buffer to one packet at a time), like a `Box`; the pool
+// it returns to is itself shared safely between threads.
+unsafe impl Send for Packet {}
+// SAFETY: `&Packet` gives only shared access to the header and the frame.
+unsafe impl Sync for Packet {}
+
 impl Packet {
+    /// Takes ownership of a buffer whose header is initialised and that nothing
+    /// else refers to.
+    ///
+    /// # Safety
+    /// `header` must point to a live, initialised `BufferHeader` that no other
+    /// `Packet`, pool cache or ring holds, whose `start + len <= room_len`, and whose
+    /// room is disjoint from the header.
+    #[inline]
+    pub(crate) unsafe fn from_raw(header: NonNull<BufferHeader>) -> Packet {
+        Packet { header }
+    }
+
+    /// Gives up the handle without releasing the buffer.
+    #[inline]
+    pub(crate) fn into_raw(self) -> NonNull<BufferHeader> {
+        let header = self.header;
+        std::mem::forget(self);
+        header
+    }
+
+    #[inline]
+    fn buffer(&self) -> &BufferHeader {
+        // SAFETY: the handle owns a live buffer (see `from_raw`).
+        unsafe { self.header.as_ref() }
+    }
+
+    #[inline]
+    fn buffer_mut(&mut self) -> &mut BufferHeader {
+        // SAFETY: as in `buffer`, and `&mut self` makes the access exclusive.
+        unsafe { self.header.as_mut() }
+    }
+
+    /// The whole room: headroom, frame and tailroom.
+    #[inline]
+    fn room_mut(&mut self) -> &mut [u8] {
+        let buffer = self.buffer();
+        // SAFETY: the room is `room_len` bytes owned with the buffer, disjoint from
+        // the header, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(buffer.room.as_ptr(), buffer.room_len as usize) }
+    }
+
     /// The frame's bytes.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        &self.buffer[self.start..self.start + self.len]
+        let buffer = self.buffer();
+        // SAFETY: `start + len <= room_len` (kept by every method below), and the
+        // room is owned with the buffer.
+        unsafe {
+            std::slice::from_raw_parts(
+                buffer.room.as_ptr().add(buffer.start as usize),
+                buffer.len as usize,
+            )
+        }
     }
 
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.buffer[self.start..self.start + self.len]
+        self.parts_mut().1
+    }
+
+    /// The per-packet fields and the frame at once, e.g. to parse the frame into its
+    /// metadata in place.
+    #[inline]
+    pub fn parts_mut(&mut self) -> (&mut PacketHeader, &mut [u8]) {
+        // SAFETY: the header and the room are disjoint memory owned with the buffer
+        // (see `from_raw`); `start + len <= room_len`; `&mut self` makes both
+        // accesses exclusive.
+        unsafe {
+            let buffer = &mut *self.header.as_ptr();
+            let data = std::slice::from_raw_parts_mut(
+                buffer.room.as_ptr().add(buffer.start as usize),
+                buffer.len as usize,
+            );
+            (&mut buffer.public, data)
+        }
     }
 
     #[inline]
     pub fn len(&self) -> usize {
-        self.len
+        self.buffer().len as usize
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buffer().len == 0
     }
 
     /// Free bytes in front of the frame.
     #[inline]
     pub fn headroom(&self) -> usize {
-        self.start
+        self.buffer().start as usize
     }
 
     /// Free bytes behind the frame.
     #[inline]
     pub fn tailroom(&self) -> usize {
-        self.buffer.len() - self.start - self.len
+        let buffer = self.buffer();
+        (buffer.room_len - buffer.start - buffer.len) as usize
     }
 
     /// Grows the frame by `n` bytes at the front and returns the new front bytes
     /// (their content is whatever the buffer held); `None` when the headroom is short.
     #[inline]
     pub fn push_front(&mut self, n: usize) -> Option<&mut [u8]> {
-        if n > self.start {
+        let buffer = self.buffer_mut();
+        if n > buffer.start as usize {
             return None;
         }
-        self.start -= n;
-        self.len += n;
-        Some(&mut self.buffer[self.start..self.start + n])
+        buffer.start -= n as u32;
+        buffer.len += n as u32;
+        let start = buffer.start as usize;
+        Some(&mut self.room_mut()[start..start + n])
     }
 
     /// Removes `n` bytes from the front; `false` (and nothing changed) when the frame
     /// is shorter than that.
     #[inline]
     pub fn pull_front(&mut self, n: usize) -> bool {
-        if n > self.len {
+        let buffer = self.buffer_mut();
+        if n > buffer.len as usize {
             return false;
         }
-        self.start += n;
-        self.len -= n;
+        buffer.start += n as u32;
+        buffer.len -= n as u32;
         true
     }
 
@@ -128,350 +211,139 @@ impl Packet {
         if n > self.tailroom() {
             return None;
         }
-        let end = self.start + self.len;
-        self.len += n;
-        Some(&mut self.buffer[end..end + n])
+        let buffer = self.buffer_mut();
+        let end = (buffer.start + buffer.len) as usize;
+        buffer.len += n as u32;
+        Some(&mut self.room_mut()[end..end + n])
     }
 
     /// Shortens the frame to `len` bytes (no effect when it is already shorter).
     #[inline]
     pub fn truncate(&mut self, len: usize) {
-        self.len = self.len.min(len);
+        let buffer = self.buffer_mut();
+        if len < buffer.len as usize {
+            buffer.len = len as u32;
+        }
+    }
+
+    /// Sets the frame to a copy of `frame` after `headroom` bytes; `false` (and
+    /// nothing changed) when the room is too small.
+    pub(crate) fn set_frame(&mut self, headroom: usize, frame: &[u8]) -> bool {
+        if headroom
+            .checked_add(frame.len())
+            .is_none_or(|end| end > self.buffer().room_len as usize)
+        {
+            return false;
+        }
+        self.room_mut()[headroom..headroom + frame.len()].copy_from_slice(frame);
+        let buffer = self.buffer_mut();
+        buffer.start = headroom as u32;
+        buffer.len = frame.len() as u32;
+        true
     }
 
     /// Opens a gap of `n` bytes at offset `at` of the frame by moving the first `at`
     /// bytes (the headers in front of the gap) back into the headroom; the payload
     /// behind stays where it is. Returns the gap.
     pub fn insert_gap(&mut self, at: usize, n: usize) -> Option<&mut [u8]> {
-        if at > self.len || n > self.start {
+        let (old_start, len) = (self.headroom(), self.len());
+        if at > len || n > old_start {
             return None;
         }
-        let old_start = self.start;
-        self.start -= n;
-        self.len += n;
-        self.buffer
-            .copy_within(old_start..old_start + at, self.start);
-        Some(&mut self.buffer[self.start + at..self.start + at + n])
+        let start = old_start - n;
+        let buffer = self.buffer_mut();
+        buffer.start = start as u32;
+        buffer.len += n as u32;
+        let room = self.room_mut();
+        room.copy_within(old_start..old_start + at, start);
+        Some(&mut room[start + at..start + at + n])
     }
 
     /// Closes `n` bytes at offset `at` of the frame by moving the first `at` bytes
     /// forward over them: the inverse of [`Packet::insert_gap`].
     pub fn remove_gap(&mut self, at: usize, n: usize) -> bool {
-        if at.checked_add(n).is_none_or(|end| end > self.len) {
+        let (start, len) = (self.headroom(), self.len());
+        if at.checked_add(n).is_none_or(|end| end > len) {
             return false;
         }
-        self.buffer
-            .copy_within(self.start..self.start + at, self.start + n);
-        self.start += n;
-        self.len -= n;
+        self.room_mut().copy_within(start..start + at, start + n);
+        let buffer = self.buffer_mut();
+        buffer.start += n as u32;
+        buffer.len -= n as u32;
         true
+    }
+
+    /// Asks the CPU to load the header's first cache line (descriptor, driver fields,
+    /// the start of the metadata), a few packets ahead of its use.
+    #[inline(always)]
+    pub fn prefetch_header(&self) {
+        prefetch(self.header.as_ptr().cast());
+    }
+
+    /// Asks the CPU to load the frame's first cache line (Ethernet and IP headers).
+    #[inline(always)]
+    pub fn prefetch_data(&self) {
+        prefetch(self.data().as_ptr());
+    }
+}
+
+#[inline(always)]
+fn prefetch(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint that never faults, whatever the address; SSE is
+    // part of the x86-64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
+impl Deref for Packet {
+    type Target = PacketHeader;
+
+    #[inline(always)]
+    fn deref(&self) -> &PacketHeader {
+        &self.buffer().public
+    }
+}
+
+impl DerefMut for Packet {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut PacketHeader {
+        &mut self.buffer_mut().public
+    }
+}
+
+impl Drop for Packet {
+    /// A packet dropped rather than freed goes back to its pool's shared ring.
+    fn drop(&mut self) {
+        release(self.header);
+    }
+}
+
+/// Gives a buffer back to whoever owns its memory.
+#[inline]
+pub(crate) fn release(header: NonNull<BufferHeader>) {
+    // SAFETY: called with a buffer no packet holds any more; its header is live.
+    let buffer = unsafe { header.as_ref() };
+    match buffer.backing {
+        Backing::Pool => {
+            // SAFETY: a pool outlives its buffers (it leaks itself when dropped with
+            // buffers still out, see `SharedPool`'s `Drop`).
+            let home = unsafe { buffer.home.as_ref() };
+            home.give_back(header);
+        }
     }
 }
 
 impl std::fmt::Debug for Packet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Packet")
-            .field("len", &self.len)
-            .field("headroom", &self.start)
+            .field("len", &self.len())
+            .field("headroom", &self.headroom())
             .field("rx_port", &self.rx_port)
             .field("timestamp_ns", &self.timestamp_ns)
             .finish_non_exhaustive()
-    }
-}
-
-/// Buffers a worker's cache takes from, or gives back to, the shared ring at once.
-const CACHE_BATCH: usize = 32;
-
-/// All the buffers of a dataplane (or of one NUMA node), in a lock-free ring that
-/// every worker's [`Pool`] draws from in batches. A buffer freed on another worker
-/// than the one that allocated it comes back here, so no worker runs dry.
-pub struct SharedPool {
-    config: PoolConfig,
-    ring: ArrayQueue<Box<[u8]>>,
-}
-
-impl SharedPool {
-    /// Allocates every buffer up front; the pool never allocates afterwards.
-    pub fn new(config: PoolConfig) -> Arc<Self> {
-        assert!(
-            config.headroom >= MIN_HEADROOM,
-            "pool headroom {} is below the minimum {MIN_HEADROOM}",
-            config.headroom
-        );
-        let ring = ArrayQueue::new(config.buffers.max(1));
-        let size = config.headroom + config.data_room;
-        for _ in 0..config.buffers {
-            // Cannot fail: the ring was made for exactly this many.
-            let _ = ring.push(vec![0u8; size].into_boxed_slice());
-        }
-        Arc::new(SharedPool { config, ring })
-    }
-
-    pub fn config(&self) -> PoolConfig {
-        self.config
-    }
-
-    /// Buffers in the shared ring (not counting the workers' caches).
-    pub fn available(&self) -> usize {
-        self.ring.len()
-    }
-
-    fn buffer_size(&self) -> usize {
-        self.config.headroom + self.config.data_room
-    }
-}
-
-/// A worker's handle on a [`SharedPool`], with a local cache in front of it (as
-/// DPDK's mempool cache): taking and returning a buffer is a push or pop on a
-/// vector, and the shared ring is touched once per batch.
-pub struct Pool {
-    shared: Arc<SharedPool>,
-    cache: Vec<Box<[u8]>>,
-}
-
-impl Pool {
-    /// A pool of its own (one worker, tests, tools).
-    pub fn new(config: PoolConfig) -> Self {
-        Pool::attach(&SharedPool::new(config))
-    }
-
-    /// Another worker's handle on `shared`.
-    pub fn attach(shared: &Arc<SharedPool>) -> Self {
-        Pool {
-            shared: Arc::clone(shared),
-            cache: Vec::with_capacity(2 * CACHE_BATCH),
-        }
-    }
-
-    pub fn shared(&self) -> &Arc<SharedPool> {
-        &self.shared
-    }
-
-    pub fn config(&self) -> PoolConfig {
-        self.shared.config
-    }
-
-    /// Buffers this handle can hand out: its cache and the shared ring.
-    pub fn available(&self) -> usize {
-        self.cache.len() + self.shared.available()
-    }
-
-    fn take_buffer(&mut self) -> Option<Box<[u8]>> {
-        if self.cache.is_empty() {
-            while self.cache.len() < CACHE_BATCH {
-                match self.shared.ring.pop() {
-                    Some(buffer) => self.cache.push(buffer),
-                    None => break,
-                }
-            }
-        }
-        self.cache.pop()
-    }
-
-    /// An empty packet whose frame starts after the headroom.
-    #[inline]
-    pub fn alloc(&mut self) -> Result<Packet, AllocError> {
-        let buffer = self.take_buffer().ok_or(AllocError::Exhausted)?;
-        Ok(Packet {
-            buffer,
-            start: self.shared.config.headroom,
-            len: 0,
-            meta: Meta::default(),
-            rx_port: 0,
-            timestamp_ns: 0,
-        })
-    }
-
-    /// A packet holding a copy of `frame` (ports whose memory is not ours: pcap,
-    /// kernel sockets, vhost-user rings).
-    #[inline]
-    pub fn alloc_copy(&mut self, frame: &[u8]) -> Result<Packet, AllocError> {
-        let data_room = self.shared.config.data_room;
-        if frame.len() > data_room {
-            return Err(AllocError::TooLarge {
-                len: frame.len(),
-                data_room,
-            });
-        }
-        let mut packet = self.alloc()?;
-        let start = packet.start;
-        packet.buffer[start..start + frame.len()].copy_from_slice(frame);
-        packet.len = frame.len();
-        Ok(packet)
-    }
-
-    /// A copy of `packet`, frame and metadata (flooding sends one copy per port).
-    pub fn clone_packet(&mut self, packet: &Packet) -> Result<Packet, AllocError> {
-        let mut copy = self.alloc()?;
-        // Keep the original's headroom so later pushes behave the same on both.
-        copy.start = packet.start;
-        copy.len = packet.len;
-        copy.buffer[copy.start..copy.start + copy.len].copy_from_slice(packet.data());
-        copy.meta = packet.meta;
-        copy.rx_port = packet.rx_port;
-        copy.timestamp_ns = packet.timestamp_ns;
-        Ok(copy)
-    }
-
-    /// Takes a packet's buffer back. A buffer of another shape (another pool's) is
-    /// released to the allocator instead.
-    #[inline]
-    pub fn free(&mut self, packet: Packet) {
-        if packet.buffer.len() != self.shared.buffer_size() {
-            return;
-        }
-        self.cache.push(packet.buffer);
-        if self.cache.len() >= 2 * CACHE_BATCH {
-            self.spill(CACHE_BATCH);
-        }
-    }
-
-    /// Gives `count` cached buffers back to the shared ring.
-    fn spill(&mut self, count: usize) {
-        for _ in 0..count {
-            let Some(buffer) = self.cache.pop() else {
-                return;
-            };
-            // The ring has room for every buffer of the pool; a buffer beyond that
-            // (another pool's, of the same shape) goes back to the allocator.
-            let _ = self.shared.ring.push(buffer);
-        }
-    }
-}
-
-impl Drop for Pool {
-    /// A worker that goes away leaves its cached buffers to the others.
-    fn drop(&mut self) {
-        self.spill(self.cache.len());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn small_pool(buffers: usize) -> Pool {
-        Pool::new(PoolConfig {
-            buffers,
-            headroom: MIN_HEADROOM,
-            data_room: 256,
-        })
-    }
-
-    #[test]
-    fn alloc_until_exhausted_then_free_recycles() {
-        let mut pool = small_pool(2);
-        let a = pool.alloc().unwrap();
-        let b = pool.alloc().unwrap();
-        assert_eq!(pool.alloc().unwrap_err(), AllocError::Exhausted);
-        pool.free(a);
-        assert_eq!(pool.available(), 1);
-        pool.free(b);
-        assert_eq!(pool.available(), 2);
-    }
-
-    #[test]
-    fn buffers_freed_on_another_worker_come_back() {
-        let shared = SharedPool::new(PoolConfig {
-            buffers: 100,
-            headroom: MIN_HEADROOM,
-            data_room: 64,
-        });
-        let mut a = Pool::attach(&shared);
-        let mut b = Pool::attach(&shared);
-        let packets: Vec<Packet> = (0..100).map(|_| a.alloc().unwrap()).collect();
-        assert_eq!(a.alloc().unwrap_err(), AllocError::Exhausted);
-        for packet in packets {
-            b.free(packet);
-        }
-        assert!(
-            shared.available() >= 64,
-            "b spilled its surplus to the ring"
-        );
-        drop(b);
-        assert_eq!(a.available(), 100);
-        let again: Vec<Packet> = (0..100).map(|_| a.alloc().unwrap()).collect();
-        assert_eq!(again.len(), 100);
-    }
-
-    #[test]
-    fn foreign_buffers_are_not_kept() {
-        let mut small = small_pool(1);
-        let mut other = Pool::new(PoolConfig {
-            buffers: 1,
-            headroom: MIN_HEADROOM,
-            data_room: 512,
-        });
-        let foreign = other.alloc().unwrap();
-        small.free(foreign);
-        assert_eq!(small.available(), 1);
-    }
-
-    #[test]
-    fn copy_keeps_headroom_and_refuses_oversize() {
-        let mut pool = small_pool(1);
-        let p = pool.alloc_copy(&[1, 2, 3]).unwrap();
-        assert_eq!(p.data(), &[1, 2, 3]);
-        assert_eq!(p.headroom(), MIN_HEADROOM);
-        assert_eq!(p.tailroom(), 253);
-        pool.free(p);
-        assert_eq!(
-            pool.alloc_copy(&[0; 257]).unwrap_err(),
-            AllocError::TooLarge {
-                len: 257,
-                data_room: 256
-            }
-        );
-        assert_eq!(
-            pool.available(),
-            1,
-            "a refused copy must not leak the buffer"
-        );
-    }
-
-    #[test]
-    fn push_and_pull_front_move_only_the_start() {
-        let mut pool = small_pool(1);
-        let mut p = pool.alloc_copy(b"payload").unwrap();
-        p.push_front(4).unwrap().copy_from_slice(b"HDR:");
-        assert_eq!(p.data(), b"HDR:payload");
-        assert!(p.pull_front(4));
-        assert_eq!(p.data(), b"payload");
-        assert!(!p.pull_front(8));
-        assert_eq!(p.data(), b"payload");
-        assert!(p.push_front(MIN_HEADROOM + 1).is_none());
-    }
-
-    #[test]
-    fn gaps_open_and_close_behind_the_headers() {
-        let mut pool = small_pool(1);
-        let mut p = pool.alloc_copy(b"AAAAAAbbbbbb-rest").unwrap();
-        p.insert_gap(12, 4).unwrap().copy_from_slice(b"TAG!");
-        assert_eq!(p.data(), b"AAAAAAbbbbbbTAG!-rest");
-        assert!(p.remove_gap(12, 4));
-        assert_eq!(p.data(), b"AAAAAAbbbbbb-rest");
-        assert!(!p.remove_gap(15, 4));
-        assert!(p.insert_gap(18, 1).is_none());
-    }
-
-    #[test]
-    fn push_back_respects_tailroom() {
-        let mut pool = small_pool(1);
-        let mut p = pool.alloc_copy(&[0; 250]).unwrap();
-        assert!(p.push_back(6).is_some());
-        assert!(p.push_back(1).is_none());
-        p.truncate(10);
-        assert_eq!(p.len(), 10);
-    }
-
-    #[test]
-    fn clone_copies_frame_and_metadata() {
-        let mut pool = small_pool(2);
-        let mut p = pool.alloc_copy(b"frame").unwrap();
-        p.rx_port = 3;
-        p.timestamp_ns = 42;
-        let c = pool.clone_packet(&p).unwrap();
-        assert_eq!(c.data(), b"frame");
-        assert_eq!((c.rx_port, c.timestamp_ns), (3, 42));
     }
 }

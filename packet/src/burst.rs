@@ -82,7 +82,7 @@ impl Burst {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buffer::{Pool, PoolConfig};
+    use crate::pool::{Pool, PoolConfig};
 
     #[test]
     fn send_while_keeps_the_refused_tail_in_order() {

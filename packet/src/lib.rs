@@ -1,24 +1,25 @@
 //! The packet core every stage and port stands on: buffers with headroom, bursts,
 //! parse-once metadata, flow keys and checksums.
 
-// A packet travels by value; handing it back inside an `Err` (a full burst, a drop
-// with its reason) is how ownership returns to the caller, so the error is large.
-#![allow(clippy::result_large_err)]
-
 pub mod buffer;
 pub mod burst;
 pub mod checksum;
+mod fast_parse;
 pub mod flow;
 pub mod flow_cache;
 pub mod mac;
 pub mod meta;
 pub mod parse;
+pub mod pool;
+mod region;
 pub mod rewrite;
 
-pub use buffer::{AllocError, Packet, Pool, PoolConfig, SharedPool, MIN_HEADROOM};
+pub use buffer::{Packet, PacketHeader};
 pub use burst::{Burst, MAX_BURST};
 pub use flow::FlowKey;
 pub use flow_cache::FlowCache;
 pub use mac::MacAddr;
 pub use meta::{Meta, Tunnel, L3, L4};
-pub use parse::{parse, Layer, ParseError, ParseErrorKind};
+pub use parse::{parse, parse_general, parse_into, Layer, ParseError, ParseErrorKind};
+pub use pool::{AllocError, Pool, PoolConfig, SharedPool, MIN_HEADROOM};
+pub use region::Pages;

@@ -1,11 +1,15 @@
-//! Ingress parsing: one pass over the frame fills [`Meta`]. Ethernet, VLAN, ARP, IPv4
-//! (options), IPv6 (extension headers), TCP, UDP, ICMP and ICMPv6 come from
-//! etherparse's slicing; the MPLS label stack and VXLAN, which it does not know, are
-//! read here.
+//! Ingress parsing: one pass over the frame fills [`Meta`]. Common frames take the
+//! fixed-layout path of `fast_parse`; everything else (IPv4 options, IPv6 extension
+//! headers, unusual protocols, every malformed frame) the general path here: Ethernet,
+//! VLAN, ARP, IPv4, IPv6, TCP, UDP, ICMP and ICMPv6 from etherparse's slicing, and the
+//! MPLS label stack and VXLAN, which it does not know, read by hand. Both give the same
+//! metadata for the frames they both accept.
 
 use etherparse::{err, LenSource, LinkExtSlice, LinkSlice, NetSlice, SlicedPacket, TransportSlice};
 
+use crate::buffer::Packet;
 use crate::checksum;
+use crate::fast_parse::parse_common;
 use crate::flow::FlowKey;
 use crate::meta::{ether_type, Meta, Tunnel, L3, L4, VXLAN_PORT};
 
@@ -62,6 +66,48 @@ impl ParseError {
 /// Parses an Ethernet frame into metadata, or says why it cannot be forwarded.
 /// Never panics, whatever the bytes.
 pub fn parse(frame: &[u8]) -> Result<Meta, ParseError> {
+    let mut meta = Meta::default();
+    parse_into(&mut meta, frame, false)?;
+    Ok(meta)
+}
+
+/// [`parse`] writing the metadata in place. `checksum_verified` (a NIC checked the
+/// IPv4 header checksum) skips that check. On an error `meta` is reset to its default
+/// (not parsed).
+#[inline]
+pub fn parse_into(
+    meta: &mut Meta,
+    frame: &[u8],
+    checksum_verified: bool,
+) -> Result<(), ParseError> {
+    if parse_common(meta, frame, checksum_verified).is_some() {
+        return Ok(());
+    }
+    match parse_general(frame, checksum_verified) {
+        Ok(general) => {
+            *meta = general;
+            Ok(())
+        }
+        Err(error) => {
+            *meta = Meta::default();
+            Err(error)
+        }
+    }
+}
+
+impl Packet {
+    /// Parses the frame into `self.meta` in place, trusting the IPv4 header checksum
+    /// when the driver says the NIC verified it.
+    #[inline]
+    pub fn parse(&mut self) -> Result<(), ParseError> {
+        let (header, frame) = self.parts_mut();
+        parse_into(&mut header.meta, frame, header.checksum_verified)
+    }
+}
+
+/// The general parser alone (etherparse's slicing), whatever the frame: the reference
+/// the fixed-layout path is checked against, and the path of unusual frames.
+pub fn parse_general(frame: &[u8], checksum_verified: bool) -> Result<Meta, ParseError> {
     if frame.len() > MAX_FRAME {
         return Err(ParseError::new(ParseErrorKind::Malformed, Layer::Ethernet));
     }
@@ -92,15 +138,20 @@ pub fn parse(frame: &[u8]) -> Result<Meta, ParseError> {
     meta.ether_type = ether_payload.ether_type.0;
 
     if meta.ether_type == ether_type::MPLS {
-        return parse_mpls(frame, ether_payload.payload, meta);
+        return parse_mpls(frame, ether_payload.payload, meta, checksum_verified);
     }
-    fill_network(frame, &sliced, &mut meta)?;
+    fill_network(frame, &sliced, &mut meta, checksum_verified)?;
     Ok(meta)
 }
 
 /// Reads the label stack, then the IP packet that follows the bottom label (the
 /// networking-sfc MPLS encapsulation carries IP directly behind the label).
-fn parse_mpls(frame: &[u8], stack: &[u8], mut meta: Meta) -> Result<Meta, ParseError> {
+fn parse_mpls(
+    frame: &[u8],
+    stack: &[u8],
+    mut meta: Meta,
+    checksum_verified: bool,
+) -> Result<Meta, ParseError> {
     let mut rest = stack;
     loop {
         let Some((entry, tail)) = rest.split_first_chunk::<4>() else {
@@ -122,7 +173,7 @@ fn parse_mpls(frame: &[u8], stack: &[u8], mut meta: Meta) -> Result<Meta, ParseE
     match rest.first().map(|byte| byte >> 4) {
         Some(4) | Some(6) => {
             let sliced = SlicedPacket::from_ip(rest).map_err(classify)?;
-            fill_network(frame, &sliced, &mut meta)?;
+            fill_network(frame, &sliced, &mut meta, checksum_verified)?;
         }
         // An empty or non-IP payload (pseudowire): label only.
         _ => {}
@@ -131,11 +182,16 @@ fn parse_mpls(frame: &[u8], stack: &[u8], mut meta: Meta) -> Result<Meta, ParseE
 }
 
 /// Fills the L3 and L4 parts of the metadata from etherparse's slices.
-fn fill_network(frame: &[u8], sliced: &SlicedPacket, meta: &mut Meta) -> Result<(), ParseError> {
+fn fill_network(
+    frame: &[u8],
+    sliced: &SlicedPacket,
+    meta: &mut Meta,
+    checksum_verified: bool,
+) -> Result<(), ParseError> {
     match &sliced.net {
         Some(NetSlice::Ipv4(ip)) => {
             let header = ip.header();
-            if !checksum::verify_ipv4_header(header.slice()) {
+            if !checksum_verified && !checksum::verify_ipv4_header(header.slice()) {
                 return Err(ParseError::new(ParseErrorKind::BadChecksum, Layer::Ipv4));
             }
             meta.l3 = L3::Ipv4;

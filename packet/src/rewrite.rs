@@ -93,8 +93,8 @@ pub fn decrement_ttl(packet: &mut Packet) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::buffer::{Pool, PoolConfig};
     use crate::parse::parse;
+    use crate::pool::{Pool, PoolConfig};
 
     fn udp_frame(tagged: Option<u16>) -> Vec<u8> {
         let mut frame = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn pop_then_push_restores_the_tagged_frame() {
-        let mut pool = Pool::new(PoolConfig::default());
+        let mut pool = Pool::new(PoolConfig {
+            buffers: 4,
+            ..PoolConfig::default()
+        });
         let tagged = udp_frame(Some(101));
         let mut p = packet(&mut pool, &tagged);
         assert!(pop_vlan(&mut p));
@@ -140,7 +143,10 @@ mod tests {
 
     #[test]
     fn ttl_decrement_keeps_the_checksum_valid() {
-        let mut pool = Pool::new(PoolConfig::default());
+        let mut pool = Pool::new(PoolConfig {
+            buffers: 4,
+            ..PoolConfig::default()
+        });
         let mut p = packet(&mut pool, &udp_frame(None));
         decrement_ttl(&mut p);
         let header = &p.data()[14..34];

@@ -6,208 +6,153 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use packet::{ParseError, ParseErrorKind};
 use serde::Serialize;
 
-/// Why a frame was dropped. Every frame a port receives is transmitted or counted
-/// under exactly one of these.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DropReason {
+/// Declares the drop reasons once: each with its documentation and the name it is
+/// counted, printed and exported under. The enum, the list of every reason, the names
+/// and the documentation (from which the README's table is made) all come from here.
+macro_rules! drop_reasons {
+    ($($(#[doc = $doc:literal])+ $reason:ident => $name:literal,)+) => {
+        /// Why a frame was dropped. Every frame a port delivers is transmitted or
+        /// counted under exactly one of these.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum DropReason {
+            $($(#[doc = $doc])+ $reason,)+
+        }
+
+        impl DropReason {
+            pub const ALL: [DropReason; [$($name),+].len()] = [$(DropReason::$reason),+];
+
+            /// The name counters are printed and exported under.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(DropReason::$reason => $name,)+
+                }
+            }
+
+            /// What the reason means, one line.
+            pub fn doc(self) -> String {
+                let lines: &[&str] = match self {
+                    $(DropReason::$reason => &[$($doc),+],)+
+                };
+                lines.iter().map(|line| line.trim()).collect::<Vec<_>>().join(" ")
+            }
+        }
+    };
+}
+
+drop_reasons! {
     /// The frame ends before a header, or before the length a header declares.
-    Truncated,
+    Truncated => "truncated",
     /// A header field holds an impossible value.
-    Malformed,
+    Malformed => "malformed",
     /// Wrong IPv4 header checksum.
-    BadChecksum,
-    /// Larger than a packet buffer.
-    Oversize,
-    /// The buffer pool was empty (a received frame or a flooded copy).
-    NoBuffer,
+    BadChecksum => "bad_checksum",
+    /// A traced frame larger than a packet buffer (received frames that large are the
+    /// driver's receive errors).
+    Oversize => "oversize",
+    /// The buffer pool was empty for a frame the dataplane makes (a flooded copy, an ARP
+    /// request).
+    NoBuffer => "no_buffer",
     /// Untagged frame on a port with no untagged logical port.
-    NoLogicalPort,
+    NoLogicalPort => "no_logical_port",
     /// Tagged frame whose VLAN is no sub-port of its port.
-    UnknownVlan,
+    UnknownVlan => "unknown_vlan",
     /// Source MAC or IP not the logical port's.
-    PortSecurity,
+    PortSecurity => "port_security",
     /// Destination MAC is the sending logical port's own.
-    Hairpin,
+    Hairpin => "hairpin",
     /// Broadcast or unknown unicast with no other port in the network.
-    NoDestination,
+    NoDestination => "no_destination",
     /// Addressed to the router itself (the node's own stack is not there yet).
-    RouterLocal,
+    RouterLocal => "router_local",
     /// Routed destination in no network of the router, or no port has it.
-    NoRoute,
+    NoRoute => "no_route",
     /// TTL or hop limit would reach zero.
-    TtlExpired,
+    TtlExpired => "ttl_expired",
     /// Destination is bound to another chassis, but this node has no VTEP (vtep_ip,
     /// uplink and uplink_mac), or the VTEPs are of different IP families.
-    NoTunnel,
-    /// An output queue was full.
-    TxQueueFull,
+    NoTunnel => "no_tunnel",
+    /// A port's transmit queue had no room (the driver's own, or the ring the workers
+    /// share).
+    TxQueueFull => "tx_queue_full",
+    /// One burst sent more frames to a port than a burst holds (a flood fanned out).
+    BurstOverflow => "burst_overflow",
     /// No headroom left for a header to push.
-    NoHeadroom,
+    NoHeadroom => "no_headroom",
     // Runtime
-    /// A ring between workers (handoff or transmit) was full.
-    RingFull,
-    // Distributed SNAT (nat crate, pipeline/snat.rs).
+    /// The ring of SNAT replies handed to the worker owning their connection was full.
+    RingFull => "ring_full",
+    // Distributed SNAT.
     /// Arrived for an external address and matches no connection (no unsolicited
     /// inbound), or an ICMP error quoting no translated connection.
-    SnatNoConnection,
+    SnatNoConnection => "snat_no_connection",
     /// No free external port in the worker's slice for a new connection.
-    SnatPortsExhausted,
+    SnatPortsExhausted => "snat_ports_exhausted",
     /// The connection table is full; no live connection is evicted.
-    SnatTableFull,
+    SnatTableFull => "snat_table_full",
     /// IP fragments are not translated.
-    SnatFragment,
+    SnatFragment => "snat_fragment",
     /// North-south traffic SNAT cannot translate: IPv6, or not TCP, UDP, ICMP echo
     /// or an ICMP error.
-    SnatUnsupported,
+    SnatUnsupported => "snat_unsupported",
     /// A TCP segment other than a bare SYN for no known connection.
-    SnatTcpNotSyn,
+    SnatTcpNotSyn => "snat_tcp_not_syn",
     /// No way to the external gateway: node.uplink_mac is not set, or neither
     /// external_gateway_mac nor an external_gateway_ip to resolve it.
-    SnatNoGatewayMac,
-    // SFC stage (issue 3).
+    SnatNoGatewayMac => "snat_no_gateway_mac",
+    // SFC stage.
     /// An MPLS label from a service function's port naming no hop that returns there.
-    SfcUnknownLabel,
+    SfcUnknownLabel => "sfc_unknown_label",
     /// An NSH SPI/SI from a service function's port naming no hop that returns there.
-    SfcUnknownPath,
+    SfcUnknownPath => "sfc_unknown_path",
     /// An NSH header this dataplane does not accept (version, next protocol, length).
-    SfcBadNsh,
+    SfcBadNsh => "sfc_bad_nsh",
     /// A plain frame on a proxied function's egress port with no recorded flow.
-    SfcNoProxyFlow,
+    SfcNoProxyFlow => "sfc_no_proxy_flow",
     /// The proxy had to remember a flow and its table was full.
-    SfcProxyTableFull,
+    SfcProxyTableFull => "sfc_proxy_table_full",
     /// A chained packet that MPLS cannot carry (not IP).
-    SfcNotIp,
+    SfcNotIp => "sfc_not_ip",
     /// At the end of a chain, the source address is no logical port of the network.
-    SfcUnknownSource,
-    // VXLAN overlay (issue 5).
+    SfcUnknownSource => "sfc_unknown_source",
+    // VXLAN overlay.
     /// VXLAN header or inner Ethernet header cut short, or an outer fragment.
-    VxlanTruncated,
+    VxlanTruncated => "vxlan_truncated",
     /// VXLAN whose outer destination is not this node's VTEP.
-    VxlanWrongDestination,
+    VxlanWrongDestination => "vxlan_wrong_destination",
     /// VXLAN without the I flag.
-    VxlanBadFlags,
+    VxlanBadFlags => "vxlan_bad_flags",
     /// VXLAN with a VNI no network has.
-    VxlanUnknownVni,
+    VxlanUnknownVni => "vxlan_unknown_vni",
     /// VXLAN from a source address that is no chassis' VTEP.
-    VxlanUnknownChassis,
+    VxlanUnknownChassis => "vxlan_unknown_chassis",
     /// Decapsulated frame whose source MAC is no logical port of the VNI's network
     /// bound to the sending chassis.
-    VxlanSourceMismatch,
+    VxlanSourceMismatch => "vxlan_source_mismatch",
     /// A frame that came over the overlay would go back into it (never relayed).
-    VxlanTransit,
+    VxlanTransit => "vxlan_transit",
     /// Too large for the uplink MTU once encapsulated (the VM gets ICMP when it can).
-    MtuExceeded,
+    MtuExceeded => "mtu_exceeded",
     /// The queue of frames waiting for a chassis MAC was full.
-    ResolveQueueFull,
+    ResolveQueueFull => "resolve_queue_full",
     /// A frame waited too long for its chassis MAC.
-    ResolveTimeout,
+    ResolveTimeout => "resolve_timeout",
     /// An ARP frame or IPv6 neighbour advertisement that taught this node a chassis
     /// MAC: consumed by the node.
-    NeighbourLearned,
+    NeighbourLearned => "neighbour_learned",
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 42] = [
-        DropReason::Truncated,
-        DropReason::Malformed,
-        DropReason::BadChecksum,
-        DropReason::Oversize,
-        DropReason::NoBuffer,
-        DropReason::NoLogicalPort,
-        DropReason::UnknownVlan,
-        DropReason::PortSecurity,
-        DropReason::Hairpin,
-        DropReason::NoDestination,
-        DropReason::RouterLocal,
-        DropReason::NoRoute,
-        DropReason::TtlExpired,
-        DropReason::NoTunnel,
-        DropReason::TxQueueFull,
-        DropReason::NoHeadroom,
-        DropReason::RingFull,
-        // Distributed SNAT.
-        DropReason::SnatNoConnection,
-        DropReason::SnatPortsExhausted,
-        DropReason::SnatTableFull,
-        DropReason::SnatFragment,
-        DropReason::SnatUnsupported,
-        DropReason::SnatTcpNotSyn,
-        DropReason::SnatNoGatewayMac,
-        // SFC stage (issue 3).
-        DropReason::SfcUnknownLabel,
-        DropReason::SfcUnknownPath,
-        DropReason::SfcBadNsh,
-        DropReason::SfcNoProxyFlow,
-        DropReason::SfcProxyTableFull,
-        DropReason::SfcNotIp,
-        DropReason::SfcUnknownSource,
-        // VXLAN overlay (issue 5).
-        DropReason::VxlanTruncated,
-        DropReason::VxlanWrongDestination,
-        DropReason::VxlanBadFlags,
-        DropReason::VxlanUnknownVni,
-        DropReason::VxlanUnknownChassis,
-        DropReason::VxlanSourceMismatch,
-        DropReason::VxlanTransit,
-        DropReason::MtuExceeded,
-        DropReason::ResolveQueueFull,
-        DropReason::ResolveTimeout,
-        DropReason::NeighbourLearned,
-    ];
-
-    /// The name counters are printed and exported under.
-    pub fn name(self) -> &'static str {
-        match self {
-            DropReason::Truncated => "truncated",
-            DropReason::Malformed => "malformed",
-            DropReason::BadChecksum => "bad_checksum",
-            DropReason::Oversize => "oversize",
-            DropReason::NoBuffer => "no_buffer",
-            DropReason::NoLogicalPort => "no_logical_port",
-            DropReason::UnknownVlan => "unknown_vlan",
-            DropReason::PortSecurity => "port_security",
-            DropReason::Hairpin => "hairpin",
-            DropReason::NoDestination => "no_destination",
-            DropReason::RouterLocal => "router_local",
-            DropReason::NoRoute => "no_route",
-            DropReason::TtlExpired => "ttl_expired",
-            DropReason::NoTunnel => "no_tunnel",
-            DropReason::TxQueueFull => "tx_queue_full",
-            DropReason::NoHeadroom => "no_headroom",
-            DropReason::RingFull => "ring_full",
-            // Distributed SNAT.
-            DropReason::SnatNoConnection => "snat_no_connection",
-            DropReason::SnatPortsExhausted => "snat_ports_exhausted",
-            DropReason::SnatTableFull => "snat_table_full",
-            DropReason::SnatFragment => "snat_fragment",
-            DropReason::SnatUnsupported => "snat_unsupported",
-            DropReason::SnatTcpNotSyn => "snat_tcp_not_syn",
-            DropReason::SnatNoGatewayMac => "snat_no_gateway_mac",
-            // SFC stage (issue 3).
-            DropReason::SfcUnknownLabel => "sfc_unknown_label",
-            DropReason::SfcUnknownPath => "sfc_unknown_path",
-            DropReason::SfcBadNsh => "sfc_bad_nsh",
-            DropReason::SfcNoProxyFlow => "sfc_no_proxy_flow",
-            DropReason::SfcProxyTableFull => "sfc_proxy_table_full",
-            DropReason::SfcNotIp => "sfc_not_ip",
-            DropReason::SfcUnknownSource => "sfc_unknown_source",
-            // VXLAN overlay (issue 5).
-            DropReason::VxlanTruncated => "vxlan_truncated",
-            DropReason::VxlanWrongDestination => "vxlan_wrong_destination",
-            DropReason::VxlanBadFlags => "vxlan_bad_flags",
-            DropReason::VxlanUnknownVni => "vxlan_unknown_vni",
-            DropReason::VxlanUnknownChassis => "vxlan_unknown_chassis",
-            DropReason::VxlanSourceMismatch => "vxlan_source_mismatch",
-            DropReason::VxlanTransit => "vxlan_transit",
-            DropReason::MtuExceeded => "mtu_exceeded",
-            DropReason::ResolveQueueFull => "resolve_queue_full",
-            DropReason::ResolveTimeout => "resolve_timeout",
-            DropReason::NeighbourLearned => "neighbour_learned",
-        }
-    }
-
     fn index(self) -> usize {
         self as usize
+    }
+
+    /// Every reason as a Markdown table (name, meaning), as the README lists them.
+    pub fn markdown_table() -> String {
+        let mut table = String::from("| reason | meaning |\n|---|---|\n");
+        for reason in DropReason::ALL {
+            table.push_str(&format!("| `{}` | {} |\n", reason.name(), reason.doc()));
+        }
+        table
     }
 }
 
@@ -380,6 +325,19 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), DropReason::ALL.len());
+    }
+
+    #[test]
+    fn every_reason_has_a_one_line_meaning_in_the_table() {
+        let table = DropReason::markdown_table();
+        assert_eq!(table.lines().count(), DropReason::ALL.len() + 2);
+        assert_eq!(
+            DropReason::NoBuffer.doc(),
+            "The buffer pool was empty for a frame the dataplane makes (a flooded copy, an ARP request)."
+        );
+        assert!(
+            table.contains("| `hairpin` | Destination MAC is the sending logical port's own. |")
+        );
     }
 
     #[test]

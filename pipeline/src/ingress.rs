@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use packet::meta::ip_proto;
-use packet::{parse, rewrite, Packet, L3, L4};
+use packet::{rewrite, Packet, L3, L4};
 
 use super::tables::{ForwardingTables, LogicalPortEntry};
 use crate::counters::DropReason;
@@ -12,7 +12,7 @@ use crate::counters::DropReason;
 /// Admits a packet: fills its metadata and returns its logical port.
 pub(super) fn admit(tables: &ForwardingTables, packet: &mut Packet) -> Result<u32, DropReason> {
     if !packet.meta.parsed {
-        packet.meta = parse(packet.data())?;
+        packet.parse()?;
     }
     let ingress = tables
         .ports

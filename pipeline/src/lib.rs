@@ -127,7 +127,9 @@ impl Egress<'_> {
     /// Queues a finished frame on a dataplane port.
     fn transmit(&mut self, port: u16, packet: Packet) -> Result<(), Dropped> {
         match self.tx.queues.get_mut(usize::from(port)) {
-            Some(queue) => queue.push(packet).map_err(|p| (p, DropReason::TxQueueFull)),
+            Some(queue) => queue
+                .push(packet)
+                .map_err(|p| (p, DropReason::BurstOverflow)),
             None => Err((packet, DropReason::NoLogicalPort)),
         }
     }

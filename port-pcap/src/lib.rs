@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +21,10 @@ use pcap_file::pcapng::{Block, PcapNgReader};
 use pcap_file::{DataLink, Endianness, TsResolution};
 
 use port::{BasicPortInfo, Capabilities, PortQueues, PortStats, QueueStatsCell, RxQueue, TxQueue};
+
+use capture_link::CaptureLink;
+
+mod capture_link;
 
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 const SNAPLEN: u32 = 65535;
@@ -54,8 +59,53 @@ struct PendingFrame {
     data: Vec<u8>,
 }
 
+/// A frame as the capture holds it: its bytes in the capture's link type, and the
+/// length it had on the wire (more than the bytes when the snap length cut it).
+struct CapturedFrame {
+    timestamp_ns: u64,
+    data: Vec<u8>,
+    wire_len: u32,
+    link: CaptureLink,
+}
+
+/// Frames of a capture that are not replayed as they were on the wire.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CaptureNotes {
+    /// Cut by the capture's snap length: replayed as the truncated frames they are.
+    pub truncated: u64,
+    /// No Ethernet frame can be made of them (a cooked header cut short, a protocol
+    /// that is no Ethernet type, raw bytes that are not IP): skipped.
+    pub unmapped: u64,
+}
+
+impl std::iter::Sum for CaptureNotes {
+    fn sum<I: Iterator<Item = CaptureNotes>>(notes: I) -> CaptureNotes {
+        notes.fold(CaptureNotes::default(), |total, n| CaptureNotes {
+            truncated: total.truncated + n.truncated,
+            unmapped: total.unmapped + n.unmapped,
+        })
+    }
+}
+
+/// A capture's notes as its reader counts them (one thread writes, only on such a
+/// frame) and the replay reads them at the end.
+#[derive(Debug, Default)]
+pub struct CaptureNoteCounters {
+    truncated: AtomicU64,
+    unmapped: AtomicU64,
+}
+
+impl CaptureNoteCounters {
+    pub fn get(&self) -> CaptureNotes {
+        CaptureNotes {
+            truncated: self.truncated.load(Ordering::Relaxed),
+            unmapped: self.unmapped.load(Ordering::Relaxed),
+        }
+    }
+}
+
 enum Reader {
-    Classic(PcapReader<BufReader<File>>),
+    Classic(PcapReader<BufReader<File>>, CaptureLink, TsResolution),
     Ng(PcapNgReader<BufReader<File>>),
 }
 
@@ -68,6 +118,7 @@ pub struct PcapInput {
     /// Timestamp of the last frame, for pcapng simple packets which carry none.
     last_timestamp_ns: u64,
     nanosecond: bool,
+    notes: Arc<CaptureNoteCounters>,
 }
 
 fn io_error(path: &Path, what: impl std::fmt::Display) -> io::Error {
@@ -92,17 +143,11 @@ impl PcapInput {
         } else {
             let reader = PcapReader::new(file).map_err(|e| io_error(path, e))?;
             let header = reader.header();
-            if header.datalink != DataLink::ETHERNET {
-                return Err(io_error(
-                    path,
-                    format!(
-                        "link type {:?}; only Ethernet captures can be replayed",
-                        header.datalink
-                    ),
-                ));
-            }
-            let nanosecond = header.ts_resolution == TsResolution::NanoSecond;
-            (Reader::Classic(reader), nanosecond)
+            let link =
+                CaptureLink::from_datalink(header.datalink).map_err(|e| io_error(path, e))?;
+            let resolution = header.ts_resolution;
+            let nanosecond = resolution == TsResolution::NanoSecond;
+            (Reader::Classic(reader, link, resolution), nanosecond)
         };
         let mut input = PcapInput {
             path: path.to_owned(),
@@ -110,6 +155,7 @@ impl PcapInput {
             pending: None,
             last_timestamp_ns: 0,
             nanosecond,
+            notes: Arc::default(),
         };
         input.advance()?;
         Ok(input)
@@ -118,6 +164,11 @@ impl PcapInput {
     /// True when the capture has sub-microsecond timestamps (outputs keep them).
     pub fn nanosecond(&self) -> bool {
         self.nanosecond
+    }
+
+    /// Counts the frames read that were cut short or skipped.
+    pub fn notes(&self) -> Arc<CaptureNoteCounters> {
+        Arc::clone(&self.notes)
     }
 
     /// The length of the next frame, `None` at the end of the capture.
@@ -143,27 +194,66 @@ impl PcapInput {
         Ok(frame)
     }
 
-    /// Reads the next frame into `pending`.
+    /// Reads the next frame that can be replayed into `pending`, as Ethernet.
     fn advance(&mut self) -> io::Result<()> {
-        let path = self.path.clone();
-        self.pending = match &mut self.reader {
-            Reader::Classic(reader) => match reader.next_packet() {
-                None => None,
-                Some(Err(e)) => return Err(io_error(&path, e)),
-                Some(Ok(packet)) => Some(PendingFrame {
-                    timestamp_ns: duration_ns(packet.timestamp),
-                    data: packet.data.into_owned(),
-                }),
-            },
-            Reader::Ng(reader) => {
-                next_ng_frame(reader, &path, &mut self.nanosecond, self.last_timestamp_ns)?
+        self.pending = loop {
+            let captured = match &mut self.reader {
+                Reader::Classic(reader, link, resolution) => {
+                    next_classic_frame(reader, *link, *resolution, &self.path)?
+                }
+                Reader::Ng(reader) => next_ng_frame(
+                    reader,
+                    &self.path,
+                    &mut self.nanosecond,
+                    self.last_timestamp_ns,
+                )?,
+            };
+            let Some(captured) = captured else {
+                break None;
+            };
+            self.last_timestamp_ns = captured.timestamp_ns;
+            if (captured.data.len() as u64) < u64::from(captured.wire_len) {
+                self.notes.truncated.fetch_add(1, Ordering::Relaxed);
+            }
+            match captured.link.to_ethernet(captured.data) {
+                Some(data) => {
+                    break Some(PendingFrame {
+                        timestamp_ns: captured.timestamp_ns,
+                        data,
+                    })
+                }
+                None => {
+                    self.notes.unmapped.fetch_add(1, Ordering::Relaxed);
+                }
             }
         };
-        if let Some(frame) = &self.pending {
-            self.last_timestamp_ns = frame.timestamp_ns;
-        }
         Ok(())
     }
+}
+
+/// The next record of a classic pcap. Read raw: pcap-file refuses a record whose wire
+/// length exceeds the snap length, which is what a snap length makes.
+fn next_classic_frame(
+    reader: &mut PcapReader<BufReader<File>>,
+    link: CaptureLink,
+    resolution: TsResolution,
+    path: &Path,
+) -> io::Result<Option<CapturedFrame>> {
+    let raw = match reader.next_raw_packet() {
+        None => return Ok(None),
+        Some(Err(e)) => return Err(io_error(path, e)),
+        Some(Ok(raw)) => raw,
+    };
+    let fraction_ns = match resolution {
+        TsResolution::MicroSecond => u64::from(raw.ts_frac) * 1_000,
+        TsResolution::NanoSecond => u64::from(raw.ts_frac),
+    };
+    Ok(Some(CapturedFrame {
+        timestamp_ns: u64::from(raw.ts_sec) * 1_000_000_000 + fraction_ns,
+        wire_len: raw.orig_len,
+        data: raw.data.into_owned(),
+        link,
+    }))
 }
 
 /// The next packet block of a pcapng capture, with its timestamp converted from the
@@ -173,7 +263,7 @@ fn next_ng_frame(
     path: &Path,
     nanosecond: &mut bool,
     last_timestamp_ns: u64,
-) -> io::Result<Option<PendingFrame>> {
+) -> io::Result<Option<CapturedFrame>> {
     loop {
         let block = match reader.next_block() {
             None => return Ok(None),
@@ -186,15 +276,8 @@ fn next_ng_frame(
                 let interface = reader
                     .packet_interface(&packet)
                     .ok_or_else(|| io_error(path, "packet names an undeclared interface"))?;
-                if interface.linktype != DataLink::ETHERNET {
-                    return Err(io_error(
-                        path,
-                        format!(
-                            "link type {:?}; only Ethernet captures can be replayed",
-                            interface.linktype
-                        ),
-                    ));
-                }
+                let link = CaptureLink::from_datalink(interface.linktype)
+                    .map_err(|e| io_error(path, e))?;
                 let resolution = interface
                     .options
                     .iter()
@@ -205,16 +288,31 @@ fn next_ng_frame(
                     .unwrap_or(6);
                 *nanosecond |= resolution != 6;
                 let ticks = packet.timestamp.as_nanos();
-                return Ok(Some(PendingFrame {
+                return Ok(Some(CapturedFrame {
                     timestamp_ns: ticks_to_ns(ticks, resolution),
+                    wire_len: packet.original_len,
                     data: packet.data.into_owned(),
+                    link,
                 }));
             }
             Block::SimplePacket(packet) => {
-                return Ok(Some(PendingFrame {
+                // A simple packet belongs to the first interface.
+                let link = reader
+                    .interfaces()
+                    .first()
+                    .map(|interface| CaptureLink::from_datalink(interface.linktype))
+                    .ok_or_else(|| io_error(path, "packet before any interface"))?
+                    .map_err(|e| io_error(path, e))?;
+                // Its data is padded to 32 bits; the original length ends the frame
+                // (a simple packet block records no snap length, so it never cuts).
+                let mut data = packet.data.into_owned();
+                data.truncate(packet.original_len as usize);
+                return Ok(Some(CapturedFrame {
                     timestamp_ns: last_timestamp_ns,
-                    data: packet.data.into_owned(),
-                }))
+                    wire_len: data.len() as u32,
+                    data,
+                    link,
+                }));
             }
             _ => continue,
         }
@@ -234,10 +332,6 @@ fn ticks_to_ns(ticks: u128, resolution: u8) -> u64 {
         ticks.saturating_mul(1_000_000_000) >> exponent.min(127)
     };
     u64::try_from(ns).unwrap_or(u64::MAX)
-}
-
-fn duration_ns(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// A pcap file written on the first transmitted packet, so that ports which send

@@ -3,9 +3,9 @@
 //! stay strings and integers stay `i64` (TOML's own integer) so that the validator, not
 //! serde, judges them and can name the object and the field in its error.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TopologyFile {
     pub node: Node,
@@ -34,7 +34,7 @@ pub struct TopologyFile {
 
 /// `[conntrack]`: table size, mapping behaviour and timeouts in seconds (names after
 /// Linux's nf_conntrack sysctls; defaults are Linux's).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Conntrack {
     pub max_connections: Option<i64>,
@@ -53,7 +53,7 @@ pub struct Conntrack {
     pub icmp_timeout: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
     pub name: String,
@@ -67,7 +67,7 @@ pub struct Node {
     pub snat_port_range: [i64; 2],
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Chassis {
     pub name: String,
@@ -77,7 +77,7 @@ pub struct Chassis {
 
 /// `driver` is one of pcap | vhost-user | tap | af-xdp | af-packet | dpdk; the field it
 /// needs (socket, ifname, pci; path is optional for pcap) is checked by the validator.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Port {
     pub name: String,
@@ -90,7 +90,7 @@ pub struct Port {
     pub mtu: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Network {
     pub name: String,
@@ -100,7 +100,7 @@ pub struct Network {
     pub gateway_ip: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Router {
     pub name: String,
@@ -116,7 +116,7 @@ pub struct Router {
 
 /// Bound either here (`port`, with `vlan` for a trunk sub-port) or on another node
 /// (`chassis`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogicalPort {
     pub name: String,
@@ -131,7 +131,7 @@ pub struct LogicalPort {
     pub port_security: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortPair {
     pub name: String,
@@ -143,7 +143,7 @@ pub struct PortPair {
     pub weight: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortPairGroup {
     pub name: String,
@@ -151,7 +151,7 @@ pub struct PortPairGroup {
     pub port_pairs: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowClassifier {
     pub name: String,
@@ -166,8 +166,15 @@ pub struct FlowClassifier {
     pub logical_destination_port: Option<String>,
 }
 
+impl TopologyFile {
+    /// The file as TOML that reads back equal (unset optional fields are left out).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("a topology file is representable in TOML")
+    }
+}
+
 /// networking-sfc accepts a protocol by name or by number.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(
     untagged,
     expecting = "expected a protocol name (tcp, udp, icmp, icmpv6) or number (0-255)"
@@ -177,7 +184,7 @@ pub enum Protocol {
     Name(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PortChain {
     pub name: String,
@@ -221,4 +228,39 @@ fn default_weight() -> i64 {
 
 fn default_ethertype() -> String {
     "IPv4".into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Every topology the repository holds: what the daemon writes back (dpctl
+    /// topology, the state file) must read as the same configuration.
+    #[test]
+    fn every_topology_reads_back_equal_from_its_toml() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<_> = std::fs::read_dir(root.join("../pcap-fixtures"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path().join("topology.toml"))
+            .filter(|path| path.exists())
+            .collect();
+        files.extend(
+            std::fs::read_dir(root.join("../dataplane/tests/data"))
+                .unwrap()
+                .map(|entry| entry.unwrap().path())
+                .filter(|path| path.extension().is_some_and(|e| e == "toml")),
+        );
+        assert!(files.len() > 20);
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let Ok(file) = toml::from_str::<TopologyFile>(&text) else {
+                continue; // a deliberately broken file
+            };
+            let written = file.to_toml();
+            let back: TopologyFile = toml::from_str(&written)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{written}", path.display()));
+            assert_eq!(back, file, "{}", path.display());
+        }
+    }
 }

@@ -14,7 +14,7 @@ use crate::report::{DriverStats, Report};
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::topology::{Topology, TopologyError};
 use ::port::{PortQueues, RxQueue};
-use port_pcap::{PcapInput, PcapPort, PcapRxQueue, ReadError};
+use port_pcap::{CaptureNoteCounters, PcapInput, PcapPort, PcapRxQueue, ReadError};
 
 /// Buffers of the replay pool, per worker: enough for bursts, their flooded copies,
 /// frames held for resolution and the shared transmit rings.
@@ -68,6 +68,9 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     // Each worker reads the captures whole, merged by timestamp, and takes the flows
     // that hash to it (software RSS), so a flow keeps its order across ports.
     let mut queues: Vec<Box<dyn RxQueue>> = Vec::with_capacity(workers);
+    // Every worker reads each capture whole: the first one's inputs count the notes.
+    let notes: Vec<Arc<CaptureNoteCounters>> =
+        inputs.iter().map(|(_, input)| input.notes()).collect();
     let mut first = Some(inputs);
     for worker in 0..workers {
         let inputs = match first.take() {
@@ -121,6 +124,7 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             .map(|p| DriverStats::of(&**p))
             .collect(),
         elapsed: started.elapsed(),
+        capture: notes.iter().map(|n| n.get()).sum(),
         last_interval: None,
     })
 }

@@ -27,8 +27,23 @@ use output::Format;
 )]
 struct Cli {
     /// The control socket (default: the daemon's default).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "tcp")]
     socket: Option<PathBuf>,
+    /// Connect over TCP (HOST:PORT) with mutual TLS instead of the socket.
+    #[arg(long, global = true, value_name = "ADDR", requires_all = ["tls_cert", "tls_key", "tls_ca"])]
+    tcp: Option<String>,
+    /// This client's certificate (PEM), signed by the CA the daemon trusts.
+    #[arg(long, global = true, value_name = "FILE", requires = "tcp")]
+    tls_cert: Option<PathBuf>,
+    /// This client's private key (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "tcp")]
+    tls_key: Option<PathBuf>,
+    /// The CA that signed the daemon's certificate (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "tcp")]
+    tls_ca: Option<PathBuf>,
+    /// The name the daemon's certificate carries (default: the host of --tcp).
+    #[arg(long, global = true, value_name = "NAME", requires = "tcp")]
+    tls_domain: Option<String>,
     /// Output: table (default) or json.
     #[arg(short, long, global = true, value_enum, default_value = "table")]
     output: Format,
@@ -94,7 +109,8 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
-    /// Print the whole configuration (JSON).
+    /// Print the whole configuration as a topology file (TOML) that `apply -f` takes
+    /// back; `-o json` for its JSON form.
     Topology,
     /// Counters: per port, drops by reason (since the last `stats clear`).
     Stats {
@@ -336,6 +352,7 @@ fn command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
+    dataplane::broken_pipe::end_quietly_on_broken_pipe();
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -426,10 +443,20 @@ fn changed(format: Format, what: &str, generation: u64) {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let socket = cli.socket.unwrap_or_else(default_socket_path);
-    let mut client: Client = client::connect(socket.clone())
-        .await
-        .map_err(|e| Failure::Other(format!("cannot connect to {}: {e}", socket.display())))?;
+    let mut client: Client = match (&cli.tcp, cli.tls_cert, cli.tls_key, cli.tls_ca) {
+        (Some(address), Some(cert), Some(key), Some(ca)) => {
+            let files = client::ClientTlsFiles { cert, key, ca };
+            client::connect_tcp(address, &files, cli.tls_domain.as_deref())
+                .await
+                .map_err(|e| Failure::Other(format!("cannot connect to {address}: {e}")))?
+        }
+        _ => {
+            let socket = cli.socket.unwrap_or_else(default_socket_path);
+            client::connect(socket.clone()).await.map_err(|e| {
+                Failure::Other(format!("cannot connect to {}: {e}", socket.display()))
+            })?
+        }
+    };
     let c = &mut client;
     let format = cli.output;
     match cli.command {
@@ -571,8 +598,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Topology => {
             let reply = c.get_topology(pb::Empty {}).await?.into_inner();
-            let text = serde_json::to_string_pretty(&reply).unwrap_or_default();
-            output::line(&text);
+            if format == Format::Json {
+                let text = serde_json::to_string_pretty(&reply).unwrap_or_default();
+                output::line(&text);
+            } else {
+                output::line(reply.toml.trim_end_matches('\n'));
+            }
         }
         Command::Stats {
             action: Some(StatsAction::Clear),
