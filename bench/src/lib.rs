@@ -1,12 +1,14 @@
 //! Benchmarks of the dataplane: criterion micro-benchmarks under `benches/`, and the
-//! throughput harness (`cargo run --release -p bench -- SCENARIO | report | memory`)
-//! whose parts live here.
+//! throughput harness (`cargo run --release -p bench -- SCENARIO | pipeline | report |
+//! memory`) whose parts live here: the runtime over ports on its workers' own threads.
 
 pub mod clock;
 pub mod harness;
 pub mod machine;
 pub mod memory;
+pub mod pipeline;
 pub mod plot;
+pub mod ports;
 pub mod report;
 pub mod scenario;
 pub mod state;

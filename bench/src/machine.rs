@@ -56,3 +56,29 @@ pub fn threads_cpu_ns(prefix: &str) -> u64 {
         })
         .sum()
 }
+
+/// The first line a command prints, if it runs.
+fn command_line(program: &str, args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new(program)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    let line = text.lines().next()?.trim().to_owned();
+    (output.status.success() && !line.is_empty()).then_some(line)
+}
+
+/// Today's date and time, UTC.
+pub fn date() -> String {
+    command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "an unknown date".into())
+}
+
+/// The commit of the tree measured (`+` when it has changes not committed).
+pub fn commit() -> String {
+    let Some(commit) = command_line("git", &["rev-parse", "--short", "HEAD"]) else {
+        return "unknown".into();
+    };
+    let dirty = command_line("git", &["status", "--porcelain", "--untracked-files=no"]).is_some();
+    format!("{commit}{}", if dirty { "+" } else { "" })
+}

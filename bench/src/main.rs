@@ -1,7 +1,8 @@
-//! The throughput harness: the whole runtime (workers, rings, pipeline) driven through
-//! in-memory ports with pre-built traffic.
+//! The throughput harness: the whole runtime (workers, pipeline) over ports that live
+//! on the workers' own threads, with pre-built traffic.
 //!
 //!     cargo run --release -p bench -- SCENARIO [--workers N] [--flows F] [--mix 64|imix] ...
+//!     cargo run --release -p bench -- pipeline [--flows F] [--seconds S]   # one worker, cycles per packet
 //!     cargo run --release -p bench -- report    # every figure, into bench/results/
 //!     cargo run --release -p bench -- memory    # state memory at 1M connections
 
@@ -9,40 +10,41 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bench::harness::{self, Measurement, RunSpec};
+use bench::pipeline::{self, PipelineConfig};
 use bench::report::{self, ReportConfig};
 use bench::scenario::{Mix, Scenario};
 use bench::{clock, machine, state};
 use clap::{Parser, ValueEnum};
 
 #[derive(Parser)]
-#[command(about = "Throughput of the dataplane over in-memory ports")]
+#[command(about = "Throughput of the dataplane over ports on the workers' own threads")]
 struct Args {
     /// A scenario (null, l2, routed, vxlan-encap, vxlan-decap, snat-established,
-    /// snat-new, sfc-mpls, sfc-proxy, full), `report` or `memory`.
+    /// snat-new, sfc-mpls, sfc-proxy, full), `pipeline`, `report` or `memory`.
     target: String,
     #[arg(long, default_value_t = 1)]
     workers: usize,
-    /// Distinct flows in the offered traffic.
-    #[arg(long, default_value_t = 10_000)]
-    flows: u32,
+    /// Distinct flows in the offered traffic (default 10,000; for `pipeline`, the
+    /// whole set: 1 and 65,536, and SNAT at 10k and 1M).
+    #[arg(long)]
+    flows: Option<u32>,
     /// Flow classifiers of the chain (sfc-mpls, sfc-proxy, full).
     #[arg(long, default_value_t = 10)]
     classifiers: u32,
     #[arg(long, value_enum, default_value = "64")]
     mix: Mix,
-    /// Measured seconds per run, after the warm-up (default 3; 1.5 per run in `report`).
+    /// Measured seconds per run, after the warm-up (default 3; 1 in `pipeline`, 1.5
+    /// per run in `report`).
     #[arg(long)]
     seconds: Option<f64>,
-    /// Frames kept in flight by the traffic generator.
-    #[arg(long, default_value_t = 6144)]
-    window: usize,
     /// Skip the null run that gives the ratio.
     #[arg(long)]
     no_null: bool,
     /// Connections for `memory`.
     #[arg(long, default_value_t = 1_000_000)]
     connections: u32,
-    /// Runs per point in `report` (the best is kept).
+    /// Runs per point in `report` and `pipeline` (the best is kept; `pipeline` runs at
+    /// least 3 in `report`).
     #[arg(long, default_value_t = 2)]
     repeats: usize,
     /// Where `report` writes.
@@ -53,7 +55,7 @@ struct Args {
 fn print(m: &Measurement, null: Option<&Measurement>) {
     let s = &m.spec;
     println!(
-        "{}: {} {} worker(s), {} flows, {} classifiers: {:.3} Mpps ({:.3} Mpps per core, {:.0} ns and {:.0} cycles per packet per core, {:.0} ns of worker CPU per packet, core share {:.2}, {:.2} Gbit/s){}, {} dropped{}",
+        "{}: {} {} worker(s), {} flows, {} classifiers: {:.3} Mpps ({:.3} Mpps per core, {:.0} ns and {:.0} cycles per packet per core, {:.0} cycles and {:.0} ns of worker CPU per packet, core share {:.2}, {:.2} Gbit/s){}, {} dropped{}",
         s.scenario.name(),
         s.mix.name(),
         s.workers,
@@ -63,6 +65,7 @@ fn print(m: &Measurement, null: Option<&Measurement>) {
         m.per_core() / 1e6,
         m.ns_per_packet(),
         m.cycles_per_packet(),
+        m.cpu_cycles_per_packet(),
         m.cpu_ns_per_packet(),
         m.core_share(),
         m.gbits_per_second(),
@@ -82,13 +85,30 @@ fn main() {
                 .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("results"));
             let config = ReportConfig {
                 seconds: args.seconds.unwrap_or(1.5),
-                window: args.window,
                 repeats: args.repeats,
             };
             if let Err(error) = report::run(config, &out) {
                 eprintln!("report: {error}");
                 std::process::exit(1);
             }
+        }
+        "pipeline" => {
+            let tsc_hz = clock::calibrate(Duration::from_millis(250));
+            eprintln!("{}; TSC {:.3} GHz", machine::describe(), tsc_hz / 1e9);
+            let config = PipelineConfig {
+                seconds: args.seconds.unwrap_or(1.0),
+                repeats: args.repeats,
+                flows: args.flows,
+            };
+            let rows = pipeline::measure(config, tsc_hz, |m| {
+                eprintln!(
+                    "{} {} flows: {:.0} cycles/pkt",
+                    m.spec.scenario.name(),
+                    m.spec.flows,
+                    m.cpu_cycles_per_packet()
+                );
+            });
+            print!("{}", pipeline::table(&rows));
         }
         "memory" => {
             let m = state::measure(args.connections, args.classifiers.max(10_000));
@@ -115,11 +135,10 @@ fn main() {
             let spec = RunSpec {
                 scenario,
                 mix: args.mix,
-                flows: args.flows,
+                flows: args.flows.unwrap_or(10_000),
                 classifiers: args.classifiers,
                 workers: args.workers.max(1),
                 seconds: args.seconds.unwrap_or(3.0),
-                window: args.window,
             };
             let null = (!args.no_null && scenario != Scenario::Null).then(|| {
                 harness::run(

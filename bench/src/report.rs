@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::harness::{self, Measurement, RunSpec};
+use crate::pipeline::{self, PipelineConfig};
 use crate::plot::{self, Axes, Series};
 use crate::scenario::{Mix, Scenario};
 use crate::state::{self, StateMemory};
@@ -22,7 +23,6 @@ const BASE_CLASSIFIERS: u32 = 10;
 /// How long each point is measured (after its warm-up).
 pub struct ReportConfig {
     pub seconds: f64,
-    pub window: usize,
     /// Runs per point; the best is kept (the others were slowed by the neighbours).
     pub repeats: usize,
 }
@@ -76,7 +76,6 @@ impl Runs {
             classifiers,
             workers,
             seconds: self.config.seconds,
-            window: self.config.window,
         };
         let mut tries: Vec<Measurement> = (0..self.config.repeats.max(1))
             .map(|_| harness::run(&spec, self.tsc_hz))
@@ -124,6 +123,8 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
     );
     let tsc_hz = clock::calibrate(Duration::from_millis(250));
     let load_before = machine::load_average();
+    // Before anything is written: the charts are files of the tree.
+    let (date, commit) = (machine::date(), machine::commit());
     let mut runs = Runs {
         config,
         tsc_hz,
@@ -131,6 +132,24 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
         started,
     };
     let workers_n = machine::cores().max(2);
+
+    // The pipeline alone, one worker.
+    let pipeline_config = PipelineConfig {
+        seconds: runs.config.seconds,
+        repeats: runs.config.repeats.max(3),
+        flows: None,
+    };
+    let pipeline_rows = pipeline::measure(pipeline_config, tsc_hz, |m| {
+        eprintln!(
+            "[{:>5.0} s] pipeline {:<16} {:>8} flows: {:>5.0} cycles/pkt ({:.0} wall), core share {:.2}",
+            started.elapsed().as_secs_f64(),
+            m.spec.scenario.name(),
+            m.spec.flows,
+            m.cpu_cycles_per_packet(),
+            m.cycles_per_packet(),
+            m.core_share()
+        );
+    });
 
     // The main table: every scenario, both mixes, 1 and N workers.
     let mut main = Vec::new();
@@ -153,7 +172,7 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
             by_classifiers.push(runs.get(scenario, Mix::Small, 1, BASE_FLOWS, classifiers));
         }
     }
-    // The harness limit again at the end: how far the machine drifted meanwhile.
+    // `null` again at the end: how far the machine drifted meanwhile.
     let null_first = runs.get(Scenario::Null, Mix::Small, 1, BASE_FLOWS, BASE_CLASSIFIERS);
     let null_last = harness::run(&null_first.spec, tsc_hz);
     let repeats = runs.config.repeats.max(1);
@@ -238,10 +257,14 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
     let _ = writeln!(md, "# Throughput benchmark results\n");
     let _ = writeln!(
         md,
-        "Regenerate with `cargo run --release -p bench -- report` (took {:.0} s here). \
+        "Measured on {} at commit {}. \
+         Regenerate with `cargo run --release -p bench -- report` (took {:.0} s here). \
          Each point is the best of {repeats} runs of {:.1} s, each measured after a warm-up that offers every flow at least once; \
-         the workers busy-poll, the harness's generator thread takes one more core. \
+         the workers busy-poll, and every port lives on the workers' own threads (a generator on the input port, \
+         a loopback as the service function, sinks elsewhere), so no other thread touches a packet. \
          `results.csv` has every point with the figure of each run.\n",
+        date,
+        commit,
         started.elapsed().as_secs_f64(),
         runs.config.seconds
     );
@@ -258,15 +281,18 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
     );
     let _ = writeln!(
         md,
-        "- noise: the harness limit (`null`, 64 B, 1 worker) measured {:.2} Mpps at the start and {:.2} Mpps at the end \
-         ({:+.0} %). This is a shared VM where other builds were running: read differences below about 20 % as noise.",
+        "- noise: `null` (64 B, 1 worker) measured {:.2} Mpps ({:.0} CPU cycles per packet) at the start and {:.2} Mpps ({:.0}) at the end \
+         ({:+.0} % in Mpps). This is a shared VM where other builds were running: read differences in Mpps below about 20 % as noise, \
+         and prefer the CPU figures (`cycles/pkt` of the pipeline table, `CPU ns/pkt`), which leave out the time the workers waited for a core.",
         null_first.per_core() / 1e6,
+        null_first.cpu_cycles_per_packet(),
         null_last.per_core() / 1e6,
+        null_last.cpu_cycles_per_packet(),
         100.0 * (null_last.per_core() / null_first.per_core() - 1.0)
     );
     let _ = writeln!(
         md,
-        "- hardware counters: not available in this VM (`perf stat -e instructions true` reports `<not supported>`); cycles are TSC ticks of the measured interval times the workers, per delivered packet."
+        "- hardware counters: not available in this VM (`perf stat -e instructions true` reports `<not supported>`); `cycles/pkt` in the harness tables is TSC ticks of the measured interval times the workers, per delivered packet; in the pipeline table, the worker's CPU time in TSC cycles per delivered packet."
     );
     let _ = writeln!(
         md,
@@ -276,6 +302,11 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
             None => "no TrueType font found (set BENCH_FONT): charts drawn without text; line colours follow the scenario order of the tables".into(),
         }
     );
+
+    let _ = writeln!(md, "## The pipeline alone (64 B, 1 worker)\n");
+    let _ = writeln!(md, "{}\n", pipeline::EXPLANATION);
+    md.push_str(&pipeline::table(&pipeline_rows));
+    let _ = writeln!(md);
 
     let _ = writeln!(
         md,
@@ -287,9 +318,7 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
         "Mpps per core = delivered packets per second / workers; ns and cycles are one worker core's per packet \
          (wall clock and TSC); `CPU ns` is the workers' CPU time per packet (from /proc schedstat: without the time \
          they waited for a core, with their idle polling) and `core share` how much of their cores they got; \
-         `vs null` is the ratio to the harness limit with the same mix and workers (higher is closer to it). \
-         With {workers_n} workers on this {}-core machine the generator thread shares the cores with the workers.\n",
-        machine::cores()
+         `vs null` is the ratio to `null` (no stage) with the same mix and workers (higher is closer to it).\n"
     );
     let _ = writeln!(md, "| scenario | mix | workers | Mpps | Mpps/core | ns/pkt | cycles/pkt | CPU ns/pkt | core share | Gbit/s | vs null | drops |");
     let _ = writeln!(
@@ -340,7 +369,7 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
         }
     }
     std::fs::write(out.join("results.md"), md)?;
-    std::fs::write(out.join("results.csv"), csv(&runs.done))?;
+    std::fs::write(out.join("results.csv"), csv(&pipeline_rows, &runs.done))?;
     eprintln!(
         "wrote {}/results.md, results.csv and charts in {:.0} s",
         out.display(),
@@ -350,11 +379,7 @@ pub fn run(config: ReportConfig, out: &Path) -> std::io::Result<()> {
 }
 
 fn drops(m: &Measurement) -> String {
-    if m.drops == 0 {
-        "0".into()
-    } else {
-        format!("{} ({})", m.drops, m.drop_reasons)
-    }
+    pipeline::drops(m)
 }
 
 /// Per scenario, its points in order: (x, Mpps per core, cycles per packet).
@@ -431,15 +456,21 @@ fn memory_section(md: &mut String, m: &StateMemory) {
     );
 }
 
-fn csv(runs: &[Measurement]) -> String {
+/// Every run: the pipeline's (`benchmark` = pipeline) and the harness's.
+fn csv(pipeline_rows: &[Measurement], runs: &[Measurement]) -> String {
     let mut out = String::from(
-        "scenario,mix,workers,flows,classifiers,seconds,delivered,mpps,mpps_per_core,ns_per_packet,cycles_per_packet,cpu_ns_per_packet,core_share,gbit_per_second,drops,drop_reasons,mpps_per_core_each_run\n",
+        "benchmark,scenario,mix,workers,flows,classifiers,seconds,delivered,mpps,mpps_per_core,ns_per_packet,cycles_per_packet,cpu_cycles_per_packet,cpu_ns_per_packet,core_share,gbit_per_second,drops,drop_reasons,mpps_per_core_each_run\n",
     );
-    for m in runs {
+    let all = pipeline_rows
+        .iter()
+        .map(|m| ("pipeline", m))
+        .chain(runs.iter().map(|m| ("harness", m)));
+    for (benchmark, m) in all {
         let s = &m.spec;
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{:.3},{},{:.4},{:.4},{:.1},{:.1},{:.1},{:.3},{:.3},{},{},{}",
+            "{},{},{},{},{},{},{:.3},{},{:.4},{:.4},{:.1},{:.1},{:.1},{:.1},{:.3},{:.3},{},{},{}",
+            benchmark,
             s.scenario.name(),
             s.mix.name(),
             s.workers,
@@ -451,6 +482,7 @@ fn csv(runs: &[Measurement]) -> String {
             m.per_core() / 1e6,
             m.ns_per_packet(),
             m.cycles_per_packet(),
+            m.cpu_cycles_per_packet(),
             m.cpu_ns_per_packet(),
             m.core_share(),
             m.gbits_per_second(),

@@ -10,7 +10,8 @@ use etherparse::PacketBuilder;
 /// What the dataplane is asked to do with the offered traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
-    /// In -> out through ports and rings, no pipeline: the harness's own limit.
+    /// Frames the pipeline refuses at its first look (an IPv4 header of version 0):
+    /// the generator's copy, the worker loop and freeing the buffer, with no stage.
     Null,
     /// L2 switching between two VMs of one network.
     L2,
@@ -331,8 +332,9 @@ fn filler_match(i: u32) -> String {
     }
 }
 
-/// A frame to offer, and where its flow's UDP ports are (the harness writes them
+/// A frame to offer, and where its flow's UDP ports are (the generator writes them
 /// per packet: source port then destination port).
+#[derive(Clone, Debug)]
 pub struct Template {
     pub frame: Vec<u8>,
     pub ports_at: usize,
@@ -343,8 +345,10 @@ pub struct Traffic {
     /// `templates[destination][size class]`; flow `f` uses destination `f % len`.
     pub templates: Vec<[Template; 3]>,
     pub input: u16,
-    pub output: u16,
-    /// A service function port whose frames the harness sends straight back.
+    /// Where the frames are delivered; none for `null`, whose frames all end in the
+    /// pipeline (then what counts is what the worker took in).
+    pub output: Option<u16>,
+    /// A service function port that sends every frame straight back.
     pub reflect: Option<u16>,
 }
 
@@ -391,19 +395,32 @@ impl Traffic {
         let from_vm1 =
             |dst_mac, dst_ip| sized(move |w| udp_frame((VM1_MAC, dst_mac), (VM1_IP, dst_ip), w));
         let (templates, input, output, reflect) = match scenario {
-            Scenario::Null | Scenario::L2 => {
-                (vec![from_vm1(VM2_MAC, VM2_IP)], port::VM1, port::VM2, None)
-            }
+            Scenario::Null => (
+                vec![sized(|w| {
+                    let mut template = udp_frame((VM1_MAC, VM2_MAC), (VM1_IP, VM2_IP), w);
+                    template.frame[14] = 0x05;
+                    template
+                })],
+                port::VM1,
+                None,
+                None,
+            ),
+            Scenario::L2 => (
+                vec![from_vm1(VM2_MAC, VM2_IP)],
+                port::VM1,
+                Some(port::VM2),
+                None,
+            ),
             Scenario::Routed => (
                 vec![from_vm1(ROUTER_MAC, VM3_IP)],
                 port::VM1,
-                port::VM3,
+                Some(port::VM3),
                 None,
             ),
             Scenario::VxlanEncap => (
                 vec![from_vm1(REMOTE_A_MAC, REMOTE_A_IP)],
                 port::VM1,
-                port::UPLINK,
+                Some(port::UPLINK),
                 None,
             ),
             Scenario::VxlanDecap => (
@@ -414,25 +431,25 @@ impl Traffic {
                     )
                 })],
                 port::UPLINK,
-                port::VM2,
+                Some(port::VM2),
                 None,
             ),
             Scenario::SnatEstablished | Scenario::SnatNew => (
                 vec![from_vm1(ROUTER_MAC, SERVER_IP)],
                 port::VM1,
-                port::UPLINK,
+                Some(port::UPLINK),
                 None,
             ),
             Scenario::SfcMpls => (
                 vec![from_vm1(VM2_MAC, VM2_IP)],
                 port::VM1,
-                port::VM2,
+                Some(port::VM2),
                 Some(port::SF1),
             ),
             Scenario::SfcProxy => (
                 vec![from_vm1(VM2_MAC, VM2_IP)],
                 port::VM1,
-                port::VM2,
+                Some(port::VM2),
                 Some(port::SF2),
             ),
             Scenario::Full => (
@@ -441,7 +458,7 @@ impl Traffic {
                     from_vm1(ROUTER_MAC, REMOTE_B_IP),
                 ],
                 port::VM1,
-                port::UPLINK,
+                Some(port::UPLINK),
                 Some(port::SF1),
             ),
         };
@@ -479,7 +496,7 @@ mod tests {
 
     #[test]
     fn templates_parse_and_flows_land_on_the_ports() {
-        for scenario in Scenario::ALL {
+        for scenario in Scenario::ALL.into_iter().filter(|&s| s != Scenario::Null) {
             for sizes in &Traffic::of(scenario).templates {
                 for (class, template) in sizes.iter().enumerate() {
                     let mut frame = template.frame.clone();
@@ -496,6 +513,14 @@ mod tests {
                     assert_eq!(meta.flow.dst_port, 2002);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn null_frames_are_refused_by_the_parser_at_every_size() {
+        for template in &Traffic::of(Scenario::Null).templates[0] {
+            let error = packet::parse(&template.frame).unwrap_err();
+            assert_eq!(error.kind, packet::ParseErrorKind::Malformed);
         }
     }
 
