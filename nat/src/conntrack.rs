@@ -375,11 +375,11 @@ mod tests {
     /// takes a new connection as soon as one leaves.
     #[test]
     fn churn_at_capacity_matches_a_model() {
-        use std::collections::HashMap;
         const CAPACITY: u32 = 40_000;
         let mut table = ConnTable::with_capacity(CAPACITY);
         assert_ne!(table.pages().0, Pages::Heap, "slots mapped");
-        let mut model: HashMap<u32, (Conn, u32)> = HashMap::new();
+        // The live connections and their slots, in no particular order.
+        let mut model: Vec<(Conn, u32)> = Vec::new();
         let mut random = 0x9e37_79b9_7f4a_7c15_u64;
         let mut next = move || {
             random ^= random << 13;
@@ -393,16 +393,16 @@ mod tests {
             c.reply.dst = id / 3;
             if model.len() == CAPACITY as usize {
                 assert_eq!(table.insert(c), Err(TableFull));
-                let victim = *model.keys().nth((next() % 64) as usize).unwrap();
-                let (gone, slot) = model.remove(&victim).unwrap();
+                let victim = (next() % model.len() as u64) as usize;
+                let (gone, slot) = model.swap_remove(victim);
                 assert_eq!(table.remove(slot).original, gone.original);
                 assert_eq!(table.lookup(&gone.original, 0, |_| {}), None);
                 assert_eq!(table.lookup(&gone.reply, 0, |_| {}), None);
             }
             let slot = table.insert(c).unwrap();
-            model.insert(id, (c, slot));
+            model.push((c, slot));
             if id % 20_011 == 0 {
-                for (c, slot) in model.values() {
+                for (c, slot) in &model {
                     assert_eq!(
                         table.lookup(&c.original, 0, |_| {}),
                         Some((*slot, Direction::Original))
@@ -416,7 +416,7 @@ mod tests {
         }
         assert_eq!(table.len(), model.len());
         let mut listed: Vec<u32> = table.iter().map(|c| c.original.src).collect();
-        let mut expected: Vec<u32> = model.keys().copied().collect();
+        let mut expected: Vec<u32> = model.iter().map(|(c, _)| c.original.src).collect();
         listed.sort_unstable();
         expected.sort_unstable();
         assert_eq!(listed, expected);
