@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use dataplane::counters::Counters;
 use dataplane::pipeline::tables::ForwardingTables;
-use dataplane::port::memory::{MemoryPort, MemoryPortPeer};
-use dataplane::port::Port;
+use dataplane::port::memory::{MemoryPort, MemoryPortConfig, MemoryPortPeer};
+use dataplane::port::PortQueues;
 use dataplane::runtime::{Runtime, RuntimeConfig};
 use dataplane::topology::Topology;
 use packet::{Burst, Pool, PoolConfig};
@@ -132,7 +132,7 @@ const WORKER_THREADS: &str = "worker-";
 const BURST: usize = 32;
 
 /// The harness side of a burst loop without stages.
-fn null_worker(mut input: MemoryPort, mut output: MemoryPort, stop: Arc<AtomicBool>) -> Counters {
+fn null_worker(mut input: PortQueues, mut output: PortQueues, stop: Arc<AtomicBool>) -> Counters {
     let mut pool = Pool::new(PoolConfig {
         buffers: 64,
         ..PoolConfig::default()
@@ -141,8 +141,8 @@ fn null_worker(mut input: MemoryPort, mut output: MemoryPort, stop: Arc<AtomicBo
     let mut burst = Burst::with_capacity(BURST);
     let clock = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        let received = input
-            .rx_burst(&mut pool, &mut burst, BURST, &mut counters)
+        let received = input.rx[0]
+            .rx_burst(&mut pool, &mut burst, BURST)
             .expect("memory ports do not fail");
         if received == 0 {
             continue;
@@ -152,9 +152,14 @@ fn null_worker(mut input: MemoryPort, mut output: MemoryPort, stop: Arc<AtomicBo
         for packet in burst.iter_mut() {
             packet.timestamp_ns = now;
         }
-        output
-            .tx_burst(&mut burst, &mut pool, &mut counters)
+        counters.ports[0].rx += received as u64;
+        let sent = output.tx[0]
+            .tx_burst(&mut burst, &mut pool)
             .expect("memory ports do not fail");
+        counters.tx(1, sent as u64);
+        for packet in burst.drain() {
+            pool.free(packet);
+        }
     }
     counters
 }
@@ -174,8 +179,8 @@ fn start(spec: &RunSpec, traffic: &Traffic) -> Wiring {
         let stop = Arc::new(AtomicBool::new(false));
         let (mut inputs, mut outputs, mut threads) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..spec.workers {
-            let (input, input_peer) = MemoryPort::new(0, "in", PORT_RING);
-            let (output, output_peer) = MemoryPort::new(1, "out", PORT_RING);
+            let (input, input_peer) = MemoryPort::open(0, "in", PORT_RING);
+            let (output, output_peer) = MemoryPort::open(1, "out", PORT_RING);
             let stop = Arc::clone(&stop);
             let thread = std::thread::Builder::new()
                 .name(format!("{WORKER_THREADS}null-{}", threads.len()))
@@ -198,19 +203,25 @@ fn start(spec: &RunSpec, traffic: &Traffic) -> Wiring {
     };
     let toml = crate::scenario::topology(spec.scenario, spec.classifiers, max_connections);
     let topology = Topology::from_toml_str(&toml).expect("the harness topology is valid");
-    let mut ports: Vec<Box<dyn Port>> = Vec::new();
-    let mut peers = Vec::new();
-    for (id, port) in topology.ports.iter().enumerate() {
-        let (port, peer) = MemoryPort::new(id as u16, &port.name, PORT_RING);
-        ports.push(Box::new(port));
-        peers.push(peer);
-    }
+    // A receive and a transmit queue per worker on every port, flows spread over
+    // the receive queues by symmetric hash (as RSS does).
+    let queues = MemoryPortConfig {
+        capacity: PORT_RING,
+        rx_queues: spec.workers as u16,
+        tx_queues: spec.workers as u16,
+    };
+    let (ports, peers): (Vec<_>, Vec<_>) = topology
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(id, port)| MemoryPort::open_with(id as u16, &port.name, queues))
+        .unzip();
     assert_eq!(peers.len(), port::COUNT);
     let config = RuntimeConfig {
         workers: spec.workers,
         busy_poll: true,
-        // Room for the whole window in a worker's inbound ring: handing a flow to
-        // another worker is not refused while that worker waits for a core.
+        // Room for the whole window in a worker's ring of SNAT replies: handing one
+        // over is not refused while that worker waits for a core.
         ring_size: 2 * PORT_RING,
         ..RuntimeConfig::default()
     };

@@ -5,12 +5,20 @@
 // with its reason) is how ownership returns to the caller, so the error is large.
 #![allow(clippy::result_large_err)]
 
-pub mod control;
-pub mod counters;
-pub mod pipeline;
-pub mod port;
+pub mod broken_pipe;
+pub use control;
+pub mod cores;
+pub use pipeline;
+pub use pipeline::counters;
+pub mod logging;
 pub mod replay;
 pub mod report;
 pub mod run;
-pub mod runtime;
-pub mod topology;
+pub use runtime;
+pub use topology;
+
+/// The port interface and the drivers this build has.
+pub mod port {
+    pub use ::port::*;
+    pub use port_pcap as pcap;
+}

@@ -7,37 +7,81 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::control::{ControlOptions, ControlServer, ControlState};
+use crate::control::{ControlOptions, ControlServer, ControlState, InstanceLock};
+use crate::counters::Counters;
 use crate::pipeline::tables::ForwardingTables;
-use crate::port::pcap::{PcapInput, PcapPort};
-use crate::port::Port;
-use crate::report::Report;
-use crate::runtime::{Runtime, RuntimeConfig};
+use crate::report::{DriverStats, Interval, Report};
+use crate::runtime::placement::RxqAffinity;
+use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle, StartError};
 use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
+use ::port::PortQueues;
+use port_pcap::{PcapInput, PcapPort};
 
 pub struct RunOptions {
     pub config: PathBuf,
     pub runtime: RuntimeConfig,
+    /// Receive queues pinned to workers: (port name, queue, worker).
+    pub rxq_affinity: Vec<(String, u16, usize)>,
     /// Where pcap ports write what they transmit (`DIR/PORT.pcap`); none: discarded.
     pub pcap_out_dir: Option<PathBuf>,
     /// Print the counters this often while running.
     pub stats_interval: Option<Duration>,
     /// The control socket (and TCP listener); none: no control plane.
     pub control: Option<ControlOptions>,
+    /// The desired state, saved after each accepted change; when it exists at start it
+    /// is loaded instead of `config` (the configuration that was running).
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("{0}")]
     Topology(#[from] TopologyError),
-    #[error("ports \"{port}\": driver: {driver} ports are not supported by this build yet (supported: pcap)")]
+    #[error("ports \"{port}\": driver: {driver} ports are not supported by this build yet (supported: {SUPPORTED_DRIVERS})")]
     UnsupportedDriver { port: String, driver: &'static str },
+    /// A command-line option that cannot be honoured; the message names it.
+    #[error("{0}")]
+    Option(String),
+    #[error("ports \"{port}\": {source}")]
+    Port { port: String, source: io::Error },
     #[error("{0}")]
     Io(#[from] io::Error),
+    #[error("{0}")]
+    Start(#[from] StartError),
+    #[error("--rxq-affinity {0}:...: the topology has no such port")]
+    UnknownAffinityPort(String),
 }
 
+/// The drivers `run` can open in this build.
+pub const SUPPORTED_DRIVERS: &str = "pcap";
+
 pub fn run(options: &RunOptions) -> Result<Report, RunError> {
-    let (file, topology) = load(&options.config)?;
+    let config = &options.runtime;
+    crate::cores::check(
+        config.workers,
+        &config.cores,
+        &crate::cores::allowed_cores(),
+    )
+    .map_err(RunError::Option)?;
+    if let Some(control) = &options.control {
+        crate::control::check_tcp(control)?;
+    }
+    let resume = options.state.as_ref().filter(|state| state.exists());
+    if let Some(state) = resume {
+        eprintln!(
+            "dataplane: resuming the configuration saved in {} (not {})",
+            state.display(),
+            options.config.display()
+        );
+    }
+    let (file, topology) = load(resume.unwrap_or(&options.config))?;
+    check_ports(&topology)?;
+    // Before anything is opened: a second daemon on the socket touches nothing.
+    let instance = options
+        .control
+        .as_ref()
+        .map(|control| InstanceLock::acquire(&control.socket))
+        .transpose()?;
     let ports = open_ports(&topology, options)?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -45,11 +89,26 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     }
     let started = Instant::now();
     let tables = Arc::new(ForwardingTables::build(&topology));
-    let runtime = Runtime::start(options.runtime.clone(), Arc::clone(&tables), ports)?;
-    let control = match &options.control {
-        Some(control) => {
+    let mut config = options.runtime.clone();
+    for (name, queue, worker) in &options.rxq_affinity {
+        let port = topology
+            .port_by_name(name)
+            .ok_or_else(|| RunError::UnknownAffinityPort(name.clone()))?;
+        config.rxq_affinity.push(RxqAffinity {
+            port: port.index() as u16,
+            queue: *queue,
+            worker: *worker,
+        });
+    }
+    let runtime = Runtime::start(config, Arc::clone(&tables), ports)?;
+    let control = match (&options.control, instance) {
+        (Some(control), Some(instance)) => {
             let state = ControlState::new(file, tables, runtime.handle())?;
-            match ControlServer::start(control, state) {
+            let state = match &options.state {
+                Some(path) => state.with_state_file(path.clone()),
+                None => Ok(state),
+            };
+            match state.and_then(|state| ControlServer::start_locked(control, state, instance)) {
                 Ok(server) => Some(server),
                 Err(error) => {
                     runtime.shutdown()?;
@@ -57,33 +116,139 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
                 }
             }
         }
-        None => None,
+        _ => None,
     };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
-    let mut last_stats = Instant::now();
+    let handle = runtime.handle();
+    log_start(&topology, &handle, control.as_ref().map(|c| c.socket()));
+    // Rates are reported over the last whole interval (a second unless the stats
+    // are printed more or less often), not averaged over the daemon's life.
+    let interval = options.stats_interval.unwrap_or(Duration::from_secs(1));
+    let mut sampler = Sampler::new(&handle.stats());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
-        if let Some(interval) = options.stats_interval {
-            if last_stats.elapsed() >= interval {
-                last_stats = Instant::now();
-                let report = Report {
-                    port_names: port_names.clone(),
-                    counters: runtime.handle().stats(),
-                    elapsed: started.elapsed(),
-                };
-                println!("{}", report.to_json());
+        if sampler.since().elapsed() >= interval {
+            sampler.sample(&handle.stats());
+            if options.stats_interval.is_some() {
+                let stats = crate::control::stats::stats_reply(&handle, &port_names);
+                println!("{}", serde_json::to_value(stats).unwrap_or_default());
             }
         }
     }
     if let Some(control) = control {
         control.stop();
     }
+    let handle = runtime.handle();
     let counters = runtime.shutdown()?;
-    Ok(Report {
-        port_names,
+    let last_interval = sampler.last_interval(&counters);
+    let mut report = report(&handle, &port_names, counters, started);
+    report.last_interval = Some(last_interval);
+    Ok(report)
+}
+
+fn report(
+    runtime: &RuntimeHandle,
+    port_names: &[String],
+    counters: crate::counters::Counters,
+    started: Instant,
+) -> Report {
+    Report {
+        port_names: port_names.to_vec(),
         counters,
+        drivers: runtime
+            .ports()
+            .iter()
+            .map(|p| DriverStats::of(&**p))
+            .collect(),
         elapsed: started.elapsed(),
-    })
+        capture: Default::default(),
+        last_interval: None,
+    }
+}
+
+/// The start-up summary: version, socket, ports and their queues, workers, their
+/// cores and the queues they poll.
+fn log_start(topology: &Topology, runtime: &RuntimeHandle, socket: Option<&std::path::Path>) {
+    let config = runtime.config();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        socket = %socket.map_or("none".into(), |s| s.display().to_string()),
+        ports = topology.ports.len(),
+        workers = config.workers,
+        "dataplane started"
+    );
+    let placement = runtime.placement();
+    for (port, workers) in topology.ports.iter().zip(placement) {
+        tracing::info!(
+            port = %port.name,
+            driver = port.driver.name(),
+            rx_queues = workers.len(),
+            workers = ?workers,
+            "port open"
+        );
+    }
+    for worker in 0..config.workers {
+        let core = match config.cores.len() {
+            0 => "unpinned".to_owned(),
+            n => config.cores[worker % n].to_string(),
+        };
+        let queues: Vec<String> = placement
+            .iter()
+            .enumerate()
+            .flat_map(|(port, workers)| {
+                workers
+                    .iter()
+                    .enumerate()
+                    .filter(move |(_, w)| **w == worker)
+                    .map(move |(queue, _)| format!("{}:{queue}", topology.ports[port].name))
+            })
+            .collect();
+        tracing::info!(worker, core = %core, rx_queues = ?queues, "worker started");
+    }
+}
+
+/// Totals taken at the end of each interval.
+struct Sampler {
+    /// The two latest samples: (when, rx, tx).
+    previous: (Instant, u64, u64),
+    latest: (Instant, u64, u64),
+}
+
+impl Sampler {
+    fn new(counters: &Counters) -> Self {
+        let now = (Instant::now(), counters.total_rx(), counters.total_tx());
+        Sampler {
+            previous: now,
+            latest: now,
+        }
+    }
+
+    fn since(&self) -> Instant {
+        self.latest.0
+    }
+
+    fn sample(&mut self, counters: &Counters) {
+        self.previous = self.latest;
+        self.latest = (Instant::now(), counters.total_rx(), counters.total_tx());
+    }
+
+    /// The last whole interval; before the first one ends, the time since start up
+    /// to `end`.
+    fn last_interval(&self, end: &Counters) -> Interval {
+        let (from, to) = if self.previous.0 == self.latest.0 {
+            (
+                self.latest,
+                (Instant::now(), end.total_rx(), end.total_tx()),
+            )
+        } else {
+            (self.previous, self.latest)
+        };
+        Interval {
+            elapsed: to.0.duration_since(from.0),
+            rx: to.1.saturating_sub(from.1),
+            tx: to.2.saturating_sub(from.2),
+        }
+    }
 }
 
 /// The file as written (the control plane's desired state) and its validated model.
@@ -100,22 +265,54 @@ fn load(path: &std::path::Path) -> Result<(TopologyFile, Topology), TopologyErro
     Ok((file, topology))
 }
 
-fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<Box<dyn Port>>, RunError> {
-    if let Some(dir) = &options.pcap_out_dir {
-        std::fs::create_dir_all(dir)?;
+/// Refuses what `run` cannot open, without opening anything that stays open: drivers
+/// this build lacks, pcap inputs that are not readable captures. `dataplane check`
+/// runs it too, so that what it approves, `run` starts.
+pub fn check_ports(topology: &Topology) -> Result<(), RunError> {
+    for port in &topology.ports {
+        match &port.driver {
+            Driver::Pcap { path } => {
+                if let Some(path) = path {
+                    PcapInput::open(path).map_err(|source| RunError::Port {
+                        port: port.name.clone(),
+                        source,
+                    })?;
+                }
+            }
+            other => {
+                return Err(RunError::UnsupportedDriver {
+                    port: port.name.clone(),
+                    driver: other.name(),
+                })
+            }
+        }
     }
-    let mut ports: Vec<Box<dyn Port>> = Vec::with_capacity(topology.ports.len());
+    Ok(())
+}
+
+fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<PortQueues>, RunError> {
+    if let Some(dir) = &options.pcap_out_dir {
+        std::fs::create_dir_all(dir).map_err(|error| {
+            RunError::Option(format!("--pcap-out-dir {}: {error}", dir.display()))
+        })?;
+    }
+    let mut ports = Vec::with_capacity(topology.ports.len());
     for (id, port) in topology.ports.iter().enumerate() {
         match &port.driver {
             Driver::Pcap { path } => {
-                let input = path.as_deref().map(PcapInput::open).transpose()?;
+                let input = path
+                    .as_deref()
+                    .map(PcapInput::open)
+                    .transpose()
+                    .map_err(|source| RunError::Port {
+                        port: port.name.clone(),
+                        source,
+                    })?;
                 let output = options
                     .pcap_out_dir
                     .as_ref()
                     .map(|dir| (dir.join(format!("{}.pcap", port.name)), false));
-                ports.push(Box::new(PcapPort::new(
-                    id as u16, &port.name, input, output,
-                )));
+                ports.push(PcapPort::open(id as u16, &port.name, input, output));
             }
             other => {
                 return Err(RunError::UnsupportedDriver {

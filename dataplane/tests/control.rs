@@ -10,7 +10,6 @@ use dataplane::control::proto as pb;
 use dataplane::control::{client, ControlOptions, ControlServer, ControlState};
 use dataplane::pipeline::tables::ForwardingTables;
 use dataplane::port::memory::{MemoryPort, MemoryPortPeer};
-use dataplane::port::Port;
 use dataplane::runtime::{Runtime, RuntimeConfig};
 use dataplane::topology::{file::TopologyFile, Topology};
 use etherparse::PacketBuilder;
@@ -45,17 +44,20 @@ struct Daemon {
 
 impl Daemon {
     fn start() -> Daemon {
+        Daemon::start_with_metrics(None)
+    }
+
+    fn start_with_metrics(metrics: Option<std::net::SocketAddr>) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let socket = dir.path().join("run/control.sock");
         let file: TopologyFile = toml::from_str(&topology_text()).unwrap();
         let topology = Topology::from_file(&file).unwrap();
-        let mut ports: Vec<Box<dyn Port>> = Vec::new();
-        let mut peers = Vec::new();
-        for (id, port) in topology.ports.iter().enumerate() {
-            let (port, peer) = MemoryPort::new(id as u16, &port.name, 4096);
-            ports.push(Box::new(port));
-            peers.push(peer);
-        }
+        let (ports, peers): (Vec<_>, Vec<_>) = topology
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(id, port)| MemoryPort::open(id as u16, &port.name, 4096))
+            .unzip();
         let tables = Arc::new(ForwardingTables::build(&topology));
         let config = RuntimeConfig {
             workers: 2,
@@ -66,7 +68,9 @@ impl Daemon {
         let options = ControlOptions {
             socket: socket.clone(),
             tcp: None,
+            tls: None,
             worker_cores: Vec::new(),
+            metrics,
         };
         let server = ControlServer::start(&options, state).unwrap();
         Daemon {
@@ -150,6 +154,15 @@ fn api_changes_take_effect_on_flowing_traffic_and_refusals_change_nothing() {
             s.total.as_ref().unwrap().drops.iter().find(|d| d.reason == "no_route").unwrap().count
         };
         assert!(no_route(&stats) > 0, "the flow is running and dropped");
+        // The drivers' own statistics, per port: vm1's queue delivered the flow.
+        let drivers: Vec<&str> = stats.drivers.iter().map(|d| d.port.as_str()).collect();
+        assert_eq!(drivers.len(), daemon.peers.len(), "{drivers:?}");
+        let vm1 = &stats.drivers[1];
+        assert_eq!(vm1.port, "vm1");
+        let frame_len = routed_frame().len() as u64;
+        assert!(vm1.rx_packets > 0, "{vm1:?}");
+        assert!(vm1.rx_bytes > 0 && vm1.rx_bytes % frame_len == 0, "{vm1:?}");
+        assert_eq!((vm1.rx_queues, vm1.tx_queues, vm1.link_up), (1, 1, true));
 
         // The change: the flow now reaches vm3, routed (router MAC as source, TTL 63).
         let created = c.create_logical_port(db1()).await.unwrap().into_inner();
@@ -211,6 +224,7 @@ fn trace_reports_each_stage_and_sends_nothing() {
         let mut c = client::connect(daemon.socket.clone()).await.unwrap();
         c.create_logical_port(db1()).await.unwrap();
         let request = pb::TraceRequest {
+            live: false,
             logical_port: Some("green-vm1".into()),
             port: None,
             packet: Some(pb::trace_request::Packet::Fields(pb::PacketFields {
@@ -234,6 +248,7 @@ fn trace_reports_each_stage_and_sends_nothing() {
         let mut frame = routed_frame();
         frame[6 + 5] = 0x99;
         let request = pb::TraceRequest {
+            live: false,
             port: Some("vm1".into()),
             logical_port: None,
             packet: Some(pb::trace_request::Packet::Frame(frame)),
@@ -275,7 +290,7 @@ fn dpctl_capture_writes_a_pcap_tshark_reads() {
         .arg(&out)
         .args(["-T", "fields", "-e", "ip.dst", "-e", "udp.dstport"])
         .output()
-        .expect("tshark is installed (.ci/run installs it)");
+        .expect("tshark is installed (scripts/test installs it)");
     assert!(
         tshark.status.success(),
         "{}",
@@ -387,6 +402,7 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
         // green-vm1's web request to the outside: classified into chain 7, sent to the
         // firewall's ingress sub-port.
         let request = pb::TraceRequest {
+            live: false,
             logical_port: Some("green-vm1".into()),
             port: None,
             packet: Some(pb::trace_request::Packet::Fields(pb::PacketFields {
@@ -398,6 +414,14 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
         };
         let reply = c.trace(request).await.unwrap().into_inner();
         assert_eq!(step(&reply, "classifier").fields["chain_id"], "7");
+        assert_eq!(
+            step(&reply, "classifier").fields["chain"],
+            "green-out-chain"
+        );
+        assert_eq!(
+            step(&reply, "classifier").decision,
+            "matched: enters chain \"green-out-chain\""
+        );
         assert_eq!(step(&reply, "sfc").fields["logical_port"], "fw1-in");
         assert_eq!(reply.outputs.len(), 1, "{reply:?}");
         assert_eq!(reply.outputs[0].port, "fw1");
@@ -414,6 +438,7 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
             .write(&mut frame, &[])
             .unwrap();
         let request = pb::TraceRequest {
+            live: false,
             port: Some("fw1".into()),
             logical_port: None,
             packet: Some(pb::trace_request::Packet::Frame(frame)),
@@ -447,6 +472,7 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
 
         // green-vm1 to green-web, hosted on compute-2: VXLAN to its VTEP.
         let request = pb::TraceRequest {
+            live: false,
             logical_port: Some("green-vm1".into()),
             port: None,
             packet: Some(pb::trace_request::Packet::Fields(pb::PacketFields {
@@ -456,7 +482,7 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
                 ..Default::default()
             })),
         };
-        let reply = c.trace(request).await.unwrap().into_inner();
+        let reply = c.trace(request.clone()).await.unwrap().into_inner();
         let vxlan = step(&reply, "vxlan");
         assert_eq!(vxlan.fields["vni"], "1001");
         assert_eq!(vxlan.fields["chassis"], "compute-2");
@@ -465,6 +491,35 @@ fn trace_follows_a_chained_snat_packet_and_a_vxlan_packet() {
         assert!(source_port >= 49152);
         assert_eq!(reply.outputs.len(), 1, "{reply:?}");
         assert_eq!(reply.outputs[0].port, "uplink");
+        assert!(reply.waiting_for.is_empty());
+        // Objects are named in every decision, never numbered.
+        for step in &reply.steps {
+            let words: Vec<&str> = step.decision.split(' ').collect();
+            for pair in words.windows(2) {
+                let object = ["port", "network", "router", "chassis", "chain"].contains(&pair[0]);
+                assert!(
+                    !(object && pair[1].parse::<u32>().is_ok()),
+                    "{}",
+                    step.decision
+                );
+            }
+        }
+
+        // compute-2's MAC left to ARP: the frame is held until the VTEP answers.
+        let topology = sfc_snat_vxlan_topology().replace("mac = \"02:00:c0:00:02:0c\"\n", "");
+        let apply = pb::ApplyRequest {
+            source: Some(pb::apply_request::Source::Toml(topology)),
+        };
+        c.apply(apply).await.unwrap();
+        let reply = c.trace(request).await.unwrap().into_inner();
+        assert!(reply.outputs.is_empty(), "{reply:?}");
+        assert_eq!(reply.drop_reason, None);
+        assert_eq!(reply.waiting_for, ["192.0.2.12"]);
+        let resolve = step(&reply, "resolve");
+        assert_eq!(
+            resolve.decision,
+            "held until 192.0.2.12 answers ARP on the uplink; it leaves then"
+        );
     });
     drop(rt);
     daemon.stop();
@@ -516,17 +571,20 @@ fn list_connections_shows_what_snat_tracks() {
         format!("203.0.113.11:{left_with}")
     );
     assert_eq!(connection.state, "UNREPLIED");
+    // One query: 20 bytes of IPv4 header, 8 of UDP, 5 of payload.
+    assert_eq!((connection.packets, connection.bytes), (1, 33));
     assert!(connection.expires_in_ms > 0 && connection.expires_in_ms <= 30_000);
 
     let other_tenant = pb::ConnectionFilter {
         tenant: Some("orange".into()),
         ..Default::default()
     };
-    let none = rt
-        .block_on(c.list_connections(other_tenant))
-        .unwrap()
-        .into_inner();
-    assert!(none.connections.is_empty());
+    let refused = rt.block_on(c.list_connections(other_tenant)).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        refused.message(),
+        "tenant: no network belongs to tenant \"orange\""
+    );
     let by_port = pb::ConnectionFilter {
         port: Some(53),
         state: Some("unreplied".into()),
@@ -537,7 +595,259 @@ fn list_connections_shows_what_snat_tracks() {
         .unwrap()
         .into_inner();
     assert_eq!(found.connections.len(), 1);
+
+    // The server's answer, traced: against the live table it finds its connection and
+    // goes back to green-vm1; against an empty one it is unsolicited.
+    let mut answer = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0xcb, 0, 0x71, 1], [2, 0, 0xc0, 0, 2, 0x0b])
+        .ipv4([198, 51, 100, 7], [203, 0, 113, 11], 60)
+        .udp(53, left_with)
+        .write(&mut answer, b"answer")
+        .unwrap();
+    let trace = |live: bool| {
+        let request = pb::TraceRequest {
+            port: Some("uplink".into()),
+            logical_port: None,
+            packet: Some(pb::trace_request::Packet::Frame(answer.clone())),
+            live,
+        };
+        let mut c = c.clone();
+        rt.block_on(c.trace(request)).unwrap().into_inner()
+    };
+    let unsolicited = trace(false);
+    assert_eq!(
+        unsolicited.drop_reason.as_deref(),
+        Some("snat_no_connection"),
+        "{unsolicited:?}"
+    );
+    let matched = trace(true);
+    assert_eq!(matched.drop_reason, None, "{matched:?}");
+    let snat = matched.steps.iter().find(|s| s.stage == "snat").unwrap();
+    assert_eq!(snat.decision, "reply translated back to 10.0.0.5");
+    assert_eq!(matched.outputs.len(), 1);
+    assert_eq!(matched.outputs[0].port, "vm1");
+    let unchanged = rt
+        .block_on(c.list_connections(pb::ConnectionFilter::default()))
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        unchanged.connections[0].state, "UNREPLIED",
+        "the trace changed nothing"
+    );
+    assert_eq!(unchanged.connections[0].packets, 1);
+
+    // Flushing: a filter matching nothing removes nothing; the workers remove what
+    // one matches, and a flush with a bad filter is refused.
+    let other_port = pb::ConnectionFilter {
+        port: Some(54),
+        ..Default::default()
+    };
+    let kept = rt
+        .block_on(c.flush_connections(other_port))
+        .unwrap()
+        .into_inner();
+    assert_eq!((kept.flushed, kept.incomplete), (0, false));
+    let bad = pb::ConnectionFilter {
+        state: Some("BOGUS".into()),
+        ..Default::default()
+    };
+    let refused = rt.block_on(c.flush_connections(bad)).unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let by_address = pb::ConnectionFilter {
+        address: Some("198.51.100.7".into()),
+        tenant: Some("green".into()),
+        ..Default::default()
+    };
+    let flushed = rt
+        .block_on(c.flush_connections(by_address))
+        .unwrap()
+        .into_inner();
+    assert_eq!((flushed.flushed, flushed.incomplete), (1, false));
+    let left = rt
+        .block_on(c.list_connections(pb::ConnectionFilter::default()))
+        .unwrap()
+        .into_inner();
+    assert!(left.connections.is_empty(), "{left:?}");
     drop(c);
     drop(rt);
+    daemon.stop();
+}
+
+#[test]
+fn show_port_and_worker_status_and_stats_clear() {
+    let daemon = Daemon::start();
+    let stop = Arc::new(AtomicBool::new(false));
+    // vm1 sends to an address nobody owns: received on vm1, dropped as no_route.
+    let sender = keep_sending(&daemon, 1, routed_frame(), Arc::clone(&stop));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut c = client::connect(daemon.socket.clone()).await.unwrap();
+        let show = c.show(pb::Empty {}).await.unwrap().into_inner();
+        assert_eq!(show.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(show.workers.len(), 2);
+        assert_eq!(show.generation, 1);
+        // Each receive queue has a worker, and the workers list what they poll.
+        for port in &show.ports {
+            assert!(
+                !port.workers.is_empty() && port.workers.iter().all(|w| *w < 2),
+                "{show:?}"
+            );
+            for worker in &port.workers {
+                assert!(
+                    show.workers[*worker as usize].ports.contains(&port.name),
+                    "{show:?}"
+                );
+            }
+        }
+        assert!(show.ports.iter().all(|p| !p.driver.is_empty()));
+
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let vm1 = |list: &pb::PortStatusList| {
+            list.ports
+                .iter()
+                .find(|p| p.name == "vm1")
+                .unwrap()
+                .rx_packets
+        };
+        let request = pb::PortStatusRequest {
+            port: Some("vm1".into()),
+        };
+        let before = c.port_status(request.clone()).await.unwrap().into_inner();
+        assert_eq!(before.ports.len(), 1);
+        assert!(vm1(&before) > 0, "{before:?}");
+        let workers = c.worker_status(pb::Empty {}).await.unwrap().into_inner();
+        assert_eq!(workers.workers.len(), 2);
+        // The worker polling vm1 receives its packets and drops them.
+        let vm1_worker = show.ports.iter().find(|p| p.name == "vm1").unwrap().workers[0] as usize;
+        let polling = &workers.workers[vm1_worker];
+        assert!(polling.rx_packets > 0 && polling.dropped > 0, "{workers:?}");
+        assert!(polling
+            .rx_queues
+            .iter()
+            .any(|q| q.port == "vm1" && q.queue == 0));
+        let ports = c
+            .port_status(pb::PortStatusRequest { port: None })
+            .await
+            .unwrap()
+            .into_inner();
+        let vm1_status = ports.ports.iter().find(|p| p.name == "vm1").unwrap();
+        assert_eq!(vm1_status.queues[0].worker as usize, vm1_worker);
+        assert!(vm1_status.link_up);
+
+        c.clear_stats(pb::Empty {}).await.unwrap();
+        let cleared = c.port_status(request.clone()).await.unwrap().into_inner();
+        assert!(
+            vm1(&cleared) < vm1(&before),
+            "counting from zero again: {cleared:?}"
+        );
+        let stats = c.stats(pb::Empty {}).await.unwrap().into_inner();
+        let total_rx: u64 = stats
+            .total
+            .as_ref()
+            .unwrap()
+            .ports
+            .iter()
+            .map(|p| p.rx)
+            .sum();
+        let lifetime_rx = daemon.runtime.as_ref().unwrap().handle().stats().total_rx();
+        assert!(
+            total_rx < lifetime_rx,
+            "{total_rx} since the clear, {lifetime_rx} in all"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let later = c.port_status(request).await.unwrap().into_inner();
+        assert!(vm1(&later) > vm1(&cleared), "and counting on");
+
+        let unknown = c
+            .port_status(pb::PortStatusRequest {
+                port: Some("nope".into()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::NotFound);
+    });
+    drop(rt);
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    daemon.stop();
+}
+
+/// One sample of a scrape: the value of the series `series` (name and labels).
+fn sample(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn scrape(address: std::net::SocketAddr) -> String {
+    let output = std::process::Command::new("curl")
+        .args(["--silent", "--show-error", "--fail", "--max-time", "5"])
+        .arg(format!("http://{address}/metrics"))
+        .output()
+        .expect("curl runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+#[test]
+fn prometheus_endpoint_counts_running_traffic() {
+    // A free port: bound, read, released for the daemon.
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let daemon = Daemon::start_with_metrics(Some(address));
+    let stop = Arc::new(AtomicBool::new(false));
+    // vm1 sends to an address nobody owns: received, then dropped as no_route.
+    let sender = keep_sending(&daemon, 1, routed_frame(), Arc::clone(&stop));
+    let rx = "dataplane_port_rx_packets_total{port=\"vm1\"}";
+    let no_route = "dataplane_drops_total{reason=\"no_route\"}";
+    std::thread::sleep(Duration::from_millis(100));
+    let first = scrape(address);
+    std::thread::sleep(Duration::from_millis(200));
+    let second = scrape(address);
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+
+    let (before, after) = (sample(&first, rx).unwrap(), sample(&second, rx).unwrap());
+    assert!(after > before, "{rx}: {before} then {after}");
+    assert!(sample(&second, no_route).unwrap() > 0.0, "{second}");
+    assert_eq!(sample(&second, "dataplane_config_generation"), Some(1.0));
+    let bytes = "dataplane_port_rx_bytes_total{port=\"vm1\"}";
+    assert!(sample(&second, bytes).unwrap() > sample(&first, bytes).unwrap());
+    assert_eq!(
+        sample(&second, "dataplane_port_link_up{port=\"vm1\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &second,
+            "dataplane_conntrack_entries{state=\"ESTABLISHED\"}"
+        ),
+        Some(0.0)
+    );
+    let workers_rx: f64 = ["0", "1"]
+        .iter()
+        .map(|w| {
+            sample(
+                &second,
+                &format!("dataplane_worker_rx_packets_total{{worker=\"{w}\"}}"),
+            )
+            .unwrap()
+        })
+        .sum();
+    assert!(workers_rx > 0.0, "{second}");
+    assert!(
+        second.contains("# TYPE dataplane_port_rx_packets counter"),
+        "{second}"
+    );
+    assert!(second.trim_end().ends_with("# EOF"));
     daemon.stop();
 }

@@ -1,6 +1,6 @@
 //! The daemon driven by a client that is not ours: tests/python/client.py (grpcio,
-//! stubs generated from proto/dataplane.proto at run time) against `dataplane run`.
-//! Needs `pip install -r dataplane/tests/python/requirements.txt` (.ci/run does it).
+//! stubs generated from control/proto/dataplane.proto at run time) against `dataplane run`.
+//! Needs `pip install -r dataplane/tests/python/requirements.txt` (scripts/test does it).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -25,7 +25,7 @@ fn python_grpcio_client_drives_the_daemon() {
     }
     let output = Command::new("python3")
         .arg(manifest.join("tests/python/client.py"))
-        .arg(manifest.join("proto"))
+        .arg(manifest.join("../control/proto"))
         .arg(&socket)
         .output()
         .expect("python3 runs");

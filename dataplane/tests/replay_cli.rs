@@ -195,3 +195,26 @@ fn pcapng_inputs_replay_like_classic_ones_and_keep_timestamps() {
         );
     }
 }
+
+/// `dataplane replay ... | head`: the reader is gone before the report is written.
+#[test]
+fn a_closed_output_pipe_ends_replay_quietly() {
+    let out = tempfile::tempdir().unwrap();
+    let routing = scenario("routing");
+    let mut child = dataplane()
+        .arg("replay")
+        .arg("--config")
+        .arg(routing.join("topology.toml"))
+        .arg("--in")
+        .arg(format!("vma={}", routing.join("in/vma.pcap").display()))
+        .arg("--out-dir")
+        .arg(out.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr_of(&output));
+    assert!(output.stderr.is_empty(), "{}", stderr_of(&output));
+}

@@ -113,3 +113,185 @@ fn unsupported_drivers_are_refused_by_port_name() {
         "{message}"
     );
 }
+
+/// Runs the command to its end, or kills it and fails after `limit`.
+fn output_within(command: &mut std::process::Command, limit: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let output = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn refused(args: &[&str], expected: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let config = pcap_topology(work.path());
+    let output = output_within(
+        dataplane()
+            .arg("run")
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--control-socket")
+            .arg(work.path().join("control.sock")),
+        Duration::from_secs(10),
+    );
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {message}");
+    assert!(message.contains(expected), "{args:?}: {message}");
+}
+
+#[test]
+fn a_core_the_process_cannot_use_is_refused_at_once() {
+    refused(&["--cores", "99"], "--cores: core 99 is not available");
+}
+
+#[test]
+fn fewer_cores_than_workers_are_refused() {
+    refused(
+        &["--workers", "3", "--cores", "0"],
+        "--workers 3 needs 3 cores",
+    );
+}
+
+#[test]
+fn a_pcap_input_that_cannot_be_read_is_refused_by_port_name() {
+    let work = tempfile::tempdir().unwrap();
+    let config = pcap_topology(work.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    let vm1 = fixtures_dir().join("l2-local/in/vm1.pcap");
+    std::fs::write(
+        &config,
+        text.replace(&vm1.display().to_string(), "/nonexistent/vm1.pcap"),
+    )
+    .unwrap();
+    let output = output_within(
+        dataplane()
+            .args(["run", "--no-control", "--config"])
+            .arg(&config),
+        Duration::from_secs(10),
+    );
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains("ports \"vm1\": /nonexistent/vm1.pcap"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_second_daemon_on_the_same_socket_refuses_and_names_the_first() {
+    let work = tempfile::tempdir().unwrap();
+    let config = pcap_topology(work.path());
+    let socket = work.path().join("control.sock");
+    let mut first = dataplane()
+        .args(["run", "--workers", "1", "--config"])
+        .arg(&config)
+        .arg("--control-socket")
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(socket.exists(), "the first daemon serves its socket");
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&socket).unwrap());
+
+    let second = output_within(
+        dataplane()
+            .args(["run", "--workers", "1", "--config"])
+            .arg(&config)
+            .arg("--control-socket")
+            .arg(&socket),
+        Duration::from_secs(10),
+    );
+    let message = String::from_utf8_lossy(&second.stderr);
+    let _ = first.kill();
+    let _ = first.wait();
+    assert_eq!(second.status.code(), Some(2), "{message}");
+    assert!(
+        message.contains(&format!("PID {}", first.id())),
+        "{message}"
+    );
+    // The first daemon's socket was left alone.
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&socket).unwrap()),
+        inode
+    );
+}
+
+#[test]
+fn check_refuses_what_run_refuses_and_approves_what_run_starts() {
+    let scenario = fixtures_dir().join("l2-local");
+    let output = dataplane()
+        .args(["check", "--config"])
+        .arg(scenario.join("topology.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        message.contains("ports \"uplink\": driver: af-xdp"),
+        "{message}"
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let output = dataplane()
+        .args(["check", "--config"])
+        .arg(pcap_topology(work.path()))
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn receive_queue_pins_are_checked_at_start() {
+    let work = tempfile::tempdir().unwrap();
+    let config = pcap_topology(work.path());
+    let start = |pin: &str| {
+        dataplane()
+            .args(["run", "--no-control", "--workers", "2", "--config"])
+            .arg(&config)
+            .args(["--rxq-affinity", pin])
+            .output()
+            .unwrap()
+    };
+    for (pin, says) in [
+        ("vm1:3:0", "the port has 1 receive queue"),
+        ("vm1:0:5", "worker 5 does not exist (2 workers)"),
+        (
+            "vm9:0:0",
+            "--rxq-affinity vm9:...: the topology has no such port",
+        ),
+    ] {
+        let output = start(pin);
+        assert_eq!(output.status.code(), Some(2), "{pin}");
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(says), "{pin}: {message}");
+    }
+    let malformed = start("vm1:x:0");
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&malformed.stderr).contains("queue \"x\" is not a queue number")
+    );
+}

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use dataplane::pipeline::tables::ForwardingTables;
 use dataplane::port::memory::MemoryPort;
-use dataplane::port::Port;
 use dataplane::runtime::{Runtime, RuntimeConfig};
 use dataplane::topology::Topology;
 
@@ -26,11 +25,11 @@ driver = "pcap"
 
 fn start() -> Runtime {
     let topology = Topology::from_toml_str(TOPOLOGY).unwrap();
-    let ports: Vec<Box<dyn Port>> = topology
+    let ports = topology
         .ports
         .iter()
         .enumerate()
-        .map(|(id, port)| Box::new(MemoryPort::new(id as u16, &port.name, 64).0) as Box<dyn Port>)
+        .map(|(id, port)| MemoryPort::open(id as u16, &port.name, 64).0)
         .collect();
     let config = RuntimeConfig {
         workers: 2,

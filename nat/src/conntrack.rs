@@ -50,6 +50,10 @@ pub struct Conn {
     pub state: ProtoState,
     pub expires_ns: u64,
     pub live: bool,
+    /// Packets translated in either direction (ICMP errors about it excluded).
+    pub packets: u64,
+    /// Their IP bytes (header included), as Linux conntrack counts them.
+    pub bytes: u64,
 }
 
 impl Conn {
@@ -225,6 +229,24 @@ impl ConnTable {
             self.free.push(slot);
         }
         conn
+    }
+
+    /// Removes every live connection `doomed` picks; calls `on_remove` for each.
+    pub fn remove_if(
+        &mut self,
+        mut doomed: impl FnMut(&Conn) -> bool,
+        mut on_remove: impl FnMut(&Conn),
+    ) -> usize {
+        let mut removed = 0;
+        for slot in 0..self.slab.len() {
+            let conn = &self.slab[slot];
+            if conn.live && doomed(conn) {
+                let conn = self.remove(slot as u32);
+                on_remove(&conn);
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Examines up to `budget` slots after the last one examined and removes the

@@ -134,6 +134,30 @@ impl Nat {
         Some(self.table.get(slot))
     }
 
+    /// Takes in a copy of another table's connection (a trace against the live
+    /// tables); refused when the table is full or the connection's keys are taken.
+    pub fn adopt(&mut self, conn: Conn) -> Result<(), conntrack::TableFull> {
+        if self.table.len() == self.table.capacity()
+            || self.lookup(&conn.original, 0).is_some()
+            || self.lookup(&conn.reply, 0).is_some()
+        {
+            return Err(conntrack::TableFull);
+        }
+        self.table.insert(conn)?;
+        if self.config.mapping == Mapping::EndpointIndependent {
+            let (ip, port) = conn.external();
+            self.endpoints.acquire(&conn.original, ip, port);
+        }
+        Ok(())
+    }
+
+    /// Removes the connections `doomed` picks (an operator's flush), releasing their
+    /// ports; returns how many.
+    pub fn remove_if(&mut self, doomed: impl FnMut(&Conn) -> bool) -> usize {
+        let endpoints = &mut self.endpoints;
+        self.table.remove_if(doomed, |conn| endpoints.release(conn))
+    }
+
     /// Bounded expiry work, called once per burst.
     pub fn sweep(&mut self, now_ns: u64) {
         let endpoints = &mut self.endpoints;
@@ -292,6 +316,8 @@ impl Nat {
             state,
             expires_ns: 0,
             live: true,
+            packets: 0,
+            bytes: 0,
         };
         let slot = self.table.insert(conn).map_err(|_| NatError::TableFull)?;
         if self.config.mapping == Mapping::EndpointIndependent {
@@ -414,6 +440,8 @@ fn touch(
         ProtoState::Icmp => timeouts.icmp,
     };
     conn.expires_ns = now.saturating_add(u64::from(seconds) * NS_PER_SECOND);
+    conn.packets += 1;
+    conn.bytes += u64::from(meta.l3_end.saturating_sub(meta.l3_offset));
 }
 
 #[cfg(test)]

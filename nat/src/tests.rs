@@ -413,3 +413,47 @@ fn a_worker_preserves_only_ports_of_its_own_slice() {
         "the reply finds its worker"
     );
 }
+
+#[test]
+fn a_connection_counts_its_packets_and_ip_bytes_both_ways() {
+    let mut pool = Pool::new(PoolConfig::default());
+    let mut nat = nat((1024, 65535), 16, Mapping::default());
+    // 20 bytes of IPv4 header, 8 of UDP, 7 of payload.
+    let out = frame(VM, SERVER, "udp", 40000, 53, 0);
+    for _ in 0..2 {
+        let mut p = packet(&mut pool, &out, 1);
+        nat.outbound(&mut p, 1, EXT).unwrap();
+    }
+    let mut reply = packet(
+        &mut pool,
+        &frame(SERVER, EXT.octets(), "udp", 53, 40000, 0),
+        2,
+    );
+    nat.inbound(&mut reply).unwrap();
+    let conn = nat.iter().next().unwrap();
+    assert_eq!((conn.packets, conn.bytes), (3, 3 * 35));
+}
+
+#[test]
+fn removed_connections_free_their_ports_and_keys() {
+    let mut pool = Pool::new(PoolConfig::default());
+    let mut nat = nat((40000, 40000), 16, Mapping::EndpointIndependent);
+    let mut first = packet(&mut pool, &frame(VM, SERVER, "udp", 40000, 53, 0), 1);
+    nat.outbound(&mut first, 1, EXT).unwrap();
+    let mut other = packet(&mut pool, &frame(VM, SERVER, "udp", 40001, 53, 0), 1);
+    assert_eq!(
+        nat.outbound(&mut other, 1, EXT),
+        Err(NatError::PortsExhausted)
+    );
+    assert_eq!(nat.remove_if(|c| c.original.src_port == 40001), 0);
+    assert_eq!(nat.remove_if(|c| c.original.src_port == 40000), 1);
+    assert_eq!(nat.connections(), 0);
+    let mut reply = packet(
+        &mut pool,
+        &frame(SERVER, EXT.octets(), "udp", 53, 40000, 0),
+        1,
+    );
+    assert_eq!(nat.inbound(&mut reply), Err(NatError::NoConnection));
+    let mut other = packet(&mut pool, &frame(VM, SERVER, "udp", 40001, 53, 0), 1);
+    nat.outbound(&mut other, 1, EXT).unwrap();
+}

@@ -53,6 +53,23 @@ impl Burst {
         self.packets.drain(..)
     }
 
+    /// Passes packets from the front to `send` until it refuses one: the refused one
+    /// and those behind it stay, in order. Returns how many were taken.
+    pub fn send_while(&mut self, mut send: impl FnMut(Packet) -> Result<(), Packet>) -> usize {
+        // Reversed, the front is the cheap end to pop from and push back onto.
+        self.packets.reverse();
+        let mut sent = 0;
+        while let Some(packet) = self.packets.pop() {
+            if let Err(packet) = send(packet) {
+                self.packets.push(packet);
+                break;
+            }
+            sent += 1;
+        }
+        self.packets.reverse();
+        sent
+    }
+
     pub fn iter(&self) -> std::slice::Iter<'_, Packet> {
         self.packets.iter()
     }
@@ -66,6 +83,27 @@ impl Burst {
 mod tests {
     use super::*;
     use crate::buffer::{Pool, PoolConfig};
+
+    #[test]
+    fn send_while_keeps_the_refused_tail_in_order() {
+        let mut pool = Pool::new(PoolConfig::default());
+        let mut burst = Burst::with_capacity(4);
+        for byte in 0..4u8 {
+            burst.push(pool.alloc_copy(&[byte]).unwrap()).unwrap();
+        }
+        let mut taken = Vec::new();
+        let sent = burst.send_while(|packet| {
+            if taken.len() == 2 {
+                return Err(packet);
+            }
+            taken.push(packet.data()[0]);
+            pool.free(packet);
+            Ok(())
+        });
+        assert_eq!((sent, taken), (2, vec![0, 1]));
+        let left: Vec<u8> = burst.iter().map(|p| p.data()[0]).collect();
+        assert_eq!(left, vec![2, 3]);
+    }
 
     #[test]
     fn refuses_past_capacity_and_drains_in_order() {

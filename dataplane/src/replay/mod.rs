@@ -5,22 +5,20 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use packet::{Burst, Pool, PoolConfig, MIN_HEADROOM};
+use packet::{PoolConfig, MIN_HEADROOM};
 
-mod parallel;
-
-use crate::counters::Counters;
 use crate::pipeline::tables::ForwardingTables;
-use crate::pipeline::{Pipeline, TxQueues};
-use crate::port::pcap::{PcapInput, PcapPort};
-use crate::port::Port;
-use crate::report::Report;
+use crate::report::{DriverStats, Report};
+use crate::runtime::{Runtime, RuntimeConfig};
 use crate::topology::{Topology, TopologyError};
+use ::port::{PortQueues, RxQueue};
+use port_pcap::{CaptureNoteCounters, PcapInput, PcapPort, PcapRxQueue, ReadError};
 
-/// Buffers of the replay pool: enough for a burst and its flooded copies.
-const REPLAY_BUFFERS: usize = 2048;
+/// Buffers of the replay pool, per worker: enough for bursts, their flooded copies,
+/// frames held for resolution and the shared transmit rings.
+const REPLAY_BUFFERS: usize = 16384;
 /// Replay accepts jumbo frames.
 const REPLAY_DATA_ROOM: usize = 9216;
 pub const DEFAULT_BURST: usize = 32;
@@ -63,92 +61,80 @@ pub type ReplayReport = Report;
 
 pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
     let topology = Topology::load(&options.config)?;
-    let mut ports = open_ports(&topology, options)?;
-    let tables = Arc::new(ForwardingTables::build(&topology));
-    let pool = PoolConfig {
-        buffers: REPLAY_BUFFERS,
-        headroom: MIN_HEADROOM,
-        data_room: REPLAY_DATA_ROOM,
-    };
-    // The clock starts once the buffers and the worker state (connection table, ...)
-    // are allocated: the report gives the time spent on packets.
-    let (counters, started) = if options.workers > 1 {
-        let started = Instant::now();
-        let counters = parallel::run(
-            &mut ports,
-            tables,
-            pool,
-            options.burst_size,
-            options.workers,
-        )?;
-        (counters, started)
-    } else {
-        let pipeline = Pipeline::new(tables);
-        let pool = Pool::new(pool);
-        let started = Instant::now();
-        let counters = run_one_worker(&mut ports, pipeline, pool, options.burst_size)?;
-        (counters, started)
-    };
-    for port in &mut ports {
-        port.flush().map_err(ReplayError::Output)?;
+    let workers = options.workers.max(1);
+    let inputs = open_inputs(&topology, options)?;
+    let nanosecond = inputs.iter().any(|(_, input)| input.nanosecond());
+    let ports = open_outputs(&topology, options, nanosecond, workers)?;
+    // Each worker reads the captures whole, merged by timestamp, and takes the flows
+    // that hash to it (software RSS), so a flow keeps its order across ports.
+    let mut queues: Vec<Box<dyn RxQueue>> = Vec::with_capacity(workers);
+    // Every worker reads each capture whole: the first one's inputs count the notes.
+    let notes: Vec<Arc<CaptureNoteCounters>> =
+        inputs.iter().map(|(_, input)| input.notes()).collect();
+    let mut first = Some(inputs);
+    for worker in 0..workers {
+        let inputs = match first.take() {
+            Some(inputs) => inputs,
+            None => open_inputs(&topology, options)?,
+        };
+        let inputs = inputs
+            .into_iter()
+            .map(|(port, input)| {
+                (
+                    port,
+                    input,
+                    ports[usize::from(port)].info.stats().rx_cell(worker),
+                )
+            })
+            .collect();
+        queues.push(Box::new(PcapRxQueue::new(inputs).spread(worker, workers)));
     }
+    let tables = Arc::new(ForwardingTables::build(&topology));
+    let config = RuntimeConfig {
+        workers,
+        burst: options.burst_size,
+        lossless: true,
+        pool: PoolConfig {
+            buffers: REPLAY_BUFFERS * workers,
+            headroom: MIN_HEADROOM,
+            data_room: REPLAY_DATA_ROOM,
+        },
+        ..RuntimeConfig::default()
+    };
+    let started = Instant::now();
+    let runtime = Runtime::start_with_inputs(config, tables, ports, queues)
+        .map_err(|e| ReplayError::Output(io::Error::other(e.to_string())))?;
+    let handle = runtime.handle();
+    while !runtime.finished() {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let counters = runtime.shutdown().map_err(|error| {
+        if ReadError::is_read_error(&error) {
+            ReplayError::Input(error)
+        } else {
+            ReplayError::Output(error)
+        }
+    })?;
     Ok(Report {
         port_names: topology.ports.iter().map(|p| p.name.clone()).collect(),
         counters,
+        drivers: handle
+            .ports()
+            .iter()
+            .map(|p| DriverStats::of(&**p))
+            .collect(),
         elapsed: started.elapsed(),
+        capture: notes.iter().map(|n| n.get()).sum(),
+        last_interval: None,
     })
 }
 
-/// The whole replay on the calling thread: read a burst, process it, write it.
-fn run_one_worker(
-    ports: &mut [PcapPort],
-    mut pipeline: Pipeline,
-    mut pool: Pool,
-    burst_size: usize,
-) -> Result<Counters, ReplayError> {
-    let mut counters = Counters::new(ports.len());
-    let mut rx = Burst::with_capacity(burst_size);
-    let mut tx = TxQueues::new(ports.len());
-    loop {
-        while !rx.is_full() {
-            let Some(next) = earliest_input(ports) else {
-                break;
-            };
-            ports[next]
-                .rx_burst(&mut pool, &mut rx, 1, &mut counters)
-                .map_err(ReplayError::Input)?;
-        }
-        if rx.is_empty() && earliest_input(ports).is_none() {
-            pipeline.finish(&mut pool, &mut tx, &mut counters);
-            for (port, queue) in tx.pending() {
-                ports[port]
-                    .tx_burst(queue, &mut pool, &mut counters)
-                    .map_err(ReplayError::Output)?;
-            }
-            return Ok(counters);
-        }
-        pipeline.process(&mut rx, &mut pool, &mut tx, &mut counters);
-        for (port, queue) in tx.pending() {
-            ports[port]
-                .tx_burst(queue, &mut pool, &mut counters)
-                .map_err(ReplayError::Output)?;
-        }
-    }
-}
-
-/// The port whose next frame is the earliest; ties go to the port listed first.
-pub(crate) fn earliest_input(ports: &[PcapPort]) -> Option<usize> {
-    ports
-        .iter()
-        .enumerate()
-        .filter_map(|(index, port)| port.next_timestamp().map(|ts| (ts, index)))
-        .min()
-        .map(|(_, index)| index)
-}
-
-/// One pcap port per topology port, in topology order, after checking every input.
-fn open_ports(topology: &Topology, options: &ReplayOptions) -> Result<Vec<PcapPort>, ReplayError> {
-    let mut inputs: Vec<Option<PcapInput>> = topology.ports.iter().map(|_| None).collect();
+/// The captures named on the command line, by port, after checking each.
+fn open_inputs(
+    topology: &Topology,
+    options: &ReplayOptions,
+) -> Result<Vec<(u16, PcapInput)>, ReplayError> {
+    let mut inputs: Vec<(u16, PcapInput)> = Vec::with_capacity(options.inputs.len());
     for (name, path) in &options.inputs {
         let Some(id) = topology.port_by_name(name) else {
             let known = topology
@@ -162,13 +148,26 @@ fn open_ports(topology: &Topology, options: &ReplayOptions) -> Result<Vec<PcapPo
                 known,
             });
         };
-        if inputs[id.index()].is_some() {
+        let port = id.index() as u16;
+        if inputs.iter().any(|(taken, _)| *taken == port) {
             return Err(ReplayError::DuplicateInput(name.clone()));
         }
-        inputs[id.index()] = Some(PcapInput::open(path).map_err(ReplayError::Input)?);
+        inputs.push((port, PcapInput::open(path).map_err(ReplayError::Input)?));
     }
-    let nanosecond = inputs.iter().flatten().any(PcapInput::nanosecond);
+    // Ties in time go to the port listed first in the topology.
+    inputs.sort_by_key(|(port, _)| *port);
+    Ok(inputs)
+}
 
+/// One pcap port per topology port, in topology order, writing `DIR/PORT.pcap`; what
+/// they receive comes through the merged inputs (one receive statistics cell per
+/// worker).
+fn open_outputs(
+    topology: &Topology,
+    options: &ReplayOptions,
+    nanosecond: bool,
+    workers: usize,
+) -> Result<Vec<PortQueues>, ReplayError> {
     std::fs::create_dir_all(&options.out_dir).map_err(|e| {
         ReplayError::Output(io::Error::new(
             e.kind(),
@@ -176,7 +175,7 @@ fn open_ports(topology: &Topology, options: &ReplayOptions) -> Result<Vec<PcapPo
         ))
     })?;
     let mut ports = Vec::with_capacity(topology.ports.len());
-    for (index, (port, input)) in topology.ports.iter().zip(inputs).enumerate() {
+    for port in &topology.ports {
         let output = options.out_dir.join(format!("{}.pcap", port.name));
         // A file left by an earlier run would read as this run's output.
         match std::fs::remove_file(&output) {
@@ -189,11 +188,10 @@ fn open_ports(topology: &Topology, options: &ReplayOptions) -> Result<Vec<PcapPo
                 )))
             }
         }
-        ports.push(PcapPort::new(
-            index as u16,
+        ports.push(PcapPort::output_only(
             &port.name,
-            input,
-            Some((output, nanosecond)),
+            (output, nanosecond),
+            workers,
         ));
     }
     Ok(ports)

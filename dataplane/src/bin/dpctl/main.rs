@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use dataplane::control::proto as pb;
 use dataplane::control::{client, default_socket_path};
 use objects::*;
@@ -27,8 +27,23 @@ use output::Format;
 )]
 struct Cli {
     /// The control socket (default: the daemon's default).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", conflicts_with = "tcp")]
     socket: Option<PathBuf>,
+    /// Connect over TCP (HOST:PORT) with mutual TLS instead of the socket.
+    #[arg(long, global = true, value_name = "ADDR", requires_all = ["tls_cert", "tls_key", "tls_ca"])]
+    tcp: Option<String>,
+    /// This client's certificate (PEM), signed by the CA the daemon trusts.
+    #[arg(long, global = true, value_name = "FILE", requires = "tcp")]
+    tls_cert: Option<PathBuf>,
+    /// This client's private key (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "tcp")]
+    tls_key: Option<PathBuf>,
+    /// The CA that signed the daemon's certificate (PEM).
+    #[arg(long, global = true, value_name = "FILE", requires = "tcp")]
+    tls_ca: Option<PathBuf>,
+    /// The name the daemon's certificate carries (default: the host of --tcp).
+    #[arg(long, global = true, value_name = "NAME", requires = "tcp")]
+    tls_domain: Option<String>,
     /// Output: table (default) or json.
     #[arg(short, long, global = true, value_enum, default_value = "table")]
     output: Format,
@@ -53,63 +68,86 @@ enum Command {
         #[command(subcommand)]
         verb: Verb<ChassisFields>,
     },
+    /// Tenant networks: a prefix and a VNI each.
     Network {
         #[command(subcommand)]
         verb: Verb<NetworkFields>,
     },
+    /// Distributed routers between a tenant's networks, with SNAT to the outside.
     Router {
         #[command(subcommand)]
         verb: Verb<RouterFields>,
     },
+    /// The ports of VMs and service functions, here or on another chassis.
     LogicalPort {
         #[command(subcommand)]
         verb: Verb<LogicalPortFields>,
     },
+    /// A service function's ingress and egress logical ports.
     PortPair {
         #[command(subcommand)]
         verb: Verb<PortPairFields>,
     },
+    /// Equivalent service functions a chain hop spreads its flows over.
     PortPairGroup {
         #[command(subcommand)]
         verb: Verb<PortPairGroupFields>,
     },
+    /// Which traffic enters a port chain.
     FlowClassifier {
         #[command(subcommand)]
         verb: Verb<FlowClassifierFields>,
     },
+    /// Service function chains: port pair groups in order, and their classifiers.
     PortChain {
         #[command(subcommand)]
         verb: Verb<PortChainFields>,
     },
     /// Replace the whole configuration with a topology file, as one change.
     Apply {
+        /// The topology file (TOML).
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
-    /// Print the whole configuration (JSON).
+    /// Print the whole configuration as a topology file (TOML) that `apply -f` takes
+    /// back; `-o json` for its JSON form.
     Topology,
-    /// Counters: per port, drops by reason.
+    /// Counters: per port, drops by reason (since the last `stats clear`).
     Stats {
+        #[command(subcommand)]
+        action: Option<StatsAction>,
         /// One table per worker too.
         #[arg(long)]
         workers: bool,
     },
-    /// The connection table (SNAT).
-    Conntrack {
-        #[arg(long)]
-        tenant: Option<String>,
-        #[arg(long)]
-        address: Option<String>,
-        #[arg(long)]
-        port: Option<u32>,
-        #[arg(long)]
-        state: Option<String>,
+    /// Version, uptime, workers and the ports they poll.
+    Show,
+    /// The workers: their cores, the queues they poll, their counters.
+    Worker {
+        #[command(subcommand)]
+        verb: WorkerVerb,
     },
-    /// Run a packet through the pipeline without sending it; show each stage's decision.
+    /// MACs this node learned by ARP (chassis VTEPs, the external gateway).
+    #[command(alias = "neighbors")]
+    Neighbours,
+    /// The connection table (SNAT).
+    // Filters go after `flush`, never before it: a filter given to the listing must
+    // not turn into a flush of everything.
+    #[command(args_conflicts_with_subcommands = true)]
+    Conntrack {
+        #[command(subcommand)]
+        action: Option<ConntrackAction>,
+        #[command(flatten)]
+        filter: ConnFilterArgs,
+    },
+    /// Run a packet through the pipeline without sending it; show each stage's decision
+    /// (exit status 1 when the packet is dropped).
     Trace(TraceArgs),
     /// Write a port's packets to a pcap file.
     Capture {
+        /// The dataplane port.
         port: String,
+        /// The pcap file to write.
         #[arg(short = 'w', long = "write")]
         file: PathBuf,
         /// Stop after this many packets.
@@ -118,22 +156,100 @@ enum Command {
         /// Stop after this many seconds.
         #[arg(long, default_value_t = 0.0)]
         duration: f64,
-        /// rx | tx | both
+        /// Which packets: rx | tx | both.
         #[arg(long, default_value = "both")]
         direction: String,
-        /// tcp | udp | icmp | icmpv6 | arp | a number
+        /// Only this protocol: tcp | udp | icmp | icmpv6 | arp | a number.
         #[arg(long)]
         protocol: Option<String>,
+        /// Only packets from or to this IP address.
         #[arg(long)]
         host: Option<String>,
+        /// Only packets from or to this TCP or UDP port.
         #[arg(long)]
         l4_port: Option<u32>,
     },
 }
 
+/// Which connections: every option given must match.
+#[derive(clap::Args)]
+struct ConnFilterArgs {
+    /// Connections of this tenant's networks.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Connections with this address at either end, before or after translation.
+    #[arg(long)]
+    address: Option<std::net::IpAddr>,
+    /// Connections with this port at either end, before or after translation.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Connections in this state (case-insensitive).
+    #[arg(long, value_parser = conn_state)]
+    state: Option<String>,
+}
+
+/// The states a connection is listed in.
+const CONN_STATES: [&str; 11] = [
+    "SYN_SENT",
+    "SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "TIME_WAIT",
+    "CLOSE",
+    "UNREPLIED",
+    "REPLIED",
+    "ICMP",
+];
+
+/// A connection state, any case, as listed.
+fn conn_state(text: &str) -> Result<String, String> {
+    CONN_STATES
+        .iter()
+        .find(|state| state.eq_ignore_ascii_case(text))
+        .map(|state| (*state).to_owned())
+        .ok_or_else(|| format!("not one of {}", CONN_STATES.join(", ")))
+}
+
+impl ConnFilterArgs {
+    fn to_proto(&self) -> pb::ConnectionFilter {
+        pb::ConnectionFilter {
+            tenant: self.tenant.clone(),
+            address: self.address.map(|a| a.to_string()),
+            port: self.port.map(u32::from),
+            state: self.state.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum StatsAction {
+    /// Count from zero again (dpctl's view only: metrics and the final report keep
+    /// counting).
+    Clear,
+}
+
+#[derive(Subcommand)]
+enum WorkerVerb {
+    /// Every worker: core, queues polled, packets and drops since the last clear.
+    Show,
+}
+
+#[derive(Subcommand)]
+enum ConntrackAction {
+    /// Remove the connections the filters match (every one without a filter).
+    Flush {
+        #[command(flatten)]
+        filter: ConnFilterArgs,
+    },
+}
+
 #[derive(Subcommand)]
 enum NodeVerb {
+    /// Show the node's settings.
     Show,
+    /// Change the given settings.
     Update {
         #[command(flatten)]
         fields: NodeFields,
@@ -151,25 +267,38 @@ struct TraceArgs {
     /// The whole frame, in hex.
     #[arg(long, conflicts_with_all = ["dst_ip"])]
     frame_hex: Option<String>,
+    /// Source MAC (default: the logical port's).
     #[arg(long)]
     src_mac: Option<String>,
+    /// Destination MAC (default: the owner of the destination IP in the network, else
+    /// the router).
     #[arg(long)]
     dst_mac: Option<String>,
+    /// Source IP (default: the logical port's).
     #[arg(long)]
     src_ip: Option<String>,
+    /// Destination IP.
     #[arg(long, required_unless_present = "frame_hex")]
     dst_ip: Option<String>,
-    /// tcp | udp | icmp | icmpv6
+    /// tcp | udp | icmp | icmpv6 (default: ICMP echo).
     #[arg(long)]
     protocol: Option<String>,
+    /// TCP or UDP source port.
     #[arg(long)]
     sport: Option<u32>,
+    /// TCP or UDP destination port.
     #[arg(long)]
     dport: Option<u32>,
+    /// IP TTL or hop limit.
     #[arg(long)]
     ttl: Option<u32>,
+    /// VLAN tag of the frame.
     #[arg(long)]
     vlan: Option<u32>,
+    /// Trace against a copy of the live connection table (a reply finds its
+    /// connection); default: an empty table.
+    #[arg(long)]
+    live: bool,
 }
 
 type Client = pb::dataplane_client::DataplaneClient<tonic::transport::Channel>;
@@ -179,6 +308,8 @@ enum Failure {
     Refused(tonic::Status),
     /// Anything else: exit 2.
     Other(String),
+    /// Said already (a traced packet was dropped): exit with this status.
+    Status(u8),
 }
 
 impl From<tonic::Status> for Failure {
@@ -193,8 +324,36 @@ impl From<std::io::Error> for Failure {
     }
 }
 
+/// The command line, with the options each object's `create` needs marked required
+/// (`update` shares the options and needs none of them).
+fn command() -> clap::Command {
+    let required: [(&str, &[&str]); 9] = [
+        ("port", PortFields::REQUIRED),
+        ("chassis", ChassisFields::REQUIRED),
+        ("network", NetworkFields::REQUIRED),
+        ("router", RouterFields::REQUIRED),
+        ("logical-port", LogicalPortFields::REQUIRED),
+        ("port-pair", PortPairFields::REQUIRED),
+        ("port-pair-group", PortPairGroupFields::REQUIRED),
+        ("flow-classifier", FlowClassifierFields::REQUIRED),
+        ("port-chain", PortChainFields::REQUIRED),
+    ];
+    required
+        .into_iter()
+        .fold(Cli::command(), |command, (object, ids)| {
+            command.mut_subcommand(object, |object| {
+                object.mut_subcommand("create", |create| {
+                    ids.iter().fold(create, |create, id| {
+                        create.mut_arg(*id, |a| a.required(true))
+                    })
+                })
+            })
+        })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    dataplane::broken_pipe::end_quietly_on_broken_pipe();
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -216,6 +375,7 @@ fn main() -> ExitCode {
             eprintln!("dpctl: {message}");
             ExitCode::from(2)
         }
+        Err(Failure::Status(code)) => ExitCode::from(code),
     }
 }
 
@@ -240,9 +400,13 @@ macro_rules! object {
                 let reply = $client.$list(pb::Empty {}).await?.into_inner();
                 output::rows($format, &reply.$field);
             }
-            Verb::Show { name } => {
+            Verb::Show { name: Some(name) } => {
                 let reply = $client.$get(pb::Name { name }).await?.into_inner();
                 output::one($format, &reply);
+            }
+            Verb::Show { name: None } => {
+                let reply = $client.$list(pb::Empty {}).await?.into_inner();
+                output::rows($format, &reply.$field);
             }
             Verb::Create { name, fields } => {
                 let mut message = pb::$message {
@@ -272,17 +436,27 @@ macro_rules! object {
 
 fn changed(format: Format, what: &str, generation: u64) {
     if format == Format::Json {
-        println!("{}", serde_json::json!({ "generation": generation }));
+        output::json(&serde_json::json!({ "generation": generation }));
     } else {
-        println!("{what} (generation {generation})");
+        output::line(&format!("{what} (generation {generation})"));
     }
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let socket = cli.socket.unwrap_or_else(default_socket_path);
-    let mut client: Client = client::connect(socket.clone())
-        .await
-        .map_err(|e| Failure::Other(format!("cannot connect to {}: {e}", socket.display())))?;
+    let mut client: Client = match (&cli.tcp, cli.tls_cert, cli.tls_key, cli.tls_ca) {
+        (Some(address), Some(cert), Some(key), Some(ca)) => {
+            let files = client::ClientTlsFiles { cert, key, ca };
+            client::connect_tcp(address, &files, cli.tls_domain.as_deref())
+                .await
+                .map_err(|e| Failure::Other(format!("cannot connect to {address}: {e}")))?
+        }
+        _ => {
+            let socket = cli.socket.unwrap_or_else(default_socket_path);
+            client::connect(socket.clone()).await.map_err(|e| {
+                Failure::Other(format!("cannot connect to {}: {e}", socket.display()))
+            })?
+        }
+    };
     let c = &mut client;
     let format = cli.output;
     match cli.command {
@@ -293,6 +467,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 node = c.update_node(node).await?.into_inner();
             }
             output::one(format, &node);
+        }
+        Command::Port {
+            verb: Verb::Show { name },
+        } => {
+            let request = pb::PortStatusRequest { port: name };
+            let reply = c.port_status(request).await?.into_inner();
+            output::rows(format, &reply.ports);
         }
         Command::Port { verb } => object!(
             c,
@@ -417,26 +598,56 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Topology => {
             let reply = c.get_topology(pb::Empty {}).await?.into_inner();
-            let text = serde_json::to_string_pretty(&reply).unwrap_or_default();
-            println!("{text}");
+            if format == Format::Json {
+                let text = serde_json::to_string_pretty(&reply).unwrap_or_default();
+                output::line(&text);
+            } else {
+                output::line(reply.toml.trim_end_matches('\n'));
+            }
         }
-        Command::Stats { workers } => {
+        Command::Stats {
+            action: Some(StatsAction::Clear),
+            ..
+        } => {
+            let reply = c.clear_stats(pb::Empty {}).await?.into_inner();
+            changed(format, "counters cleared", reply.generation);
+        }
+        Command::Stats { workers, .. } => {
             let reply = c.stats(pb::Empty {}).await?.into_inner();
             stats(format, &reply, workers);
         }
-        Command::Conntrack {
-            tenant,
-            address,
-            port,
-            state,
+        Command::Show => {
+            let reply = c.show(pb::Empty {}).await?.into_inner();
+            show(format, &reply);
+        }
+        Command::Worker {
+            verb: WorkerVerb::Show,
         } => {
-            let filter = pb::ConnectionFilter {
-                tenant,
-                address,
-                port,
-                state,
-            };
-            let reply = c.list_connections(filter).await?.into_inner();
+            let reply = c.worker_status(pb::Empty {}).await?.into_inner();
+            output::rows(format, &reply.workers);
+        }
+        Command::Neighbours => {
+            let reply = c.list_neighbours(pb::Empty {}).await?.into_inner();
+            output::rows(format, &reply.neighbours);
+        }
+        Command::Conntrack {
+            action: Some(ConntrackAction::Flush { filter }),
+            ..
+        } => {
+            let reply = c.flush_connections(filter.to_proto()).await?.into_inner();
+            if format == Format::Json {
+                output::json(&serde_json::to_value(reply).unwrap_or_default());
+            } else {
+                output::line(&format!("{} connections flushed", reply.flushed));
+            }
+            if reply.incomplete {
+                eprintln!(
+                    "dpctl: a worker did not answer in time: its connections were not flushed"
+                );
+            }
+        }
+        Command::Conntrack { filter, .. } => {
+            let reply = c.list_connections(filter.to_proto()).await?.into_inner();
             output::rows(format, &reply.connections);
             if reply.truncated {
                 eprintln!("dpctl: the listing is incomplete (a worker did not answer in time, or has more connections than it hands over at once)");
@@ -482,17 +693,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 fn stats(format: Format, reply: &pb::StatsReply, workers: bool) {
     if format == Format::Json {
-        println!("{}", serde_json::to_value(reply).unwrap_or_default());
+        output::json(&serde_json::to_value(reply).unwrap_or_default());
         return;
     }
     let show = |title: &str, counters: &pb::Counters| {
-        println!("{title}");
+        output::line(title);
         let rows: Vec<Vec<String>> = counters
             .ports
             .iter()
             .map(|p| vec![p.port.clone(), p.rx.to_string(), p.tx.to_string()])
             .collect();
-        output::print_table(&["port".into(), "rx".into(), "tx".into()], &rows);
+        output::print_table(
+            &["PORT".into(), "RX(packets)".into(), "TX(packets)".into()],
+            &rows,
+        );
         let drops: Vec<Vec<String>> = counters
             .drops
             .iter()
@@ -500,17 +714,57 @@ fn stats(format: Format, reply: &pb::StatsReply, workers: bool) {
             .map(|d| vec![d.reason.clone(), d.count.to_string()])
             .collect();
         if !drops.is_empty() {
-            output::print_table(&["drop".into(), "count".into()], &drops);
+            output::print_table(&["DROP_REASON".into(), "PACKETS".into()], &drops);
         }
     };
     if let Some(total) = &reply.total {
         show(&format!("generation {}", reply.generation), total);
+    }
+    output::line(&format!(
+        "capture_dropped {} (copies the capture ring had no room for)",
+        reply.capture_dropped
+    ));
+    let drivers: Vec<Vec<String>> = reply
+        .drivers
+        .iter()
+        .filter(|d| d.rx_errors + d.rx_missed + d.tx_errors > 0)
+        .map(|d| {
+            let counts = [d.rx_errors, d.rx_missed, d.tx_errors];
+            std::iter::once(d.port.clone())
+                .chain(counts.iter().map(u64::to_string))
+                .collect()
+        })
+        .collect();
+    if !drivers.is_empty() {
+        let header = [
+            "PORT",
+            "RX_ERRORS(packets)",
+            "RX_MISSED(packets)",
+            "TX_ERRORS(packets)",
+        ]
+        .map(String::from);
+        output::print_table(&header, &drivers);
     }
     if workers {
         for (index, counters) in reply.workers.iter().enumerate() {
             show(&format!("worker {index}"), counters);
         }
     }
+}
+
+fn show(format: Format, reply: &pb::ShowReply) {
+    if format == Format::Json {
+        output::json(&serde_json::to_value(reply).unwrap_or_default());
+        return;
+    }
+    output::line(&format!(
+        "dataplane {}, up {:.1} s, configuration generation {}",
+        reply.version,
+        reply.uptime_ms as f64 / 1000.0,
+        reply.generation
+    ));
+    output::rows(format, &reply.workers);
+    output::rows(format, &reply.ports);
 }
 
 async fn trace(c: &mut Client, format: Format, args: TraceArgs) -> Result<(), Failure> {
@@ -534,11 +788,17 @@ async fn trace(c: &mut Client, format: Format, args: TraceArgs) -> Result<(), Fa
         port: args.port,
         logical_port: args.logical_port,
         packet: Some(packet),
+        live: args.live,
     };
     let reply = c.trace(request).await?.into_inner();
+    // A dropped packet is the trace's answer, and its exit status (1).
+    let outcome = match reply.drop_reason {
+        Some(_) => Err(Failure::Status(1)),
+        None => Ok(()),
+    };
     if format == Format::Json {
-        println!("{}", serde_json::to_value(&reply).unwrap_or_default());
-        return Ok(());
+        output::json(&serde_json::to_value(&reply).unwrap_or_default());
+        return outcome;
     }
     let rows: Vec<Vec<String>> = reply
         .steps
@@ -550,15 +810,25 @@ async fn trace(c: &mut Client, format: Format, args: TraceArgs) -> Result<(), Fa
             vec![s.stage.clone(), s.decision.clone(), fields.join(" ")]
         })
         .collect();
-    output::print_table(&["stage".into(), "decision".into(), "fields".into()], &rows);
+    output::print_table(&["STAGE".into(), "DECISION".into(), "FIELDS".into()], &rows);
     for out in &reply.outputs {
         let vlan = out.vlan.map(|v| format!(" vlan {v}")).unwrap_or_default();
-        println!("output: port {}{vlan}, {} bytes", out.port, out.frame.len());
+        output::line(&format!(
+            "output: port {}{vlan}, {} bytes",
+            out.port,
+            out.frame.len()
+        ));
+    }
+    if !reply.waiting_for.is_empty() {
+        output::line(&format!(
+            "held: waits for the MAC of {} (ARP on the uplink), then leaves",
+            reply.waiting_for.join(", ")
+        ));
     }
     if let Some(reason) = &reply.drop_reason {
-        println!("dropped: {reason}");
+        output::line(&format!("dropped: {reason}"));
     }
-    Ok(())
+    outcome
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, String> {
@@ -623,4 +893,105 @@ async fn capture(
         path.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand and option, at any depth, says what it is for.
+    #[test]
+    fn every_command_and_option_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(path.clone());
+                }
+                walk(sub, &path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&command(), "dpctl", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:?}");
+    }
+
+    #[test]
+    fn create_names_a_missing_required_option_and_update_needs_none() {
+        let error = command()
+            .try_get_matches_from(["dpctl", "network", "create", "n1", "--tenant", "t"])
+            .expect_err("refused");
+        assert_eq!(
+            error.kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+        let text = error.to_string();
+        assert!(text.contains("--vni") && text.contains("--cidr"), "{text}");
+        assert!(command()
+            .try_get_matches_from(["dpctl", "network", "update", "n1", "--vni", "7"])
+            .is_ok());
+    }
+
+    #[test]
+    fn port_chain_takes_the_mpls_ttl() {
+        let matches = command()
+            .try_get_matches_from(["dpctl", "port-chain", "update", "c", "--mpls-ttl", "64"])
+            .unwrap();
+        let Command::PortChain {
+            verb: Verb::Update { fields, .. },
+        } = Cli::from_arg_matches(&matches).unwrap().command
+        else {
+            panic!("not a port-chain update");
+        };
+        let mut chain = pb::PortChain::default();
+        fields.apply(&mut chain);
+        assert_eq!(chain.mpls_ttl, Some(64));
+    }
+
+    #[test]
+    fn conntrack_filters_are_checked_by_option() {
+        for (args, option) in [
+            (&["--state", "BOGUS"][..], "--state"),
+            (&["--address", "1.2.3"][..], "--address"),
+            (&["--port", "70000"][..], "--port"),
+        ] {
+            let error = command()
+                .try_get_matches_from(["dpctl", "conntrack"].iter().chain(args))
+                .expect_err("refused");
+            assert!(error.to_string().contains(option), "{error}");
+        }
+        let matches = command()
+            .try_get_matches_from(["dpctl", "conntrack", "--state", "established"])
+            .unwrap();
+        let Command::Conntrack { filter, .. } = Cli::from_arg_matches(&matches).unwrap().command
+        else {
+            panic!("not conntrack");
+        };
+        assert_eq!(filter.to_proto().state.as_deref(), Some("ESTABLISHED"));
+    }
+
+    #[test]
+    fn a_listing_filter_never_precedes_a_flush() {
+        let error = command()
+            .try_get_matches_from(["dpctl", "conntrack", "--tenant", "green", "flush"])
+            .expect_err("refused");
+        assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
+        let matches = command()
+            .try_get_matches_from(["dpctl", "conntrack", "flush", "--tenant", "green"])
+            .unwrap();
+        let Command::Conntrack {
+            action: Some(ConntrackAction::Flush { filter }),
+            ..
+        } = Cli::from_arg_matches(&matches).unwrap().command
+        else {
+            panic!("not a flush");
+        };
+        assert_eq!(filter.to_proto().tenant.as_deref(), Some("green"));
+    }
 }
