@@ -238,8 +238,8 @@ impl ConnTable {
         mut on_remove: impl FnMut(&Conn),
     ) -> usize {
         let mut removed = 0;
-        for slot in 0..self.slab.len() {
-            let conn = &self.slab[slot];
+        for slot in 0..self.slots.len() {
+            let conn = &self.slots[slot].conn;
             if conn.live && doomed(conn) {
                 let conn = self.remove(slot as u32);
                 on_remove(&conn);
