@@ -50,8 +50,9 @@ pub struct Conn {
     pub state: ProtoState,
     pub expires_ns: u64,
     pub live: bool,
-    /// Packets translated in either direction (ICMP errors about it excluded).
-    pub packets: u64,
+    /// Packets translated in either direction (ICMP errors about it excluded);
+    /// 32 bits (saturating) keep a connection within one 64-byte slot.
+    pub packets: u32,
     /// Their IP bytes (header included), as Linux conntrack counts them.
     pub bytes: u64,
 }
@@ -69,6 +70,9 @@ impl Conn {
 /// Why an insertion was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TableFull;
+
+// A connection fills one cache line, no more.
+const _: () = assert!(std::mem::size_of::<Slot>() == 64);
 
 /// A connection in a slot of its own cache line, so a lookup reads one line for it.
 #[derive(Clone, Copy, Default)]

@@ -440,7 +440,7 @@ fn touch(
         ProtoState::Icmp => timeouts.icmp,
     };
     conn.expires_ns = now.saturating_add(u64::from(seconds) * NS_PER_SECOND);
-    conn.packets += 1;
+    conn.packets = conn.packets.saturating_add(1);
     conn.bytes += u64::from(meta.l3_end.saturating_sub(meta.l3_offset));
 }
 
