@@ -1,7 +1,8 @@
 //! Connection tracking and SNAT, per worker core: new connections per second,
 //! translation of established connections with 1k, 100k and 1M live, and memory per
 //! connection (computed from the preallocated tables, and measured as resident set
-//! growth). Short runs by default (`bench::quick`).
+//! growth); and bursts of 32 established packets translated one by one, without and
+//! with the table's prefetch hooks. Short runs by default (`bench::quick`).
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use etherparse::PacketBuilder;
-use nat::{Nat, NatConfig};
+use nat::{outbound_key, Nat, NatConfig};
 use packet::{parse, Packet, Pool, PoolConfig};
 
 const EXTERNAL: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 11);
@@ -101,6 +102,73 @@ fn established(c: &mut Criterion) {
     group.finish();
 }
 
+/// Packets in a burst, and how many packets ahead of the translation the bucket and
+/// then the connection are prefetched.
+const BURST: usize = 32;
+const BUCKET_AHEAD: usize = 8;
+const CONNECTION_AHEAD: usize = 4;
+
+/// Established connections in bursts: the same scattered visits as `established`, 32
+/// at a time, translated in order (`plain`) or with each packet's bucket prefetched 8
+/// packets ahead and its connection 4 ahead (`prefetched`), as a vector pipeline does.
+fn established_bursts(c: &mut Criterion) {
+    let mut pool = Pool::new(PoolConfig::default());
+    let mut burst: Vec<Packet> = (0..BURST).map(|_| udp_packet(&mut pool)).collect();
+    let mut group = c.benchmark_group("nat_established_burst");
+    group.throughput(Throughput::Elements(BURST as u64));
+    for live in [1_000u32, 100_000, 1_000_000] {
+        let mut nat = nat_for(live);
+        for i in 0..live {
+            set_tuple(&mut burst[0], i);
+            nat.outbound(&mut burst[0], 1, EXTERNAL).unwrap();
+        }
+        for prefetched in [false, true] {
+            let name = if prefetched { "prefetched" } else { "plain" };
+            let mut i = 0u32;
+            group.bench_with_input(BenchmarkId::new(name, live), &live, |b, &live| {
+                b.iter(|| {
+                    for packet in burst.iter_mut() {
+                        i = i.wrapping_add(1);
+                        set_tuple(packet, i.wrapping_mul(2_654_435_761) % live);
+                        packet.timestamp_ns = SECOND;
+                    }
+                    if !prefetched {
+                        for packet in burst.iter_mut() {
+                            black_box(nat.outbound(packet, 1, EXTERNAL)).unwrap();
+                        }
+                        return;
+                    }
+                    for at in 0..BURST + BUCKET_AHEAD {
+                        if let Some(packet) = burst.get(at) {
+                            nat.prefetch_bucket(&outbound_key(packet, 1));
+                        }
+                        if let Some(ahead) = at.checked_sub(BUCKET_AHEAD - CONNECTION_AHEAD) {
+                            if let Some(packet) = burst.get(ahead) {
+                                nat.prefetch_connection(&outbound_key(packet, 1));
+                            }
+                        }
+                        if let Some(now) = at.checked_sub(BUCKET_AHEAD) {
+                            black_box(nat.outbound(&mut burst[now], 1, EXTERNAL)).unwrap();
+                        }
+                    }
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// Transparent huge pages backing this process, in bytes, from /proc (Linux); 0
+/// elsewhere.
+fn anon_huge_bytes() -> usize {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").unwrap_or_default();
+    rollup
+        .lines()
+        .find_map(|line| line.strip_prefix("AnonHugePages:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<usize>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
 /// Resident set size in bytes, from /proc (Linux); 0 elsewhere.
 fn resident_bytes() -> usize {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -126,9 +194,12 @@ fn memory(_: &mut Criterion) {
         let measured = resident_bytes().saturating_sub(before);
         println!(
             "nat memory, {live} connections: {} bytes/connection allocated \
-             (slab + index at capacity), {} bytes/connection resident growth",
+             (slots + index at capacity), {} bytes/connection resident growth; \
+             slots and index on {:?} pages, {} MiB of transparent huge pages",
             nat.allocated_bytes() / live as usize,
-            measured / live as usize
+            measured / live as usize,
+            nat.pages(),
+            anon_huge_bytes() >> 20
         );
         drop(nat);
     }
@@ -143,6 +214,6 @@ criterion_group! {
         // The report's charts give plotters a font backend that criterion's own
         // charts do not set up: criterion prints its figures without charts.
         .without_plots();
-    targets = memory, new_connections, established
+    targets = memory, new_connections, established, established_bursts
 }
 criterion_main!(benches);

@@ -114,7 +114,7 @@ pub fn to_proto(record: &ConnRecord, topology: &Topology) -> pb::Connection {
         destination: endpoint(conn.original.dst, conn.original.dst_port),
         translated_source: endpoint(external_ip, external_port),
         state: state_name(&conn.state).to_owned(),
-        packets: conn.packets,
+        packets: u64::from(conn.packets),
         bytes: conn.bytes,
         idle_ms: 0,
         worker: u32::from(record.worker),

@@ -57,6 +57,7 @@ pub fn render(source: &MetricsSource, connections: &[ConnRecord]) -> String {
     ports(&mut registry, &source.port_names, &runtime.stats());
     drivers(&mut registry, runtime);
     workers(&mut registry, &runtime.worker_stats());
+    occupancy(&mut registry, runtime);
     conntrack(&mut registry, connections);
 
     let generation = Gauge::<i64>::default();
@@ -143,9 +144,18 @@ fn drivers(registry: &mut Registry, runtime: &RuntimeHandle) {
     }
 }
 
-/// Per worker: packets received, transmitted and dropped. (Busy and idle cycles,
-/// ring and pool occupancy join here once the runtime measures them.)
+/// Per worker: packets received, transmitted and dropped, and where its cycles went.
 fn workers(registry: &mut Registry, workers: &[Counters]) {
+    let busy = counter_family(
+        registry,
+        "worker_busy_cycles",
+        "TSC cycles a worker spent on polls that found packets",
+    );
+    let idle = counter_family(
+        registry,
+        "worker_idle_cycles",
+        "TSC cycles a worker spent on polls that found nothing",
+    );
     let rx = counter_family(registry, "worker_rx_packets", "Packets a worker received");
     let tx = counter_family(
         registry,
@@ -164,6 +174,33 @@ fn workers(registry: &mut Registry, workers: &[Counters]) {
         dropped
             .get_or_create(&labels)
             .inc_by(counters.total_drops());
+        busy.get_or_create(&labels).inc_by(counters.busy_cycles);
+        idle.get_or_create(&labels).inc_by(counters.idle_cycles);
+    }
+}
+
+/// How full the shared buffer pool and each worker's ring of handed-over SNAT
+/// replies are.
+fn occupancy(registry: &mut Registry, runtime: &RuntimeHandle) {
+    let pool = gauge_family(
+        registry,
+        "pool_buffers_free",
+        "Packet buffers free in the shared pool (workers' caches not included)",
+    );
+    let pool_size = gauge_family(registry, "pool_buffers", "Packet buffers in the pool");
+    pool.get_or_create(&Vec::new())
+        .set(to_i64(runtime.buffers().available() as u64));
+    pool_size
+        .get_or_create(&Vec::new())
+        .set(to_i64(runtime.buffers().config().buffers as u64));
+    let ring = gauge_family(
+        registry,
+        "worker_handoff_ring_packets",
+        "SNAT replies waiting in a worker's ring, handed over by other workers",
+    );
+    for (worker, waiting) in runtime.handoff_occupancy().into_iter().enumerate() {
+        ring.get_or_create(&vec![("worker", worker.to_string())])
+            .set(to_i64(waiting as u64));
     }
 }
 

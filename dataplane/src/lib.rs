@@ -10,6 +10,7 @@ pub use control;
 pub mod cores;
 pub use pipeline;
 pub use pipeline::counters;
+pub mod link_watch;
 pub mod logging;
 pub mod replay;
 pub mod report;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::control::{ControlOptions, ControlServer, ControlState, InstanceLock};
 use crate::counters::Counters;
+use crate::link_watch::LinkWatch;
 use crate::pipeline::tables::ForwardingTables;
 use crate::report::{DriverStats, Interval, Report};
 use crate::runtime::placement::RxqAffinity;
@@ -125,8 +126,10 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     // are printed more or less often), not averaged over the daemon's life.
     let interval = options.stats_interval.unwrap_or(Duration::from_secs(1));
     let mut sampler = Sampler::new(&handle.stats());
+    let mut links = LinkWatch::new(handle.ports());
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20));
+        links.log_changes(handle.ports());
         if sampler.since().elapsed() >= interval {
             sampler.sample(&handle.stats());
             if options.stats_interval.is_some() {

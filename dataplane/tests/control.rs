@@ -844,6 +844,25 @@ fn prometheus_endpoint_counts_running_traffic() {
         })
         .sum();
     assert!(workers_rx > 0.0, "{second}");
+    let busy: f64 = ["0", "1"]
+        .iter()
+        .map(|w| {
+            let name = format!("dataplane_worker_busy_cycles_total{{worker=\"{w}\"}}");
+            sample(&second, &name).unwrap()
+        })
+        .sum();
+    assert!(busy > 0.0, "cycles spent on the flow: {second}");
+    let pool = sample(&second, "dataplane_pool_buffers").unwrap();
+    let free = sample(&second, "dataplane_pool_buffers_free").unwrap();
+    assert!(pool > 0.0 && free <= pool, "{second}");
+    assert_eq!(
+        sample(
+            &second,
+            "dataplane_worker_handoff_ring_packets{worker=\"0\"}"
+        ),
+        Some(0.0),
+        "no SNAT reply crosses workers here"
+    );
     assert!(
         second.contains("# TYPE dataplane_port_rx_packets counter"),
         "{second}"

@@ -15,9 +15,11 @@
 //! `first + port % slice_len`. IP fragments are not translated (dropped and counted
 //! by the caller): a non-first fragment carries no ports to look up.
 
+mod buckets;
 pub mod config;
 pub mod conntrack;
 mod eim;
+pub mod pages;
 mod rewrite;
 pub mod slices;
 pub mod tcp;
@@ -107,6 +109,23 @@ impl Nat {
     /// Bytes allocated at start for the connection state.
     pub fn allocated_bytes(&self) -> usize {
         self.table.allocated_bytes()
+    }
+
+    /// What backs the connection slots and their index.
+    pub fn pages(&self) -> (pages::Pages, pages::Pages) {
+        self.table.pages()
+    }
+
+    /// For a burst: call a few packets ahead of `outbound` (or `inbound`) with the
+    /// packet's key (`outbound_key`, `inbound_key`) to bring its bucket to the cache.
+    pub fn prefetch_bucket(&self, key: &ConnKey) {
+        self.table.prefetch_bucket(self.table.hash(key));
+    }
+
+    /// For a burst: call between `prefetch_bucket` and the translation (a couple of
+    /// packets later) to bring the connection itself to the cache.
+    pub fn prefetch_connection(&self, key: &ConnKey) {
+        self.table.prefetch_connection(self.table.hash(key));
     }
 
     /// The live connection with this original (tenant-side) key.
@@ -356,6 +375,17 @@ fn translatable(meta: &packet::Meta) -> Result<(), NatError> {
     Ok(())
 }
 
+/// The key `Nat::outbound` looks up for a tenant's packet from `zone` (an ICMP error
+/// is looked up by its quote instead: prefetching this key for it is only wasted).
+pub fn outbound_key(packet: &Packet, zone: u32) -> ConnKey {
+    key_of(packet, zone)
+}
+
+/// The key `Nat::inbound` looks up for a packet from outside.
+pub fn inbound_key(packet: &Packet) -> ConnKey {
+    key_of(packet, OUTSIDE)
+}
+
 /// The key of a parsed packet in `zone` (ICMP echo: both ports are the identifier,
 /// as `FlowKey` has them).
 fn key_of(packet: &Packet, zone: u32) -> ConnKey {
@@ -410,7 +440,7 @@ fn touch(
         ProtoState::Icmp => timeouts.icmp,
     };
     conn.expires_ns = now.saturating_add(u64::from(seconds) * NS_PER_SECOND);
-    conn.packets += 1;
+    conn.packets = conn.packets.saturating_add(1);
     conn.bytes += u64::from(meta.l3_end.saturating_sub(meta.l3_offset));
 }
 

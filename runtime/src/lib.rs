@@ -388,6 +388,11 @@ impl RuntimeHandle {
         &self.shared.ports
     }
 
+    /// Per worker: SNAT replies waiting in its ring.
+    pub fn handoff_occupancy(&self) -> Vec<usize> {
+        self.shared.handoff.iter().map(ArrayQueue::len).collect()
+    }
+
     /// The MACs the workers learned on the uplink.
     pub fn learned(&self) -> &LearnedMacs {
         &self.shared.learned
