@@ -8,7 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod client;
-mod connections;
+pub mod connections;
 mod convert;
 mod frame;
 mod instance;

@@ -646,26 +646,25 @@ fn learned_macs_survive_a_configuration_change() {
     runtime.shutdown().unwrap();
 }
 
-/// Two workers on a capture file with few buffers: the file waits for buffers instead
-/// of losing frames, and every frame comes out.
-#[test]
-fn two_workers_on_a_file_input_lose_nothing() {
+/// Pcap ports for `topology(false)`: vm1 receives `frames` (written to a capture in
+/// `dir`), every port writes what it sends to `dir/out-PORT.pcap` when `outputs`.
+fn pcap_ports(
+    dir: &std::path::Path,
+    frames: impl Iterator<Item = Vec<u8>>,
+    outputs: bool,
+) -> (Topology, Vec<PortQueues>) {
     use dataplane::port::pcap::{PcapInput, PcapPort};
     use pcap_file::pcap::{PcapPacket, PcapWriter};
 
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("vm1.pcap");
-    let frames = 20_000u32;
-    {
-        let mut writer = PcapWriter::new(std::fs::File::create(&input).unwrap()).unwrap();
-        for sequence in 0..frames {
-            let frame = udp_frame((sequence % 64) as u16, sequence);
-            let time = Duration::from_micros(u64::from(sequence) + 1);
-            writer
-                .write_packet(&PcapPacket::new(time, frame.len() as u32, &frame))
-                .unwrap();
-        }
+    let input = dir.join("vm1.pcap");
+    let mut writer = PcapWriter::new(std::fs::File::create(&input).unwrap()).unwrap();
+    for (sequence, frame) in frames.enumerate() {
+        let time = Duration::from_micros(sequence as u64 + 1);
+        writer
+            .write_packet(&PcapPacket::new(time, frame.len() as u32, &frame))
+            .unwrap();
     }
+    drop(writer);
     let topology = topology(false);
     let ports = topology
         .ports
@@ -673,10 +672,21 @@ fn two_workers_on_a_file_input_lose_nothing() {
         .enumerate()
         .map(|(id, port)| {
             let input = (port.name == "vm1").then(|| PcapInput::open(&input).unwrap());
-            let output = dir.path().join(format!("out-{}.pcap", port.name));
-            PcapPort::open(id as u16, &port.name, input, Some((output, false)))
+            let output = outputs.then(|| (dir.join(format!("out-{}.pcap", port.name)), false));
+            PcapPort::open(id as u16, &port.name, input, output)
         })
         .collect();
+    (topology, ports)
+}
+
+/// Two workers on a capture file with few buffers: the file waits for buffers instead
+/// of losing frames, and every frame comes out.
+#[test]
+fn two_workers_on_a_file_input_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = 20_000u32;
+    let traffic = (0..frames).map(|sequence| udp_frame((sequence % 64) as u16, sequence));
+    let (topology, ports) = pcap_ports(dir.path(), traffic, true);
     let config = RuntimeConfig {
         workers: 2,
         pool: PoolConfig {
@@ -718,31 +728,9 @@ fn two_workers_on_a_file_input_lose_nothing() {
 /// statistics while the dataplane runs, not only at exit.
 #[test]
 fn receive_errors_show_while_running() {
-    use dataplane::port::pcap::{PcapInput, PcapPort};
-    use pcap_file::pcap::{PcapPacket, PcapWriter};
-
     let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("vm1.pcap");
-    {
-        let mut writer = PcapWriter::new(std::fs::File::create(&input).unwrap()).unwrap();
-        let oversize = vec![0u8; 4000];
-        for sequence in 0..3u64 {
-            let time = Duration::from_micros(sequence + 1);
-            writer
-                .write_packet(&PcapPacket::new(time, oversize.len() as u32, &oversize))
-                .unwrap();
-        }
-    }
-    let topology = topology(false);
-    let ports = topology
-        .ports
-        .iter()
-        .enumerate()
-        .map(|(id, port)| {
-            let input = (port.name == "vm1").then(|| PcapInput::open(&input).unwrap());
-            PcapPort::open(id as u16, &port.name, input, None)
-        })
-        .collect();
+    let oversize = std::iter::repeat_n(vec![0u8; 4000], 3);
+    let (topology, ports) = pcap_ports(dir.path(), oversize, false);
     let config = RuntimeConfig {
         workers: 1,
         ..RuntimeConfig::default()

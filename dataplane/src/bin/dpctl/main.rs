@@ -188,28 +188,18 @@ struct ConnFilterArgs {
     state: Option<String>,
 }
 
-/// The states a connection is listed in.
-const CONN_STATES: [&str; 11] = [
-    "SYN_SENT",
-    "SYN_RECV",
-    "ESTABLISHED",
-    "FIN_WAIT",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "TIME_WAIT",
-    "CLOSE",
-    "UNREPLIED",
-    "REPLIED",
-    "ICMP",
-];
-
 /// A connection state, any case, as listed.
 fn conn_state(text: &str) -> Result<String, String> {
-    CONN_STATES
+    dataplane::control::connections::STATES
         .iter()
         .find(|state| state.eq_ignore_ascii_case(text))
         .map(|state| (*state).to_owned())
-        .ok_or_else(|| format!("not one of {}", CONN_STATES.join(", ")))
+        .ok_or_else(|| {
+            format!(
+                "not one of {}",
+                dataplane::control::connections::STATES.join(", ")
+            )
+        })
 }
 
 impl ConnFilterArgs {
