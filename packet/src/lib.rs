@@ -1,5 +1,5 @@
 //! The packet core every stage and port stands on: buffers with headroom, bursts,
-//! parse-once metadata, flow keys and checksums.
+//! parse-once metadata, flow keys, checksums and the wire formats the node speaks.
 
 pub mod buffer;
 pub mod burst;
@@ -13,6 +13,7 @@ pub mod parse;
 pub mod pool;
 mod region;
 pub mod rewrite;
+pub mod wire;
 
 pub use buffer::{Packet, PacketHeader};
 pub use burst::{Burst, MAX_BURST};

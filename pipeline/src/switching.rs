@@ -2,14 +2,12 @@
 //! broadcast, multicast and unknown unicast are flooded (by the graph) to the
 //! network's other ports.
 
+use packet::wire::arp;
 use packet::{rewrite, MacAddr, Packet, L3};
 
 use super::graph::{Context, Next, Stage};
 use super::tables::{ForwardingTables, LogicalPortId};
 use crate::counters::DropReason;
-
-pub(super) const ARP_REQUEST: u16 = 1;
-const ARP_REPLY: u16 = 2;
 
 /// The MAC to answer an ARP request with, when the network knows the address asked
 /// for: a logical port's (local or remote) or the gateway's (the router MAC). A
@@ -21,7 +19,7 @@ fn arp_answer(
     ingress: LogicalPortId,
 ) -> Option<MacAddr> {
     let meta = &packet.meta;
-    if meta.l3 != L3::Arp || meta.arp_op != ARP_REQUEST {
+    if meta.l3 != L3::Arp || meta.arp_op != arp::REQUEST {
         return None;
     }
     let network_id = tables.logical_port(ingress).network;
@@ -43,17 +41,9 @@ pub(super) fn turn_into_arp_reply(packet: &mut Packet, answer: MacAddr) {
     let frame = packet.data_mut();
     let asker = rewrite::source_mac(frame);
     rewrite::set_macs(frame, asker, answer);
-    let Some(arp) = frame.get_mut(l3..l3 + 28) else {
-        return;
-    };
-    let mut sender = [0u8; 10];
-    sender.copy_from_slice(&arp[8..18]);
-    let mut target_ip = [0u8; 4];
-    target_ip.copy_from_slice(&arp[24..28]);
-    arp[6..8].copy_from_slice(&ARP_REPLY.to_be_bytes());
-    arp[8..14].copy_from_slice(&answer.0);
-    arp[14..18].copy_from_slice(&target_ip);
-    arp[18..28].copy_from_slice(&sender);
+    if let Some(message) = frame.get_mut(l3..) {
+        arp::turn_into_reply(message, answer);
+    }
 }
 
 /// Forwarding once the frame's logical port is known (a local port after ingress, or a

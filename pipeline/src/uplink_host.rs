@@ -1,4 +1,4 @@
-//! The node's own presence on the uplink, hand-written rather than through smoltcp
+//! The node's own presence on the uplink, with packet::wire rather than smoltcp
 //! (see neighbours.rs for why): ARP requests for node.vtep_ip and node.external_ip
 //! are answered with node.uplink_mac (the reply is the request rewritten in place, as
 //! the tenant ARP responder does), and so are IPv6 neighbour solicitations for them
@@ -7,15 +7,13 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use packet::meta::{ether_type, ip_proto};
-use packet::{checksum, MacAddr, Packet, Pool, L3, L4};
+use packet::wire::{arp, nd};
+use packet::{MacAddr, Packet, Pool, L3, L4};
 
 use super::graph::{Context, Next, Stage};
-use super::switching::{turn_into_arp_reply, ARP_REQUEST};
+use super::switching::turn_into_arp_reply;
 use super::tables::{ForwardingTables, PortId};
 use crate::counters::DropReason;
-
-const ARP_LEN: usize = 42;
 
 /// An ARP frame on the uplink: its sender is learned when this node is resolving it
 /// (and the frames waiting for it leave), then it is answered.
@@ -33,7 +31,7 @@ pub(super) fn arp_answer(tables: &ForwardingTables, packet: &mut Packet, learned
     let meta = &packet.meta;
     let overlay = &tables.vxlan;
     let ours = meta.l3 == L3::Arp
-        && meta.arp_op == ARP_REQUEST
+        && meta.arp_op == arp::REQUEST
         && overlay.own_ips.contains(&meta.flow.dst_ip());
     match (overlay.uplink_mac, tables.uplink, ours) {
         (Some(mac), Some(uplink), true) => {
@@ -51,10 +49,10 @@ fn learn_sender(tables: &ForwardingTables, cx: &Context, packet: &Packet) -> boo
         return false;
     }
     let l3 = usize::from(packet.meta.l3_offset);
-    let Some(sender) = packet.data().get(l3 + 8..l3 + 14) else {
+    let Some(view) = packet.data().get(l3..).and_then(arp::ArpView::new) else {
         return false;
     };
-    let mac = MacAddr(sender.try_into().unwrap_or([0; 6]));
+    let mac = view.sender_mac();
     learn(
         tables,
         cx,
@@ -155,69 +153,26 @@ pub(super) fn send_arp_requests(
 }
 
 fn write_arp_request(request: &mut Packet, mac: MacAddr, own: Ipv4Addr, target: Ipv4Addr) -> bool {
-    let Some(frame) = request.push_back(ARP_LEN) else {
-        return false;
-    };
-    frame[0..6].copy_from_slice(&MacAddr::BROADCAST.0);
-    frame[6..12].copy_from_slice(&mac.0);
-    frame[12..14].copy_from_slice(&ether_type::ARP.to_be_bytes());
-    // Ethernet, IPv4, lengths 6 and 4, request.
-    frame[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    frame[22..28].copy_from_slice(&mac.0);
-    frame[28..32].copy_from_slice(&own.octets());
-    frame[32..38].copy_from_slice(&[0; 6]);
-    frame[38..42].copy_from_slice(&target.octets());
-    true
+    request
+        .push_back(arp::FRAME_LEN)
+        .is_some_and(|frame| arp::write_request_frame(frame, mac, own, target))
 }
 
-/// RFC 4861 4.3: to the solicited-node multicast group of `target` (ff02::1:ffXX:XXXX,
-/// Ethernet 33:33:ff:XX:XX:XX), hop limit 255, with the source link-layer option.
 fn write_neighbour_solicitation(
     request: &mut Packet,
     mac: MacAddr,
     own: Ipv6Addr,
     target: Ipv6Addr,
 ) -> bool {
-    let Some(frame) = request.push_back(14 + 40 + ND_MESSAGE_LEN) else {
-        return false;
-    };
-    let t = target.octets();
-    let group = Ipv6Addr::from([
-        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
-    ]);
-    frame[0..6].copy_from_slice(&[0x33, 0x33, 0xff, t[13], t[14], t[15]]);
-    frame[6..12].copy_from_slice(&mac.0);
-    frame[12..14].copy_from_slice(&ether_type::IPV6.to_be_bytes());
-    let ip = &mut frame[14..54];
-    ip[0..4].copy_from_slice(&0x6000_0000u32.to_be_bytes());
-    ip[4..6].copy_from_slice(&(ND_MESSAGE_LEN as u16).to_be_bytes());
-    ip[6] = ip_proto::ICMPV6;
-    ip[7] = ND_HOP_LIMIT;
-    ip[8..24].copy_from_slice(&own.octets());
-    ip[24..40].copy_from_slice(&group.octets());
-    let ns = &mut frame[54..];
-    ns[0..8].copy_from_slice(&[NEIGHBOUR_SOLICITATION, 0, 0, 0, 0, 0, 0, 0]);
-    ns[8..24].copy_from_slice(&t);
-    // Source link-layer address option: type 1, length 1 (8 bytes).
-    ns[24..26].copy_from_slice(&[1, 1]);
-    ns[26..32].copy_from_slice(&mac.0);
-    let pseudo = checksum::pseudo_header_v6(own, group, ip_proto::ICMPV6, ND_MESSAGE_LEN as u32);
-    let sum = checksum::transport(pseudo, ns);
-    ns[2..4].copy_from_slice(&sum.to_be_bytes());
-    true
+    request
+        .push_back(nd::SOLICITATION_FRAME_LEN)
+        .is_some_and(|frame| nd::write_solicitation_frame(frame, mac, own, target))
 }
-
-const NEIGHBOUR_SOLICITATION: u8 = 135;
-const NEIGHBOUR_ADVERTISEMENT: u8 = 136;
-/// Neighbour discovery messages come from on-link only: hop limit 255 (RFC 4861 7.1.1).
-const ND_HOP_LIMIT: u8 = 255;
-/// ICMPv6 header and target address, then one link-layer address option.
-const ND_MESSAGE_LEN: usize = 24 + 8;
 
 /// Whether the frame is an ICMPv6 neighbour solicitation (by its outer headers).
 pub(super) fn is_neighbour_solicitation(packet: &Packet) -> bool {
     let meta = &packet.meta;
-    meta.l3 == L3::Ipv6 && meta.l4 == L4::Icmpv6 && meta.icmp_type == NEIGHBOUR_SOLICITATION
+    meta.l3 == L3::Ipv6 && meta.l4 == L4::Icmpv6 && meta.icmp_type == nd::SOLICITATION
 }
 
 /// A neighbour solicitation on the uplink for one of the node's IPv6 addresses is
@@ -229,10 +184,10 @@ pub(super) fn neighbour_solicitation(tables: &ForwardingTables, packet: &mut Pac
     let icmp = usize::from(meta.l4_offset);
     let frame = packet.data();
     let target = frame
-        .get(icmp + 8..icmp + 24)
-        .and_then(|bytes| <[u8; 16]>::try_from(bytes).ok())
-        .map(std::net::Ipv6Addr::from);
-    let valid = meta.ttl == ND_HOP_LIMIT && meta.icmp_code == 0 && icmp == l3 + 40;
+        .get(icmp..)
+        .and_then(nd::NdView::new)
+        .map(|view| view.target());
+    let valid = meta.ttl == nd::HOP_LIMIT && meta.icmp_code == 0 && icmp == l3 + 40;
     let (Some(target), Some(mac), Some(uplink), true) =
         (target, tables.vxlan.uplink_mac, tables.uplink, valid)
     else {
@@ -257,7 +212,7 @@ pub(super) fn neighbour_solicitation(tables: &ForwardingTables, packet: &mut Pac
     } else {
         MacAddr([0x33, 0x33, 0, 0, 0, 1])
     };
-    let end = icmp + ND_MESSAGE_LEN;
+    let end = icmp + nd::MESSAGE_LEN;
     if end > packet.len() {
         if packet.push_back(end - packet.len()).is_none() {
             return Next::Drop(DropReason::NoHeadroom);
@@ -267,32 +222,19 @@ pub(super) fn neighbour_solicitation(tables: &ForwardingTables, packet: &mut Pac
     }
     let frame = packet.data_mut();
     packet::rewrite::set_macs(frame, destination_mac, mac);
-    let ip = &mut frame[l3..l3 + 40];
-    ip[0..4].copy_from_slice(&0x6000_0000u32.to_be_bytes());
-    ip[4..6].copy_from_slice(&(ND_MESSAGE_LEN as u16).to_be_bytes());
-    ip[6] = ip_proto::ICMPV6;
-    ip[7] = ND_HOP_LIMIT;
-    ip[8..24].copy_from_slice(&target.octets());
-    ip[24..40].copy_from_slice(&destination.octets());
-    let na = &mut frame[icmp..end];
-    na[0..4].copy_from_slice(&[NEIGHBOUR_ADVERTISEMENT, 0, 0, 0]);
-    // Router 0, solicited, override.
-    na[4..8].copy_from_slice(&[if solicited { 0x60 } else { 0x20 }, 0, 0, 0]);
-    na[8..24].copy_from_slice(&target.octets());
-    // Target link-layer address option: type 2, length 1 (8 bytes).
-    na[24..26].copy_from_slice(&[2, 1]);
-    na[26..32].copy_from_slice(&mac.0);
-    let pseudo =
-        checksum::pseudo_header_v6(target, destination, ip_proto::ICMPV6, ND_MESSAGE_LEN as u32);
-    let sum = checksum::transport(pseudo, na);
-    na[2..4].copy_from_slice(&sum.to_be_bytes());
+    let written = frame
+        .get_mut(l3..)
+        .is_some_and(|ip| nd::write_advertisement(ip, mac, target, destination, solicited));
+    if !written {
+        return Next::Drop(DropReason::NoHeadroom);
+    }
     Next::Transmit(uplink)
 }
 
 /// Whether the frame is an ICMPv6 neighbour advertisement.
 pub(super) fn is_neighbour_advertisement(packet: &Packet) -> bool {
     let meta = &packet.meta;
-    meta.l3 == L3::Ipv6 && meta.l4 == L4::Icmpv6 && meta.icmp_type == NEIGHBOUR_ADVERTISEMENT
+    meta.l3 == L3::Ipv6 && meta.l4 == L4::Icmpv6 && meta.icmp_type == nd::ADVERTISEMENT
 }
 
 /// A neighbour advertisement on the uplink teaches its target's MAC (from the target
@@ -306,34 +248,18 @@ pub(super) fn neighbour_advertisement(
     let meta = &packet.meta;
     let icmp = usize::from(meta.l4_offset);
     let end = usize::from(meta.l3_end).min(packet.len());
-    let frame = packet.data();
-    let valid = meta.ttl == ND_HOP_LIMIT && meta.icmp_code == 0 && end >= icmp + 24;
-    let (Some(_), true) = (&tables.vxlan.local, valid) else {
+    let view = packet.data().get(icmp..end).and_then(nd::NdView::new);
+    let valid = meta.ttl == nd::HOP_LIMIT && meta.icmp_code == 0;
+    let (Some(_), Some(view), true) = (&tables.vxlan.local, view, valid) else {
         return Next::Drop(DropReason::NoLogicalPort);
     };
-    let mut target = [0u8; 16];
-    target.copy_from_slice(&frame[icmp + 8..icmp + 24]);
-    let mac = target_link_layer_address(&frame[icmp + 24..end])
-        .unwrap_or_else(|| packet::rewrite::source_mac(frame));
-    let target = IpAddr::V6(Ipv6Addr::from(target));
+    let mac = view
+        .target_link_layer_address()
+        .unwrap_or_else(|| packet::rewrite::source_mac(packet.data()));
+    let target = IpAddr::V6(view.target());
     if learn(tables, cx, target, mac, packet.timestamp_ns) {
         Next::ReleaseHeld(Stage::NeighbourLearned)
     } else {
         Next::Drop(DropReason::NoLogicalPort)
     }
-}
-
-/// The target link-layer address option (type 2) among ND options, if well formed.
-fn target_link_layer_address(mut options: &[u8]) -> Option<MacAddr> {
-    while let [kind, units, ..] = *options {
-        let len = usize::from(units) * 8;
-        if len == 0 || len > options.len() {
-            return None;
-        }
-        if kind == 2 && len == 8 {
-            return Some(MacAddr(options[2..8].try_into().ok()?));
-        }
-        options = &options[len..];
-    }
-    None
 }
