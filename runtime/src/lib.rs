@@ -106,6 +106,10 @@ struct Shared {
     /// MACs the workers learned on the uplink: outlive every snapshot.
     learned: Arc<LearnedMacs>,
     stop: AtomicBool,
+    /// Per worker: when (ns since `started`) its state (connection table, flow table,
+    /// ...) was built and it began to poll, and when it ended; 0 until then.
+    ready_ns: Vec<CachePadded<AtomicU64>>,
+    ended_ns: Vec<CachePadded<AtomicU64>>,
     /// Per worker: it will receive nothing more. Each worker writes only its own; once
     /// all are set, no SNAT reply can be handed over any more.
     done: Vec<CachePadded<AtomicBool>>,
@@ -209,6 +213,12 @@ impl Runtime {
             placement,
             learned: Arc::default(),
             stop: AtomicBool::new(false),
+            ready_ns: (0..workers)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
+            ended_ns: (0..workers)
+                .map(|_| CachePadded::new(AtomicU64::new(0)))
+                .collect(),
             done: (0..workers)
                 .map(|_| CachePadded::new(AtomicBool::new(false)))
                 .collect(),
@@ -396,6 +406,23 @@ impl RuntimeHandle {
     /// The MACs the workers learned on the uplink.
     pub fn learned(&self) -> &LearnedMacs {
         &self.shared.learned
+    }
+
+    /// From the first worker ready to poll (its state built) to the last one ended:
+    /// the time spent on packets by a run that ends by itself. `None` while a worker
+    /// has not ended.
+    pub fn working_time(&self) -> Option<std::time::Duration> {
+        let shared = &self.shared;
+        let load = |cells: &[CachePadded<AtomicU64>]| -> Vec<u64> {
+            cells.iter().map(|c| c.load(Ordering::Acquire)).collect()
+        };
+        let (ready, ended) = (load(&shared.ready_ns), load(&shared.ended_ns));
+        if ended.contains(&0) {
+            return None;
+        }
+        let first = ready.iter().copied().min()?;
+        let last = ended.iter().copied().max()?;
+        Some(std::time::Duration::from_nanos(last.saturating_sub(first)))
     }
 
     /// Which worker polls each receive queue: `[port][queue]`.

@@ -28,6 +28,8 @@ pub(super) fn run(
         pin_to_core(config.cores[index % config.cores.len()])?;
     }
     let mut worker = Worker::new(index, shared, port_tx);
+    let since_start = || (shared.started.elapsed().as_nanos() as u64).max(1);
+    shared.ready_ns[index].store(since_start(), Ordering::Release);
     let mut rx = Burst::with_capacity(MAX_BURST);
     let mut keep = Burst::with_capacity(MAX_BURST);
     let mut spare = Burst::with_capacity(MAX_BURST);
@@ -70,7 +72,9 @@ pub(super) fn run(
         }
         backoff.idle();
     }
-    worker.finish()
+    let counters = worker.finish();
+    shared.ended_ns[index].store(since_start(), Ordering::Release);
+    counters
 }
 
 /// A worker's own state: nothing here is shared.

