@@ -4,7 +4,7 @@
 //! discovery.
 
 use packet::meta::VXLAN_PORT;
-use packet::{parse, Packet, L3, L4};
+use packet::{Packet, L3, L4};
 
 use super::graph::{Context, Next, Stage};
 use super::tables::ForwardingTables;
@@ -57,10 +57,9 @@ fn classify(tables: &ForwardingTables, packet: &Packet) -> UplinkTraffic {
 
 pub(super) fn receive(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
     if !packet.meta.parsed {
-        packet.meta = match parse(packet.data()) {
-            Ok(meta) => meta,
-            Err(error) => return Next::Drop(error.into()),
-        };
+        if let Err(error) = packet.parse() {
+            return Next::Drop(error.into());
+        }
     }
     let traffic = classify(tables, packet);
     cx.note("uplink", || (traffic.describe().to_owned(), vec![]));

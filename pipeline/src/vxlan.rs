@@ -3,7 +3,7 @@
 //! into an ICMP error for the VM); VXLAN arriving on the uplink is checked,
 //! decapsulated and forwarded as a frame from the remote logical port that sent it.
 
-use packet::{parse, rewrite, MacAddr, Packet};
+use packet::{parse_into, rewrite, MacAddr, Packet};
 use vxlan::icmp::{self, Sender};
 use vxlan::{encap, DecapError, EncapError, Endpoint};
 
@@ -146,10 +146,11 @@ pub(super) fn receive(tables: &ForwardingTables, cx: &mut Context, packet: &mut 
             ],
         )
     });
-    packet.meta = match parse(packet.data()) {
-        Ok(meta) => meta,
-        Err(error) => return Next::Drop(error.into()),
-    };
+    // In place; a NIC's checksum verdict was about the outer header, not this one.
+    let (header, inner) = packet.parts_mut();
+    if let Err(error) = parse_into(&mut header.meta, inner, false) {
+        return Next::Drop(error.into());
+    }
     // Logical ports on other chassis are never trunk sub-ports: inner frames are
     // untagged.
     if packet.meta.vlan_count > 0 {

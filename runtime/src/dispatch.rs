@@ -3,7 +3,7 @@
 //! connection). Everything else stays on the worker that received it.
 
 use nat::PortSlices;
-use packet::{parse, Packet};
+use packet::Packet;
 
 use pipeline::snat;
 use pipeline::tables::ForwardingTables;
@@ -19,8 +19,8 @@ pub fn reply_owner(
     if workers <= 1 || !tables.is_uplink(packet.rx_port) {
         return None;
     }
-    if !packet.meta.parsed {
-        packet.meta = parse(packet.data()).ok()?;
+    if !packet.meta.parsed && packet.parse().is_err() {
+        return None;
     }
     let port = snat::external_port(tables, packet)?;
     let slices = PortSlices::new(tables.snat.config.port_range, workers as u16);
