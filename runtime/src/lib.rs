@@ -131,11 +131,6 @@ impl Shared {
     }
 }
 
-/// A receive queue as a worker polls it.
-struct PolledQueue {
-    rx: Box<dyn RxQueue>,
-}
-
 /// How a worker transmits on one port.
 enum PortTx {
     /// Its own queue.
@@ -176,13 +171,13 @@ impl Runtime {
         let rx_counts: Vec<u16> = ports.iter().map(|p| p.rx.len() as u16).collect();
         let placement = placement::place(&rx_counts, workers, &config.rxq_affinity)?;
 
-        let mut polled: Vec<Vec<PolledQueue>> = (0..workers).map(|_| Vec::new()).collect();
+        let mut polled: Vec<Vec<Box<dyn RxQueue>>> = (0..workers).map(|_| Vec::new()).collect();
         let mut tx: Vec<Vec<PortTx>> = (0..workers).map(|_| Vec::new()).collect();
         let mut shared_tx = Vec::with_capacity(port_count);
         let mut infos = Vec::with_capacity(port_count);
         for (port, queues) in ports.into_iter().enumerate() {
             for (queue, rx) in queues.rx.into_iter().enumerate() {
-                polled[placement[port][queue]].push(PolledQueue { rx });
+                polled[placement[port][queue]].push(rx);
             }
             if queues.tx.len() >= workers {
                 for (worker, queue) in queues.tx.into_iter().take(workers).enumerate() {
@@ -199,7 +194,7 @@ impl Runtime {
             infos.push(queues.info);
         }
         for (index, rx) in inputs.into_iter().enumerate() {
-            polled[index % workers].push(PolledQueue { rx });
+            polled[index % workers].push(rx);
         }
 
         let shared = Arc::new(Shared {

@@ -10,9 +10,10 @@ use packet::{Burst, Pool, MAX_BURST};
 
 use super::idle::Backoff;
 use super::tsc;
-use super::{dispatch, PolledQueue, PortTx, Shared};
+use super::{dispatch, PortTx, Shared};
 use pipeline::counters::{Counters, DropReason};
 use pipeline::{Pipeline, TxQueues};
+use port::RxQueue;
 
 /// Idle polls between two publications of an idle worker's counters.
 const IDLE_PUBLISH_INTERVAL: u32 = 1024;
@@ -20,7 +21,7 @@ const IDLE_PUBLISH_INTERVAL: u32 = 1024;
 pub(super) fn run(
     index: usize,
     shared: &Arc<Shared>,
-    mut queues: Vec<PolledQueue>,
+    mut queues: Vec<Box<dyn RxQueue>>,
     port_tx: Vec<PortTx>,
 ) -> io::Result<Counters> {
     let config = &shared.config;
@@ -41,12 +42,12 @@ pub(super) fn run(
         let mut work = 0;
         if !worker.receiving_done {
             let stopping = shared.stop.load(Ordering::Acquire);
-            let inputs_finished = config.lossless && queues.iter().all(|q| q.rx.finished());
+            let inputs_finished = config.lossless && queues.iter().all(|q| q.finished());
             if stopping || inputs_finished {
                 worker.stop_receiving();
             } else {
                 for queue in &mut queues {
-                    work += worker.receive(queue, &mut rx, [&mut keep, &mut spare])?;
+                    work += worker.receive(queue.as_mut(), &mut rx, [&mut keep, &mut spare])?;
                 }
             }
         }
@@ -129,13 +130,11 @@ impl<'a> Worker<'a> {
     /// `scratch`: two empty bursts to sort the frames with.
     fn receive(
         &mut self,
-        queue: &mut PolledQueue,
+        queue: &mut dyn RxQueue,
         burst: &mut Burst,
         scratch: [&mut Burst; 2],
     ) -> io::Result<usize> {
-        let received = queue
-            .rx
-            .rx_burst(&mut self.pool, burst, self.shared.config.burst)?;
+        let received = queue.rx_burst(&mut self.pool, burst, self.shared.config.burst)?;
         if received == 0 {
             return Ok(0);
         }
