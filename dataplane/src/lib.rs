@@ -12,6 +12,7 @@ pub use pipeline;
 pub use pipeline::counters;
 pub mod link_watch;
 pub mod logging;
+pub mod ports;
 pub mod replay;
 pub mod report;
 pub mod run;

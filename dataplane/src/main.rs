@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use dataplane::control::tls::ServerTlsFiles;
 use dataplane::control::{default_socket_path, ControlOptions};
 use dataplane::replay::{replay, ReplayOptions, DEFAULT_BURST};
-use dataplane::run::{check_ports, run, RunError, RunOptions};
+use dataplane::run::{run, RunError, RunOptions};
 use dataplane::runtime::RuntimeConfig;
 use dataplane::topology::Topology;
 
@@ -260,7 +260,7 @@ fn main() -> ExitCode {
         }
         Command::Check { config } => match Topology::load(&config)
             .map_err(RunError::from)
-            .and_then(|topology| check_ports(&topology).map(|()| topology))
+            .and_then(|topology| dataplane::ports::check(&topology).map(|()| topology))
         {
             Ok(topology) => {
                 println!(

@@ -11,12 +11,11 @@ use crate::control::{ControlOptions, ControlServer, ControlState, InstanceLock};
 use crate::counters::Counters;
 use crate::link_watch::LinkWatch;
 use crate::pipeline::tables::ForwardingTables;
+use crate::ports::OpenOptions;
 use crate::report::{DriverStats, Interval, Report};
 use crate::runtime::placement::RxqAffinity;
 use crate::runtime::{Runtime, RuntimeConfig, RuntimeHandle, StartError};
-use crate::topology::{file::TopologyFile, Driver, Topology, TopologyError};
-use ::port::PortQueues;
-use port_pcap::{PcapInput, PcapPort};
+use crate::topology::{file::TopologyFile, Topology, TopologyError};
 
 pub struct RunOptions {
     pub config: PathBuf,
@@ -38,7 +37,10 @@ pub struct RunOptions {
 pub enum RunError {
     #[error("{0}")]
     Topology(#[from] TopologyError),
-    #[error("ports \"{port}\": driver: {driver} ports are not supported by this build yet (supported: {SUPPORTED_DRIVERS})")]
+    #[error(
+        "ports \"{port}\": driver: {driver} ports are not supported by this build (supported: {})",
+        crate::ports::supported_drivers()
+    )]
     UnsupportedDriver { port: String, driver: &'static str },
     /// A command-line option that cannot be honoured; the message names it.
     #[error("{0}")]
@@ -52,9 +54,6 @@ pub enum RunError {
     #[error("--rxq-affinity {0}:...: the topology has no such port")]
     UnknownAffinityPort(String),
 }
-
-/// The drivers `run` can open in this build.
-pub const SUPPORTED_DRIVERS: &str = "pcap";
 
 pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     let config = &options.runtime;
@@ -76,14 +75,19 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         );
     }
     let (file, topology) = load(resume.unwrap_or(&options.config))?;
-    check_ports(&topology)?;
+    crate::ports::check(&topology)?;
     // Before anything is opened: a second daemon on the socket touches nothing.
     let instance = options
         .control
         .as_ref()
         .map(|control| InstanceLock::acquire(&control.socket))
         .transpose()?;
-    let ports = open_ports(&topology, options)?;
+    let ports = crate::ports::open(
+        &topology,
+        &OpenOptions {
+            pcap_out_dir: options.pcap_out_dir.clone(),
+        },
+    )?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
@@ -266,64 +270,4 @@ fn load(path: &std::path::Path) -> Result<(TopologyFile, Topology), TopologyErro
     })?;
     let topology = Topology::from_file(&file)?;
     Ok((file, topology))
-}
-
-/// Refuses what `run` cannot open, without opening anything that stays open: drivers
-/// this build lacks, pcap inputs that are not readable captures. `dataplane check`
-/// runs it too, so that what it approves, `run` starts.
-pub fn check_ports(topology: &Topology) -> Result<(), RunError> {
-    for port in &topology.ports {
-        match &port.driver {
-            Driver::Pcap { path } => {
-                if let Some(path) = path {
-                    PcapInput::open(path).map_err(|source| RunError::Port {
-                        port: port.name.clone(),
-                        source,
-                    })?;
-                }
-            }
-            other => {
-                return Err(RunError::UnsupportedDriver {
-                    port: port.name.clone(),
-                    driver: other.name(),
-                })
-            }
-        }
-    }
-    Ok(())
-}
-
-fn open_ports(topology: &Topology, options: &RunOptions) -> Result<Vec<PortQueues>, RunError> {
-    if let Some(dir) = &options.pcap_out_dir {
-        std::fs::create_dir_all(dir).map_err(|error| {
-            RunError::Option(format!("--pcap-out-dir {}: {error}", dir.display()))
-        })?;
-    }
-    let mut ports = Vec::with_capacity(topology.ports.len());
-    for (id, port) in topology.ports.iter().enumerate() {
-        match &port.driver {
-            Driver::Pcap { path } => {
-                let input = path
-                    .as_deref()
-                    .map(PcapInput::open)
-                    .transpose()
-                    .map_err(|source| RunError::Port {
-                        port: port.name.clone(),
-                        source,
-                    })?;
-                let output = options
-                    .pcap_out_dir
-                    .as_ref()
-                    .map(|dir| (dir.join(format!("{}.pcap", port.name)), false));
-                ports.push(PcapPort::open(id as u16, &port.name, input, output));
-            }
-            other => {
-                return Err(RunError::UnsupportedDriver {
-                    port: port.name.clone(),
-                    driver: other.name(),
-                })
-            }
-        }
-    }
-    Ok(ports)
 }
