@@ -2,9 +2,11 @@
 # A two-node test cloud in network namespaces, built on the dataplane or on the Linux
 # kernel's own datapath (the same namespaces, addresses and MACs either way).
 #
-#   cloud-netns.sh up PREFIX DIR dataplane|kernel   build it (dataplane: DIR/compute-N.toml
-#                                                   are the nodes' topologies, the caller
-#                                                   starts the daemons in PREFIX-c1/-c2)
+#   cloud-netns.sh up PREFIX DIR MODE   build it; MODE:
+#     dataplane          DIR/compute-N.toml are the nodes' topologies (AF_PACKET ports);
+#                        the caller starts the daemons in PREFIX-c1 and PREFIX-c2
+#     kernel             the kernel's datapath in PREFIX-c1 and PREFIX-c2
+#     kernel-no-offload  the same with the veths' offloads off, as the dataplane has them
 #   cloud-netns.sh down PREFIX                      stop what runs in it and delete it
 #
 # Namespaces (all named PREFIX-*, so parallel runs never collide):
@@ -20,7 +22,7 @@
 set -Eeuo pipefail
 
 usage() {
-  echo "usage: $0 up PREFIX DIR dataplane|kernel | down PREFIX" >&2
+  echo "usage: $0 up PREFIX DIR dataplane|kernel|kernel-no-offload | down PREFIX" >&2
   exit 2
 }
 
@@ -87,7 +89,7 @@ common() {
 
   # The kernel's VXLAN bridge cannot send a VM the ICMP too-big it would need, so a
   # kernel cloud gives its VMs the overlay's MTU (as Neutron does over DHCP).
-  [ "$mode" = kernel ] && vm_mtu=1450
+  [ "$mode" = dataplane ] || vm_mtu=1450
   vm g1 c1 vm1 $vm_mtu
   vm o1 c1 vm2 $vm_mtu
   vm g2 c2 vm1 $vm_mtu
@@ -121,7 +123,7 @@ common() {
   nip inet route add default via 198.51.100.1
 }
 
-dataplane_offloads() {
+no_offloads() {
   for pair in "c1 uplink" "c2 uplink" "c1 vm1" "c1 vm2" "c2 vm1" "c2 vm2" "g1 eth0" \
     "o1 eth0" "g2 eth0" "o2 eth0" "gw eth0" "under c1" "under c2" "under gw"; do
     no_offload $pair
@@ -335,14 +337,15 @@ up() {
   common "$mode"
   case $mode in
     dataplane)
-      dataplane_offloads
+      no_offloads
       mkdir -p "$dir"
       topology 1 >"$dir/compute-1.toml"
       topology 2 >"$dir/compute-2.toml"
       ;;
-    kernel)
+    kernel | kernel-no-offload)
       kernel_node 1
       kernel_node 2
+      [ "$mode" = kernel ] || no_offloads
       ;;
     *) usage ;;
   esac
