@@ -275,8 +275,11 @@ impl Cloud {
         let log = format!("tcpdump-{ns}-{ifname}.log");
         let index = self.spawn(
             ns,
+            // Immediate mode: packets reach the file as they come, not when a ring
+            // block fills or times out (stopping would lose those still waiting).
             &[
                 "tcpdump",
+                "--immediate-mode",
                 "-U",
                 "-n",
                 "-i",
@@ -553,8 +556,9 @@ fn a_chain_change_keeps_a_running_transfer_on_its_pair() {
         "iperf3-server.log",
     );
     cloud.wait_for("iperf3 server", || {
-        std::fs::read_to_string(cloud.path("iperf3-server.log"))
-            .is_ok_and(|l| l.contains("Server listening"))
+        cloud
+            .run("g2", &["ss", "-Hltn", "sport = :80"])
+            .contains(":80")
     });
     // Six seconds of TCP from green-vm1 to port 80: the chain's traffic, through fw1.
     let client = cloud.spawn(
@@ -584,11 +588,13 @@ fn a_chain_change_keeps_a_running_transfer_on_its_pair() {
     cloud.wait(server, "iperf3-server.log");
     let report: Value = serde_json::from_str(&report).expect("iperf3 JSON");
     assert!(report.get("error").is_none(), "iperf3: {}", report["error"]);
-    let sent = report["end"]["sum_sent"]["bytes"].as_u64().unwrap();
     let received = report["end"]["sum_received"]["bytes"].as_u64().unwrap();
-    assert!(received > 0 && received == sent, "sent {sent}, received {received}");
+    assert!(received > 0, "nothing arrived");
+    // One interval a second: the change came at the second's end; every second from
+    // then on moved data.
     let intervals = report["intervals"].as_array().unwrap();
-    let after_change = &intervals[intervals.len() - 2..];
+    assert_eq!(intervals.len(), 6, "iperf3 intervals: {intervals:?}");
+    let after_change = &intervals[2..];
     assert!(
         after_change
             .iter()
