@@ -75,7 +75,10 @@ iperf() { # iperf SERVER-NS ADDRESS PORT ARGS...
   shift 3
   nx "$server" iperf3 -s -1 -p "$port" >/dev/null 2>&1 &
   local server_pid=$!
-  sleep 0.3
+  for _ in $(seq 50); do
+    nx "$server" ss -Hltn "sport = :$port" | grep -q . && break
+    sleep 0.1
+  done
   nx g1 iperf3 -c "$address" -p "$port" -t "$SECONDS_PER_RUN" -J "$@" >"$WORK/run.json" || true
   wait "$server_pid" || true
   python3 - "$WORK/run.json" <<'EOF'
@@ -158,7 +161,7 @@ print("Written by `bench/cloud-vs-kernel.sh` (the cloud: `scripts/cloud-netns.sh
       "IP in its kernel); **snat** to the internet namespace through the node's SNAT and "
       "the external gateway. Ratios: dataplane / kernel (TCP: bits per second; UDP: received packets per second).\n")
 print(f"Machine: {os.cpu_count()} cores, kernel {platform.release()}; shared with other builds "
-      "(figures are noisy, ±20 %).\n")
+      f"(load average {os.getloadavg()[0]:.1f} when written: the figures are noisy).\n")
 print("| path | run | kernel | kernel, offloads off | dataplane | ratio to kernel | "
       "ratio to kernel, offloads off |")
 print("|---|---|---|---|---|---|---|")

@@ -248,7 +248,10 @@ impl Cloud {
 
     fn curl(&self, ns: &str, url: &str, extra: &[&str]) -> Vec<u8> {
         let out = self
-            .exec(ns, &[&["curl", "-sS", "--fail", "-m", "20"][..], extra, &[url]].concat())
+            .exec(
+                ns,
+                &[&["curl", "-sS", "--fail", "-m", "20"][..], extra, &[url]].concat(),
+            )
             .output()
             .expect("run curl");
         assert!(
@@ -259,9 +262,10 @@ impl Cloud {
         out.stdout
     }
 
-    /// Pings until an answer comes (the first packets resolve the nodes' neighbours).
-    fn ping(&self, ns: &str, address: &str) -> bool {
-        (0..10).any(|_| {
+    /// Pings until an answer comes, at most `tries` times (the first packets resolve
+    /// the nodes' neighbours).
+    fn ping(&self, ns: &str, address: &str, tries: usize) -> bool {
+        (0..tries).any(|_| {
             self.exec(ns, &["busybox", "ping", "-c", "1", "-W", "1", address])
                 .output()
                 .is_ok_and(|o| o.status.success())
@@ -312,7 +316,10 @@ impl Cloud {
                 assert!(status.success(), "{what}: {status}: {log}");
                 return log;
             }
-            assert!(Instant::now() < deadline, "{what}: still running after 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "{what}: still running after 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -327,7 +334,10 @@ impl Drop for Cloud {
         if std::thread::panicking() {
             for node in [1, 2] {
                 let log = std::fs::read_to_string(self.path(&format!("dataplane-{node}.log")));
-                eprintln!("--- dataplane of compute-{node}:\n{}", log.unwrap_or_default());
+                eprintln!(
+                    "--- dataplane of compute-{node}:\n{}",
+                    log.unwrap_or_default()
+                );
             }
         }
         let _ = Command::new("bash")
@@ -396,7 +406,10 @@ fn vms_of_two_tenants_reach_each_other_across_nodes_over_vxlan() {
     cloud.serve_http("o2", 8080, &orange);
 
     // Same addresses, two tenants: each VM reaches its own tenant's server.
-    assert!(cloud.ping("g1", "10.0.0.9"), "green-vm1 cannot ping 10.0.0.9");
+    assert!(
+        cloud.ping("g1", "10.0.0.9", 10),
+        "green-vm1 cannot ping 10.0.0.9"
+    );
     let body = cloud.curl("g1", "http://10.0.0.9:8080/whoami", &[]);
     assert_eq!(body, b"green-vm2");
     let body = cloud.curl("o1", "http://10.0.0.9:8080/whoami", &[]);
@@ -409,10 +422,13 @@ fn vms_of_two_tenants_reach_each_other_across_nodes_over_vxlan() {
         .expect("a list")
         .iter()
         .any(|n| n["ip"] == "192.0.2.12" && n["mac"] == "02:00:c0:00:02:0c");
-    assert!(learned, "compute-1 did not learn compute-2's VTEP: {neighbours}");
+    assert!(
+        learned,
+        "compute-1 did not learn compute-2's VTEP: {neighbours}"
+    );
 
     // The distributed router's own address: reported, not asserted.
-    let gateway = cloud.ping("g1", "10.0.0.1");
+    let gateway = cloud.ping("g1", "10.0.0.1", 3);
     eprintln!(
         "ping of the gateway address 10.0.0.1 from green-vm1: {}",
         if gateway {
@@ -434,7 +450,12 @@ fn both_tenants_reach_the_internet_through_each_nodes_snat() {
     cloud.serve_http("inet", 80, &site);
 
     // Both tenants of a node from the same address and source port, on both nodes.
-    for (vm, port) in [("g1", "40000"), ("o1", "40000"), ("g2", "40001"), ("o2", "40001")] {
+    for (vm, port) in [
+        ("g1", "40000"),
+        ("o1", "40000"),
+        ("g2", "40001"),
+        ("o2", "40001"),
+    ] {
         let body = cloud.curl(vm, "http://198.51.100.10/hello", &["--local-port", port]);
         assert_eq!(body, b"internet", "from {vm}");
     }
@@ -475,32 +496,39 @@ fn both_tenants_reach_the_internet_through_each_nodes_snat() {
         })
         .collect();
     let mut listing = Value::Null;
-    cloud.wait_for("both downloads ESTABLISHED in compute-1's conntrack", || {
-        listing = cloud.dpctl_json(1, &["conntrack"]);
-        ["green", "orange"].iter().all(|tenant| {
-            listing.as_array().unwrap().iter().any(|c| {
-                c["tenant"] == *tenant
-                    && c["protocol"] == "tcp"
-                    && c["destination"] == "198.51.100.10:80"
-                    && c["state"] == "ESTABLISHED"
-                    && c["translated_source"]
-                        .as_str()
-                        .is_some_and(|s| s.starts_with("203.0.113.11:"))
+    cloud.wait_for(
+        "both downloads ESTABLISHED in compute-1's conntrack",
+        || {
+            listing = cloud.dpctl_json(1, &["conntrack"]);
+            ["green", "orange"].iter().all(|tenant| {
+                listing.as_array().unwrap().iter().any(|c| {
+                    c["tenant"] == *tenant
+                        && c["protocol"] == "tcp"
+                        && c["destination"] == "198.51.100.10:80"
+                        && c["state"] == "ESTABLISHED"
+                        && c["translated_source"]
+                            .as_str()
+                            .is_some_and(|s| s.starts_with("203.0.113.11:"))
+                })
             })
-        })
-    });
+        },
+    );
     for (index, vm) in downloads.into_iter().zip(["g1", "o1"]) {
         cloud.wait(index, &format!("download-{vm}.log"));
         let got = std::fs::read(cloud.path(&format!("{vm}.big"))).unwrap();
-        assert!(got == big, "{vm}: the download differs ({} bytes)", got.len());
+        assert!(
+            got == big,
+            "{vm}: the download differs ({} bytes)",
+            got.len()
+        );
     }
 }
 
 #[test]
 fn web_traffic_is_steered_through_the_service_function_and_other_traffic_is_not() {
-    let Some(mut cloud) = Cloud::up(
-        "web_traffic_is_steered_through_the_service_function_and_other_traffic_is_not",
-    ) else {
+    let Some(mut cloud) =
+        Cloud::up("web_traffic_is_steered_through_the_service_function_and_other_traffic_is_not")
+    else {
         return;
     };
     let green = cloud.site("green", &[("whoami", b"green-vm2")]);
@@ -508,13 +536,25 @@ fn web_traffic_is_steered_through_the_service_function_and_other_traffic_is_not(
     cloud.serve_http("g2", 80, &green);
     cloud.serve_http("g2", 8080, &green);
     cloud.serve_http("o2", 80, &orange);
-    assert!(cloud.ping("g1", "10.0.0.9"), "green-vm1 cannot ping 10.0.0.9");
+    assert!(
+        cloud.ping("g1", "10.0.0.9", 10),
+        "green-vm1 cannot ping 10.0.0.9"
+    );
     let (into_fw, into_file) = cloud.capture("sf", "in1");
     let (out_of_fw, out_file) = cloud.capture("sf", "out1");
 
-    assert_eq!(cloud.curl("g1", "http://10.0.0.9/whoami", &[]), b"green-vm2");
-    assert_eq!(cloud.curl("g1", "http://10.0.0.9:8080/whoami", &[]), b"green-vm2");
-    assert_eq!(cloud.curl("o1", "http://10.0.0.9/whoami", &[]), b"orange-vm2");
+    assert_eq!(
+        cloud.curl("g1", "http://10.0.0.9/whoami", &[]),
+        b"green-vm2"
+    );
+    assert_eq!(
+        cloud.curl("g1", "http://10.0.0.9:8080/whoami", &[]),
+        b"green-vm2"
+    );
+    assert_eq!(
+        cloud.curl("o1", "http://10.0.0.9/whoami", &[]),
+        b"orange-vm2"
+    );
     cloud.stop(into_fw);
     cloud.stop(out_of_fw);
 
@@ -530,7 +570,9 @@ fn web_traffic_is_steered_through_the_service_function_and_other_traffic_is_not(
         "into the function: {into:?}"
     );
     assert!(
-        destination_macs(&into_file).iter().all(|m| *m == FW1_IN_MAC),
+        destination_macs(&into_file)
+            .iter()
+            .all(|m| *m == FW1_IN_MAC),
         "frames into the function carry its ingress MAC"
     );
     // The function's kernel forwarded each of them out of its egress, one hop later.
@@ -548,7 +590,10 @@ fn a_chain_change_keeps_a_running_transfer_on_its_pair() {
         return;
     };
     let green = cloud.site("green", &[("whoami", b"green-vm2")]);
-    assert!(cloud.ping("g1", "10.0.0.9"), "green-vm1 cannot ping 10.0.0.9");
+    assert!(
+        cloud.ping("g1", "10.0.0.9", 10),
+        "green-vm1 cannot ping 10.0.0.9"
+    );
     let (into_fw2, into_fw2_file) = cloud.capture("sf", "in2");
     let server = cloud.spawn(
         "g2",
@@ -632,7 +677,10 @@ fn a_1500_byte_vm_over_a_1500_byte_underlay_learns_the_path_mtu() {
     let big = noise(2 << 20, 11);
     let site = cloud.site("green", &[("big", &big)]);
     cloud.serve_http("g2", 8080, &site);
-    assert!(cloud.ping("g1", "10.0.0.9"), "green-vm1 cannot ping 10.0.0.9");
+    assert!(
+        cloud.ping("g1", "10.0.0.9", 10),
+        "green-vm1 cannot ping 10.0.0.9"
+    );
     let route = cloud.run("g2", &["ip", "route", "get", "10.0.0.5"]);
     assert!(!route.contains("mtu"), "before: {route}");
 
@@ -641,6 +689,12 @@ fn a_1500_byte_vm_over_a_1500_byte_underlay_learns_the_path_mtu() {
     let got = cloud.curl("g1", "http://10.0.0.9:8080/big", &[]);
     assert!(got == big, "the download differs ({} bytes)", got.len());
     let route = cloud.run("g2", &["ip", "route", "get", "10.0.0.5"]);
-    assert!(route.contains("mtu 1450"), "green-vm2's route after: {route}");
-    assert!(cloud.drops(2, "mtu_exceeded") > 0, "compute-2 refused nothing");
+    assert!(
+        route.contains("mtu 1450"),
+        "green-vm2's route after: {route}"
+    );
+    assert!(
+        cloud.drops(2, "mtu_exceeded") > 0,
+        "compute-2 refused nothing"
+    );
 }
