@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use port_netdev::testing::VethNs;
+use port_netdev::testing::{unique_name, Netns, VethNs};
 use support::dataplane;
 
 const MAC_A: &str = "02:00:00:5a:00:01";
@@ -21,17 +21,58 @@ const MAC_B: &str = "02:00:00:5a:00:02";
 const IP_A: &str = "10.92.0.1";
 const IP_B: &str = "10.92.0.2";
 
-/// Two namespaces, each behind a veth pair whose host end is a dataplane port.
+/// A namespace with a kernel stack, and the interface in this namespace that a
+/// dataplane port opens to reach it.
+struct Host {
+    ns: Netns,
+    host: String,
+}
+
+/// Two namespaces, each behind an interface that is a dataplane port.
 struct TwoHosts {
-    a: VethNs,
-    b: VethNs,
+    a: Host,
+    b: Host,
 }
 
 impl TwoHosts {
-    fn new(tag: &str) -> TwoHosts {
+    /// Each namespace behind a veth pair whose host end is the port's.
+    fn veth(tag: &str) -> TwoHosts {
+        let host = |tag: String, mac, ip| {
+            let VethNs { ns, host, .. } = VethNs::new(&tag, mac, ip);
+            Host { ns, host }
+        };
         TwoHosts {
-            a: VethNs::new(&format!("{tag}a"), MAC_A, IP_A),
-            b: VethNs::new(&format!("{tag}b"), MAC_B, IP_B),
+            a: host(format!("{tag}a"), MAC_A, IP_A),
+            b: host(format!("{tag}b"), MAC_B, IP_B),
+        }
+    }
+
+    /// Each namespace to receive a TAP that the dataplane makes ([`Self::adopt_taps`]).
+    fn tap(tag: &str) -> TwoHosts {
+        let host = |tag: String| Host {
+            ns: Netns::new(&tag),
+            host: unique_name(&format!("{tag}t")),
+        };
+        TwoHosts {
+            a: host(format!("{tag}a")),
+            b: host(format!("{tag}b")),
+        }
+    }
+
+    /// Moves the TAPs the dataplane made into the namespaces, once they are there.
+    fn adopt_taps(&self) {
+        for (host, mac, ip) in [(&self.a, MAC_A, IP_A), (&self.b, MAC_B, IP_B)] {
+            let sys = format!("/sys/class/net/{}", host.host);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !Path::new(&sys).exists() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the dataplane made no {}",
+                    host.host
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            host.ns.adopt(&host.host, mac, ip);
         }
     }
 
@@ -223,9 +264,15 @@ fn tcp_through(hosts: &TwoHosts, bytes: usize) {
 /// Ping, UDP and TCP across a dataplane bridging two ports of `driver`, then the
 /// report: both ports received and transmitted.
 fn bridges(tag: &str, driver: &str, queues: u16, workers: u16) {
-    let hosts = TwoHosts::new(tag);
+    let hosts = match driver {
+        "tap" => TwoHosts::tap(tag),
+        _ => TwoHosts::veth(tag),
+    };
     let work = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(&hosts.topology(work.path(), driver, queues), workers);
+    if driver == "tap" {
+        hosts.adopt_taps();
+    }
     ping_through(&hosts);
     udp_through(&hosts);
     tcp_through(&hosts, 4 << 20);
@@ -241,14 +288,15 @@ fn bridges(tag: &str, driver: &str, queues: u16, workers: u16) {
     }
 }
 
-/// `dataplane run` on a topology whose port names an interface that is not there.
-fn refuses_a_missing_interface(driver: &str) {
+/// `dataplane check` and `run` on a topology whose port names an interface the
+/// driver cannot open: both refuse, naming the port, the field and the reason.
+fn refuses(driver: &str, ifname: &str, reason: &str) {
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("topology.toml");
     std::fs::write(
         &config,
         format!(
-            "[node]\nname = \"n\"\n\n[[ports]]\nname = \"uplink\"\ndriver = \"{driver}\"\nifname = \"eth9nosuch\"\n"
+            "[node]\nname = \"n\"\n\n[[ports]]\nname = \"uplink\"\ndriver = \"{driver}\"\nifname = \"{ifname}\"\n"
         ),
     )
     .unwrap();
@@ -262,7 +310,7 @@ fn refuses_a_missing_interface(driver: &str) {
         assert_eq!(output.status.code(), Some(2), "{command:?}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(
-            message.contains("ports \"uplink\": ifname: no interface \"eth9nosuch\""),
+            message.contains(&format!("ports \"uplink\": ifname: {reason}")),
             "{command:?}: {message}"
         );
     }
@@ -282,6 +330,29 @@ mod af_packet {
 
     #[test]
     fn refuses_a_missing_interface() {
-        super::refuses_a_missing_interface("af-packet");
+        super::refuses("af-packet", "eth9nosuch", "no interface \"eth9nosuch\"");
+    }
+
+    #[test]
+    fn refuses_an_interface_that_is_not_ethernet() {
+        super::refuses("af-packet", "lo", "\"lo\" is not an Ethernet interface");
+    }
+}
+
+#[cfg(feature = "tap")]
+mod tap {
+    #[test]
+    fn bridges_ping_udp_and_tcp() {
+        super::bridges("kdt", "tap", 1, 1);
+    }
+
+    #[test]
+    fn bridges_over_several_queues_and_workers() {
+        super::bridges("kdu", "tap", 2, 2);
+    }
+
+    #[test]
+    fn refuses_an_interface_that_is_not_a_tap() {
+        super::refuses("tap", "lo", "\"lo\" exists and is not a TAP interface");
     }
 }

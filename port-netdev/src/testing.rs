@@ -140,7 +140,23 @@ impl VethNs {
 
     /// A static neighbour in the namespace, so it sends without asking ARP.
     pub fn neighbour(&self, ip: &str, mac: &str) {
-        self.ns.exec(&[
+        self.ns.neighbour(&self.peer, ip, mac);
+    }
+}
+
+impl Netns {
+    /// Moves interface `ifname` of this namespace (a TAP a port made) into the
+    /// namespace and gives it `mac` and `ip/24`, up.
+    pub fn adopt(&self, ifname: &str, mac: &str, ip: &str) {
+        run(&["ip", "link", "set", ifname, "netns", &self.name]);
+        self.exec(&["ip", "link", "set", ifname, "address", mac]);
+        self.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", ifname]);
+        self.exec(&["ip", "link", "set", ifname, "up"]);
+    }
+
+    /// A static neighbour on `ifname`, so the namespace sends without asking ARP.
+    pub fn neighbour(&self, ifname: &str, ip: &str, mac: &str) {
+        self.exec(&[
             "ip",
             "neigh",
             "replace",
@@ -148,7 +164,7 @@ impl VethNs {
             "lladdr",
             mac,
             "dev",
-            &self.peer,
+            ifname,
             "nud",
             "permanent",
         ]);

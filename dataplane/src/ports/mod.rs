@@ -5,6 +5,8 @@
 #[cfg(feature = "af-packet")]
 mod af_packet;
 mod pcap;
+#[cfg(feature = "tap")]
+mod tap;
 
 use std::path::PathBuf;
 
@@ -26,6 +28,9 @@ pub fn supported_drivers() -> String {
     if cfg!(feature = "af-packet") {
         drivers.push("af-packet");
     }
+    if cfg!(feature = "tap") {
+        drivers.push("tap");
+    }
     drivers.join(", ")
 }
 
@@ -38,6 +43,8 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
             Driver::Pcap { path } => pcap::check(&port.name, path.as_deref())?,
             #[cfg(feature = "af-packet")]
             Driver::AfPacket { ifname } => af_packet::check(&port.name, ifname)?,
+            #[cfg(feature = "tap")]
+            Driver::Tap { ifname } => tap::check(&port.name, ifname)?,
             other => return Err(unsupported(&port.name, other)),
         }
     }
@@ -58,6 +65,8 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
             Driver::Pcap { path } => pcap::open(id, &port.name, path.as_deref(), options)?,
             #[cfg(feature = "af-packet")]
             Driver::AfPacket { ifname } => af_packet::open(id, port, ifname)?,
+            #[cfg(feature = "tap")]
+            Driver::Tap { ifname } => tap::open(id, port, ifname)?,
             other => return Err(unsupported(&port.name, other)),
         });
     }
