@@ -35,10 +35,11 @@ struct TwoHosts {
 }
 
 impl TwoHosts {
-    /// Each namespace behind a veth pair whose host end is the port's.
-    fn veth(tag: &str) -> TwoHosts {
+    /// Each namespace behind a veth pair (of `queues` queues) whose host end is the
+    /// port's.
+    fn veth(tag: &str, queues: u16) -> TwoHosts {
         let host = |tag: String, mac, ip| {
-            let VethNs { ns, host, .. } = VethNs::new(&tag, mac, ip);
+            let VethNs { ns, host, .. } = VethNs::with_queues(&tag, mac, ip, queues);
             Host { ns, host }
         };
         TwoHosts {
@@ -266,7 +267,7 @@ fn tcp_through(hosts: &TwoHosts, bytes: usize) {
 fn bridges(tag: &str, driver: &str, queues: u16, workers: u16) {
     let hosts = match driver {
         "tap" => TwoHosts::tap(tag),
-        _ => TwoHosts::veth(tag),
+        _ => TwoHosts::veth(tag, queues),
     };
     let work = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(&hosts.topology(work.path(), driver, queues), workers);
@@ -336,6 +337,24 @@ mod af_packet {
     #[test]
     fn refuses_an_interface_that_is_not_ethernet() {
         super::refuses("af-packet", "lo", "\"lo\" is not an Ethernet interface");
+    }
+}
+
+#[cfg(feature = "af-xdp")]
+mod af_xdp {
+    #[test]
+    fn bridges_ping_udp_and_tcp() {
+        super::bridges("kdx", "af-xdp", 1, 1);
+    }
+
+    #[test]
+    fn bridges_over_several_queues_and_workers() {
+        super::bridges("kdy", "af-xdp", 2, 2);
+    }
+
+    #[test]
+    fn refuses_a_missing_interface() {
+        super::refuses("af-xdp", "eth9nosuch", "no interface \"eth9nosuch\"");
     }
 }
 

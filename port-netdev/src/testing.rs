@@ -100,11 +100,20 @@ pub struct VethNs {
 
 impl VethNs {
     pub fn new(tag: &str, mac: &str, ip: &str) -> VethNs {
+        VethNs::with_queues(tag, mac, ip, 1)
+    }
+
+    /// As `new`, both ends with `queues` receive and transmit queues.
+    pub fn with_queues(tag: &str, mac: &str, ip: &str, queues: u16) -> VethNs {
         let ns = Netns::new(tag);
         let host = format!("{}h", ns.name);
         let peer = format!("{}p", ns.name);
+        let queues = queues.to_string();
+        let q = ["numtxqueues", &queues, "numrxqueues", &queues];
+        #[rustfmt::skip]
         run(&[
-            "ip", "link", "add", &host, "type", "veth", "peer", "name", &peer, "netns", &ns.name,
+            "ip", "link", "add", &host, q[0], q[1], q[2], q[3], "type", "veth",
+            "peer", "name", &peer, q[0], q[1], q[2], q[3], "netns", &ns.name,
         ]);
         let link = VethNs {
             ns,

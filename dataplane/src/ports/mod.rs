@@ -4,6 +4,8 @@
 
 #[cfg(feature = "af-packet")]
 mod af_packet;
+#[cfg(feature = "af-xdp")]
+mod af_xdp;
 mod pcap;
 #[cfg(feature = "tap")]
 mod tap;
@@ -31,6 +33,9 @@ pub fn supported_drivers() -> String {
     if cfg!(feature = "tap") {
         drivers.push("tap");
     }
+    if cfg!(feature = "af-xdp") {
+        drivers.push("af-xdp");
+    }
     drivers.join(", ")
 }
 
@@ -45,6 +50,8 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
             Driver::AfPacket { ifname } => af_packet::check(&port.name, ifname)?,
             #[cfg(feature = "tap")]
             Driver::Tap { ifname } => tap::check(&port.name, ifname)?,
+            #[cfg(feature = "af-xdp")]
+            Driver::AfXdp { ifname } => af_xdp::check(port, ifname)?,
             other => return Err(unsupported(&port.name, other)),
         }
     }
@@ -67,6 +74,8 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
             Driver::AfPacket { ifname } => af_packet::open(id, port, ifname)?,
             #[cfg(feature = "tap")]
             Driver::Tap { ifname } => tap::open(id, port, ifname)?,
+            #[cfg(feature = "af-xdp")]
+            Driver::AfXdp { ifname } => af_xdp::open(id, port, ifname)?,
             other => return Err(unsupported(&port.name, other)),
         });
     }
