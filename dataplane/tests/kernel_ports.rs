@@ -130,7 +130,12 @@ struct Daemon(Option<Child>);
 
 impl Daemon {
     fn start(config: &Path, workers: u16) -> Daemon {
-        let child = dataplane()
+        Daemon::start_with(dataplane(), config, workers)
+    }
+
+    /// `command` runs the dataplane binary (perhaps inside a namespace).
+    fn start_with(mut command: std::process::Command, config: &Path, workers: u16) -> Daemon {
+        let child = command
             .args(["run", "--json", "--no-control", "--workers"])
             .arg(workers.to_string())
             .arg("--config")
@@ -356,6 +361,11 @@ mod af_xdp {
     fn refuses_a_missing_interface() {
         super::refuses("af-xdp", "eth9nosuch", "no interface \"eth9nosuch\"");
     }
+
+    #[test]
+    fn the_contract_example_uplink_starts_as_written_where_eth1_exists() {
+        super::example_uplink_starts();
+    }
 }
 
 #[cfg(feature = "tap")]
@@ -374,4 +384,40 @@ mod tap {
     fn refuses_an_interface_that_is_not_a_tap() {
         super::refuses("tap", "lo", "\"lo\" exists and is not a TAP interface");
     }
+}
+
+/// The contract example with its uplink as written (af-xdp on eth1), run in a
+/// namespace that has an eth1 (a veth whose peer sends into it); its VM ports
+/// (vhost-user) become pcap ports, as this test is about the uplink.
+#[cfg(feature = "af-xdp")]
+fn example_uplink_starts() {
+    let ns = Netns::new("kde");
+    ns.exec(&[
+        "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
+    ]);
+    ns.exec(&["ethtool", "-K", "eth1p", "tx", "off"]);
+    ns.exec(&["ip", "link", "set", "eth1", "up"]);
+    ns.exec(&["ip", "addr", "add", "192.0.2.50/24", "dev", "eth1p"]);
+    ns.exec(&["ip", "link", "set", "eth1p", "up"]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/topology-example.toml");
+    let mut text = std::fs::read_to_string(example).unwrap();
+    assert!(text.contains("driver = \"af-xdp\"\nifname = \"eth1\""));
+    for port in ["vm1", "vm2", "fw1"] {
+        let from = format!("driver = \"vhost-user\"\nsocket = \"/run/dataplane/{port}.sock\"");
+        assert!(text.contains(&from), "example port {port} as expected");
+        text = text.replace(&from, "driver = \"pcap\"");
+    }
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("topology.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut command = ns.command(env!("CARGO_BIN_EXE_dataplane"));
+    let daemon = Daemon::start_with(command, &config, 1);
+    // ARP requests from the peer reach the uplink once the daemon is up.
+    let _ = ns
+        .command("busybox")
+        .args(["ping", "-c", "5", "-i", "0.2", "-W", "1", "192.0.2.11"])
+        .output();
+    let report = daemon.stop();
+    let rx = report["ports"]["uplink"]["rx"].as_u64();
+    assert!(rx > Some(0), "{report}");
 }

@@ -144,7 +144,9 @@ pub fn explain(what: &str, error: io::Error) -> io::Error {
         Some(libc::EPERM) | Some(libc::EACCES) => {
             format!("{what}: not permitted (needs CAP_NET_RAW and CAP_NET_ADMIN): {error}")
         }
-        Some(libc::EBUSY) => format!("{what}: busy (in use by another program): {error}"),
+        Some(libc::EBUSY) | Some(libc::EEXIST) => {
+            format!("{what}: busy (in use by another program): {error}")
+        }
         _ => format!("{what}: {error}"),
     };
     io::Error::new(error.kind(), reason)
