@@ -410,7 +410,7 @@ fn example_uplink_starts() {
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("topology.toml");
     std::fs::write(&config, text).unwrap();
-    let mut command = ns.command(env!("CARGO_BIN_EXE_dataplane"));
+    let command = ns.command(env!("CARGO_BIN_EXE_dataplane"));
     let daemon = Daemon::start_with(command, &config, 1);
     // ARP requests from the peer reach the uplink once the daemon is up.
     let _ = ns
