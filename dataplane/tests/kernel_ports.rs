@@ -343,6 +343,11 @@ mod af_packet {
     fn refuses_an_interface_that_is_not_ethernet() {
         super::refuses("af-packet", "lo", "\"lo\" is not an Ethernet interface");
     }
+
+    #[test]
+    fn refuses_without_privileges() {
+        super::refuses_without_privileges("af-packet");
+    }
 }
 
 #[cfg(feature = "af-xdp")]
@@ -363,6 +368,11 @@ mod af_xdp {
     }
 
     #[test]
+    fn refuses_without_privileges() {
+        super::refuses_without_privileges("af-xdp");
+    }
+
+    #[test]
     fn the_contract_example_uplink_starts_as_written_where_eth1_exists() {
         super::example_uplink_starts();
     }
@@ -378,6 +388,11 @@ mod tap {
     #[test]
     fn bridges_over_several_queues_and_workers() {
         super::bridges("kdu", "tap", 2, 2);
+    }
+
+    #[test]
+    fn refuses_without_privileges() {
+        super::refuses_without_privileges("tap");
     }
 
     #[test]
@@ -420,4 +435,29 @@ fn example_uplink_starts() {
     let report = daemon.stop();
     let rx = report["ports"]["uplink"]["rx"].as_u64();
     assert!(rx > Some(0), "{report}");
+}
+
+/// `dataplane run` without the capabilities a port of `driver` needs, on an
+/// interface that is there: refused at start, naming the port and the reason.
+fn refuses_without_privileges(driver: &str) {
+    let hosts = match driver {
+        "tap" => TwoHosts::tap("kdp"),
+        _ => TwoHosts::veth("kdp", 1),
+    };
+    let work = tempfile::tempdir().unwrap();
+    let config = hosts.topology(work.path(), driver, 1);
+    let output = std::process::Command::new("setpriv")
+        .args(["--inh-caps=-all", "--bounding-set=-all"])
+        .arg(env!("CARGO_BIN_EXE_dataplane"))
+        .args(["run", "--no-control", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    let names = format!("ports \"a\": ifname: \"{}\": ", hosts.a.host);
+    assert!(
+        message.contains(&names) && message.contains("not permitted"),
+        "{message}"
+    );
 }

@@ -43,6 +43,10 @@ pub struct AfXdpConfig {
     pub max_frame: u32,
 }
 
+/// Capabilities opening the port takes: XDP sockets, and loading and attaching
+/// libxdp's program.
+const NEEDS: &str = "CAP_NET_RAW, CAP_NET_ADMIN and CAP_BPF";
+
 /// Entries of each ring, and frames of each half of a UMEM.
 const RING: u32 = 2048;
 /// Room the kernel keeps in front of a frame in the UMEM (XDP_PACKET_HEADROOM).
@@ -115,7 +119,13 @@ impl AfXdpPort {
                 || info.stats.tx_cell(queue),
                 (id, max_frame),
             )
-            .map_err(|e| explain(&format!("ifname: \"{}\" queue {queue}", config.ifname), e))?;
+            .map_err(|e| {
+                explain(
+                    &format!("ifname: \"{}\": queue {queue}", config.ifname),
+                    NEEDS,
+                    e,
+                )
+            })?;
             rx.push(Box::new(rx_queue));
             tx.push(Box::new(tx_queue));
         }

@@ -193,5 +193,10 @@ fn what_cannot_be_opened_is_refused_with_the_reason() {
     let error = AfXdpPort::open(1, "again", &config(&link.host, 1))
         .err()
         .unwrap();
-    assert!(error.to_string().contains("queue 0: busy"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains(&format!("ifname: \"{}\": queue 0: busy", link.host)),
+        "{error}"
+    );
 }

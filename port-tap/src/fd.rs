@@ -7,6 +7,8 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use port_netdev::{explain, Interface};
 
+use crate::NEEDS;
+
 const TUN: &str = "/dev/net/tun";
 
 pub(crate) struct TapFd {
@@ -27,7 +29,7 @@ impl TapFd {
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(TUN)
-            .map_err(|e| explain(&format!("ifname: opening {TUN}"), e))?;
+            .map_err(|e| explain(&format!("ifname: opening {TUN}"), NEEDS, e))?;
         // SAFETY: ifreq is plain data; all zeroes is a valid value.
         let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
         for (to, from) in request.ifr_name.iter_mut().zip(ifname.bytes()) {
@@ -47,7 +49,7 @@ impl TapFd {
                         "ifname: \"{ifname}\" exists and is not a multi-queue TAP interface: {error}"
                     ),
                 ),
-                _ => explain(&format!("ifname: attaching to \"{ifname}\""), error),
+                _ => explain(&format!("ifname: \"{ifname}\": attaching a queue"), NEEDS, error),
             });
         }
         Ok(TapFd { file })
@@ -66,7 +68,7 @@ impl TapFd {
             .read(true)
             .write(true)
             .open(TUN)
-            .map_err(|e| explain(&format!("ifname: opening {TUN}"), e))?;
+            .map_err(|e| explain(&format!("ifname: opening {TUN}"), NEEDS, e))?;
         if let Ok(interface) = Interface::lookup(ifname) {
             let kind = std::fs::read_to_string(format!("/sys/class/net/{ifname}/tun_flags"));
             let is_tap = kind

@@ -32,6 +32,10 @@ pub struct TapConfig {
     pub max_frame: u32,
 }
 
+/// Capabilities opening the port takes: creating or attaching to a TAP, bringing
+/// its link up.
+pub(crate) const NEEDS: &str = "CAP_NET_ADMIN";
+
 pub struct TapPort;
 
 impl TapPort {
@@ -51,9 +55,13 @@ impl TapPort {
             .map(|_| TapFd::open(&config.ifname))
             .collect::<io::Result<Vec<_>>>()?;
         let interface = Interface::lookup(&config.ifname)?;
-        interface
-            .set_up()
-            .map_err(|e| explain("bringing the link up", e))?;
+        interface.set_up().map_err(|e| {
+            explain(
+                &format!("ifname: \"{}\": bringing the link up", config.ifname),
+                NEEDS,
+                e,
+            )
+        })?;
         let info = Arc::new(TapInfo {
             name: name.to_owned(),
             capabilities: Capabilities {
