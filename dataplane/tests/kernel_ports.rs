@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use port_netdev::testing::VethNs;
+use port_netdev::testing::{unique_name, Netns, VethNs};
 use support::dataplane;
 
 const MAC_A: &str = "02:00:00:5a:00:01";
@@ -21,17 +21,59 @@ const MAC_B: &str = "02:00:00:5a:00:02";
 const IP_A: &str = "10.92.0.1";
 const IP_B: &str = "10.92.0.2";
 
-/// Two namespaces, each behind a veth pair whose host end is a dataplane port.
+/// A namespace with a kernel stack, and the interface in this namespace that a
+/// dataplane port opens to reach it.
+struct Host {
+    ns: Netns,
+    host: String,
+}
+
+/// Two namespaces, each behind an interface that is a dataplane port.
 struct TwoHosts {
-    a: VethNs,
-    b: VethNs,
+    a: Host,
+    b: Host,
 }
 
 impl TwoHosts {
-    fn new(tag: &str) -> TwoHosts {
+    /// Each namespace behind a veth pair (of `queues` queues) whose host end is the
+    /// port's.
+    fn veth(tag: &str, queues: u16) -> TwoHosts {
+        let host = |tag: String, mac, ip| {
+            let VethNs { ns, host, .. } = VethNs::with_queues(&tag, mac, ip, queues);
+            Host { ns, host }
+        };
         TwoHosts {
-            a: VethNs::new(&format!("{tag}a"), MAC_A, IP_A),
-            b: VethNs::new(&format!("{tag}b"), MAC_B, IP_B),
+            a: host(format!("{tag}a"), MAC_A, IP_A),
+            b: host(format!("{tag}b"), MAC_B, IP_B),
+        }
+    }
+
+    /// Each namespace to receive a TAP that the dataplane makes ([`Self::adopt_taps`]).
+    fn tap(tag: &str) -> TwoHosts {
+        let host = |tag: String| Host {
+            ns: Netns::new(&tag),
+            host: unique_name(&format!("{tag}t")),
+        };
+        TwoHosts {
+            a: host(format!("{tag}a")),
+            b: host(format!("{tag}b")),
+        }
+    }
+
+    /// Moves the TAPs the dataplane made into the namespaces, once they are there.
+    fn adopt_taps(&self) {
+        for (host, mac, ip) in [(&self.a, MAC_A, IP_A), (&self.b, MAC_B, IP_B)] {
+            let sys = format!("/sys/class/net/{}", host.host);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !Path::new(&sys).exists() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the dataplane made no {}",
+                    host.host
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            host.ns.adopt(&host.host, mac, ip);
         }
     }
 
@@ -88,7 +130,12 @@ struct Daemon(Option<Child>);
 
 impl Daemon {
     fn start(config: &Path, workers: u16) -> Daemon {
-        let child = dataplane()
+        Daemon::start_with(dataplane(), config, workers)
+    }
+
+    /// `command` runs the dataplane binary (perhaps inside a namespace).
+    fn start_with(mut command: std::process::Command, config: &Path, workers: u16) -> Daemon {
+        let child = command
             .args(["run", "--json", "--no-control", "--workers"])
             .arg(workers.to_string())
             .arg("--config")
@@ -223,9 +270,15 @@ fn tcp_through(hosts: &TwoHosts, bytes: usize) {
 /// Ping, UDP and TCP across a dataplane bridging two ports of `driver`, then the
 /// report: both ports received and transmitted.
 fn bridges(tag: &str, driver: &str, queues: u16, workers: u16) {
-    let hosts = TwoHosts::new(tag);
+    let hosts = match driver {
+        "tap" => TwoHosts::tap(tag),
+        _ => TwoHosts::veth(tag, queues),
+    };
     let work = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(&hosts.topology(work.path(), driver, queues), workers);
+    if driver == "tap" {
+        hosts.adopt_taps();
+    }
     ping_through(&hosts);
     udp_through(&hosts);
     tcp_through(&hosts, 4 << 20);
@@ -241,14 +294,15 @@ fn bridges(tag: &str, driver: &str, queues: u16, workers: u16) {
     }
 }
 
-/// `dataplane run` on a topology whose port names an interface that is not there.
-fn refuses_a_missing_interface(driver: &str) {
+/// `dataplane check` and `run` on a topology whose port names an interface the
+/// driver cannot open: both refuse, naming the port, the field and the reason.
+fn refuses(driver: &str, ifname: &str, reason: &str) {
     let work = tempfile::tempdir().unwrap();
     let config = work.path().join("topology.toml");
     std::fs::write(
         &config,
         format!(
-            "[node]\nname = \"n\"\n\n[[ports]]\nname = \"uplink\"\ndriver = \"{driver}\"\nifname = \"eth9nosuch\"\n"
+            "[node]\nname = \"n\"\n\n[[ports]]\nname = \"uplink\"\ndriver = \"{driver}\"\nifname = \"{ifname}\"\n"
         ),
     )
     .unwrap();
@@ -262,7 +316,7 @@ fn refuses_a_missing_interface(driver: &str) {
         assert_eq!(output.status.code(), Some(2), "{command:?}");
         let message = String::from_utf8_lossy(&output.stderr);
         assert!(
-            message.contains("ports \"uplink\": ifname: no interface \"eth9nosuch\""),
+            message.contains(&format!("ports \"uplink\": ifname: {reason}")),
             "{command:?}: {message}"
         );
     }
@@ -282,6 +336,128 @@ mod af_packet {
 
     #[test]
     fn refuses_a_missing_interface() {
-        super::refuses_a_missing_interface("af-packet");
+        super::refuses("af-packet", "eth9nosuch", "no interface \"eth9nosuch\"");
     }
+
+    #[test]
+    fn refuses_an_interface_that_is_not_ethernet() {
+        super::refuses("af-packet", "lo", "\"lo\" is not an Ethernet interface");
+    }
+
+    #[test]
+    fn refuses_without_privileges() {
+        super::refuses_without_privileges("af-packet");
+    }
+}
+
+#[cfg(feature = "af-xdp")]
+mod af_xdp {
+    #[test]
+    fn bridges_ping_udp_and_tcp() {
+        super::bridges("kdx", "af-xdp", 1, 1);
+    }
+
+    #[test]
+    fn bridges_over_several_queues_and_workers() {
+        super::bridges("kdy", "af-xdp", 2, 2);
+    }
+
+    #[test]
+    fn refuses_a_missing_interface() {
+        super::refuses("af-xdp", "eth9nosuch", "no interface \"eth9nosuch\"");
+    }
+
+    #[test]
+    fn refuses_without_privileges() {
+        super::refuses_without_privileges("af-xdp");
+    }
+
+    #[test]
+    fn the_contract_example_uplink_starts_as_written_where_eth1_exists() {
+        super::example_uplink_starts();
+    }
+}
+
+#[cfg(feature = "tap")]
+mod tap {
+    #[test]
+    fn bridges_ping_udp_and_tcp() {
+        super::bridges("kdt", "tap", 1, 1);
+    }
+
+    #[test]
+    fn bridges_over_several_queues_and_workers() {
+        super::bridges("kdu", "tap", 2, 2);
+    }
+
+    #[test]
+    fn refuses_without_privileges() {
+        super::refuses_without_privileges("tap");
+    }
+
+    #[test]
+    fn refuses_an_interface_that_is_not_a_tap() {
+        super::refuses("tap", "lo", "\"lo\" exists and is not a TAP interface");
+    }
+}
+
+/// The contract example with its uplink as written (af-xdp on eth1), run in a
+/// namespace that has an eth1 (a veth whose peer sends into it); its VM ports
+/// (vhost-user) become pcap ports, as this test is about the uplink.
+#[cfg(feature = "af-xdp")]
+fn example_uplink_starts() {
+    let ns = Netns::new("kde");
+    ns.exec(&[
+        "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
+    ]);
+    ns.exec(&["ethtool", "-K", "eth1p", "tx", "off"]);
+    ns.exec(&["ip", "link", "set", "eth1", "up"]);
+    ns.exec(&["ip", "addr", "add", "192.0.2.50/24", "dev", "eth1p"]);
+    ns.exec(&["ip", "link", "set", "eth1p", "up"]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/topology-example.toml");
+    let mut text = std::fs::read_to_string(example).unwrap();
+    assert!(text.contains("driver = \"af-xdp\"\nifname = \"eth1\""));
+    for port in ["vm1", "vm2", "fw1"] {
+        let from = format!("driver = \"vhost-user\"\nsocket = \"/run/dataplane/{port}.sock\"");
+        assert!(text.contains(&from), "example port {port} as expected");
+        text = text.replace(&from, "driver = \"pcap\"");
+    }
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("topology.toml");
+    std::fs::write(&config, text).unwrap();
+    let command = ns.command(env!("CARGO_BIN_EXE_dataplane"));
+    let daemon = Daemon::start_with(command, &config, 1);
+    // ARP requests from the peer reach the uplink once the daemon is up.
+    let _ = ns
+        .command("busybox")
+        .args(["ping", "-c", "5", "-i", "0.2", "-W", "1", "192.0.2.11"])
+        .output();
+    let report = daemon.stop();
+    let rx = report["ports"]["uplink"]["rx"].as_u64();
+    assert!(rx > Some(0), "{report}");
+}
+
+/// `dataplane run` without the capabilities a port of `driver` needs, on an
+/// interface that is there: refused at start, naming the port and the reason.
+fn refuses_without_privileges(driver: &str) {
+    let hosts = match driver {
+        "tap" => TwoHosts::tap("kdp"),
+        _ => TwoHosts::veth("kdp", 1),
+    };
+    let work = tempfile::tempdir().unwrap();
+    let config = hosts.topology(work.path(), driver, 1);
+    let output = std::process::Command::new("setpriv")
+        .args(["--inh-caps=-all", "--bounding-set=-all"])
+        .arg(env!("CARGO_BIN_EXE_dataplane"))
+        .args(["run", "--no-control", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    let names = format!("ports \"a\": ifname: \"{}\": ", hosts.a.host);
+    assert!(
+        message.contains(&names) && message.contains("not permitted"),
+        "{message}"
+    );
 }

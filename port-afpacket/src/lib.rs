@@ -37,6 +37,9 @@ pub struct AfPacketConfig {
     pub max_frame: u32,
 }
 
+/// Capabilities opening the port takes: packet sockets.
+const NEEDS: &str = "CAP_NET_RAW";
+
 /// Frames each transmit ring holds.
 const TX_FRAMES: usize = 1024;
 /// Receive ring: blocks of 256 KiB, 32 of them per queue (8 MiB).
@@ -58,7 +61,13 @@ impl AfPacketPort {
                 format!("ifname: \"{ifname}\" is not an Ethernet interface"),
             ));
         }
-        PacketSocket::new().map_err(|e| explain("opening an AF_PACKET socket", e))?;
+        PacketSocket::new().map_err(|e| {
+            explain(
+                &format!("ifname: \"{ifname}\": opening an AF_PACKET socket"),
+                NEEDS,
+                e,
+            )
+        })?;
         Ok(interface)
     }
 
@@ -89,9 +98,21 @@ impl AfPacketPort {
         let mut fanout_id = None;
         for queue in 0..usize::from(queues) {
             let (socket, ring) = open_rx(&interface, rx_shape, queues > 1, &mut fanout_id)
-                .map_err(|e| explain(&format!("receive queue {queue}"), e))?;
+                .map_err(|e| {
+                    explain(
+                        &format!("ifname: \"{}\": receive queue {queue}", config.ifname),
+                        NEEDS,
+                        e,
+                    )
+                })?;
             if queue == 0 {
-                promiscuous(&socket, &interface).map_err(|e| explain("promiscuous mode", e))?;
+                promiscuous(&socket, &interface).map_err(|e| {
+                    explain(
+                        &format!("ifname: \"{}\": promiscuous mode", config.ifname),
+                        NEEDS,
+                        e,
+                    )
+                })?;
             }
             rx.push(Box::new(AfPacketRxQueue::new(
                 id,
@@ -104,8 +125,13 @@ impl AfPacketPort {
         }
         let mut tx: Vec<Box<dyn TxQueue>> = Vec::with_capacity(queues.into());
         for queue in 0..usize::from(queues) {
-            let (socket, ring) = open_tx(&interface, tx_shape)
-                .map_err(|e| explain(&format!("transmit queue {queue}"), e))?;
+            let (socket, ring) = open_tx(&interface, tx_shape).map_err(|e| {
+                explain(
+                    &format!("ifname: \"{}\": transmit queue {queue}", config.ifname),
+                    NEEDS,
+                    e,
+                )
+            })?;
             tx.push(Box::new(AfPacketTxQueue {
                 socket,
                 ring,

@@ -138,13 +138,16 @@ impl Interface {
     }
 }
 
-/// What an operating-system error means for opening a port on `ifname`, in words.
-pub fn explain(what: &str, error: io::Error) -> io::Error {
+/// What an operating-system error means for opening a port, in words: `what` failed,
+/// and when it was not permitted, the driver `needs` these capabilities.
+pub fn explain(what: &str, needs: &str, error: io::Error) -> io::Error {
     let reason = match error.raw_os_error() {
         Some(libc::EPERM) | Some(libc::EACCES) => {
-            format!("{what}: not permitted (needs CAP_NET_RAW and CAP_NET_ADMIN): {error}")
+            format!("{what}: not permitted (needs {needs}): {error}")
         }
-        Some(libc::EBUSY) => format!("{what}: busy (in use by another program): {error}"),
+        Some(libc::EBUSY) | Some(libc::EEXIST) => {
+            format!("{what}: busy (in use by another program): {error}")
+        }
         _ => format!("{what}: {error}"),
     };
     io::Error::new(error.kind(), reason)

@@ -100,11 +100,20 @@ pub struct VethNs {
 
 impl VethNs {
     pub fn new(tag: &str, mac: &str, ip: &str) -> VethNs {
+        VethNs::with_queues(tag, mac, ip, 1)
+    }
+
+    /// As `new`, both ends with `queues` receive and transmit queues.
+    pub fn with_queues(tag: &str, mac: &str, ip: &str, queues: u16) -> VethNs {
         let ns = Netns::new(tag);
         let host = format!("{}h", ns.name);
         let peer = format!("{}p", ns.name);
+        let queues = queues.to_string();
+        let q = ["numtxqueues", &queues, "numrxqueues", &queues];
+        #[rustfmt::skip]
         run(&[
-            "ip", "link", "add", &host, "type", "veth", "peer", "name", &peer, "netns", &ns.name,
+            "ip", "link", "add", &host, q[0], q[1], q[2], q[3], "type", "veth",
+            "peer", "name", &peer, q[0], q[1], q[2], q[3], "netns", &ns.name,
         ]);
         let link = VethNs {
             ns,
@@ -140,7 +149,23 @@ impl VethNs {
 
     /// A static neighbour in the namespace, so it sends without asking ARP.
     pub fn neighbour(&self, ip: &str, mac: &str) {
-        self.ns.exec(&[
+        self.ns.neighbour(&self.peer, ip, mac);
+    }
+}
+
+impl Netns {
+    /// Moves interface `ifname` of this namespace (a TAP a port made) into the
+    /// namespace and gives it `mac` and `ip/24`, up.
+    pub fn adopt(&self, ifname: &str, mac: &str, ip: &str) {
+        run(&["ip", "link", "set", ifname, "netns", &self.name]);
+        self.exec(&["ip", "link", "set", ifname, "address", mac]);
+        self.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", ifname]);
+        self.exec(&["ip", "link", "set", ifname, "up"]);
+    }
+
+    /// A static neighbour on `ifname`, so the namespace sends without asking ARP.
+    pub fn neighbour(&self, ifname: &str, ip: &str, mac: &str) {
+        self.exec(&[
             "ip",
             "neigh",
             "replace",
@@ -148,7 +173,7 @@ impl VethNs {
             "lladdr",
             mac,
             "dev",
-            &self.peer,
+            ifname,
             "nud",
             "permanent",
         ]);

@@ -4,7 +4,11 @@
 
 #[cfg(feature = "af-packet")]
 mod af_packet;
+#[cfg(feature = "af-xdp")]
+mod af_xdp;
 mod pcap;
+#[cfg(feature = "tap")]
+mod tap;
 
 use std::path::PathBuf;
 
@@ -26,6 +30,12 @@ pub fn supported_drivers() -> String {
     if cfg!(feature = "af-packet") {
         drivers.push("af-packet");
     }
+    if cfg!(feature = "tap") {
+        drivers.push("tap");
+    }
+    if cfg!(feature = "af-xdp") {
+        drivers.push("af-xdp");
+    }
     drivers.join(", ")
 }
 
@@ -38,6 +48,10 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
             Driver::Pcap { path } => pcap::check(&port.name, path.as_deref())?,
             #[cfg(feature = "af-packet")]
             Driver::AfPacket { ifname } => af_packet::check(&port.name, ifname)?,
+            #[cfg(feature = "tap")]
+            Driver::Tap { ifname } => tap::check(&port.name, ifname)?,
+            #[cfg(feature = "af-xdp")]
+            Driver::AfXdp { ifname } => af_xdp::check(port, ifname)?,
             other => return Err(unsupported(&port.name, other)),
         }
     }
@@ -58,6 +72,10 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
             Driver::Pcap { path } => pcap::open(id, &port.name, path.as_deref(), options)?,
             #[cfg(feature = "af-packet")]
             Driver::AfPacket { ifname } => af_packet::open(id, port, ifname)?,
+            #[cfg(feature = "tap")]
+            Driver::Tap { ifname } => tap::open(id, port, ifname)?,
+            #[cfg(feature = "af-xdp")]
+            Driver::AfXdp { ifname } => af_xdp::open(id, port, ifname)?,
             other => return Err(unsupported(&port.name, other)),
         });
     }
