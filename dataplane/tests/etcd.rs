@@ -1,0 +1,638 @@
+//! The cloud configuration in a real etcd (started by each test on loopback, its data
+//! in a temporary directory, killed at the end): nodes converge on the topology,
+//! refused keys are named while the rest applies, etcd going away leaves forwarding
+//! alone and the watch resumes, a node whose lease lapses is down for the others.
+//! Nodes run in process (a runtime over memory ports, the agent), except the one
+//! test that drives the binaries (`dataplane run --etcd`, `dpctl --etcd`).
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cloud_config::agent::initial;
+use cloud_config::cloud_file::CloudFile;
+use cloud_config::{Agent, AgentOptions};
+use dataplane::control::cloud_status::{CloudStatus, CloudStatusView};
+use dataplane::control::{ControlState, SharedState};
+use dataplane::counters::DropReason;
+use dataplane::pipeline::tables::ForwardingTables;
+use dataplane::port::memory::{MemoryPort, MemoryPortPeer};
+use dataplane::runtime::{Runtime, RuntimeConfig};
+use dataplane::topology::{file::TopologyFile, Topology};
+use etcd_client::{Client, PutOptions, Txn, TxnOp};
+use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+use packet::Pool;
+
+const PREFIX: &str = "/cloud";
+
+/// Two nodes, one VM each on network `net` (VNI 100).
+const CLOUD: &str = r#"
+[[nodes]]
+name = "n1"
+vtep_ip = "192.0.2.1"
+uplink = "uplink"
+uplink_mac = "02:00:00:00:00:01"
+[[nodes.ports]]
+name = "uplink"
+driver = "pcap"
+[[nodes.ports]]
+name = "vm"
+driver = "pcap"
+
+[[nodes]]
+name = "n2"
+vtep_ip = "192.0.2.2"
+uplink = "uplink"
+uplink_mac = "02:00:00:00:00:02"
+[[nodes.ports]]
+name = "uplink"
+driver = "pcap"
+[[nodes.ports]]
+name = "vm"
+driver = "pcap"
+
+[[networks]]
+name = "net"
+tenant = "t"
+vni = 100
+cidr = "10.0.0.0/24"
+
+[[logical_ports]]
+name = "a"
+network = "net"
+mac = "fa:16:3e:00:00:0a"
+ip = "10.0.0.10"
+chassis = "n1"
+port = "vm"
+
+[[logical_ports]]
+name = "b"
+network = "net"
+mac = "fa:16:3e:00:00:0b"
+ip = "10.0.0.11"
+chassis = "n2"
+port = "vm"
+"#;
+
+const A_MAC: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0a];
+const B_MAC: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0b];
+
+fn block<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An etcd server on loopback; killed when dropped.
+struct Etcd {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    client_port: u16,
+    peer_port: u16,
+}
+
+impl Etcd {
+    fn start() -> Etcd {
+        let mut etcd = Etcd {
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+            client_port: free_port(),
+            peer_port: free_port(),
+        };
+        etcd.spawn();
+        etcd
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.client_port)
+    }
+
+    fn spawn(&mut self) {
+        let client = self.endpoint();
+        let peer = format!("http://127.0.0.1:{}", self.peer_port);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("etcd.log"))
+            .unwrap();
+        let child = Command::new("etcd")
+            .args(["--name", "test", "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("test={peer}")])
+            .args(["--logger", "zap", "--log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("etcd (Debian's etcd-server) is installed");
+        self.child = Some(child);
+        let endpoint = self.endpoint();
+        let ready = wait_until(Duration::from_secs(20), || {
+            block(async {
+                let Ok(mut client) = Client::connect([endpoint.as_str()], None).await else {
+                    return false;
+                };
+                client.get("probe", None).await.is_ok()
+            })
+        });
+        let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
+        assert!(ready, "etcd did not start: {log}");
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn client(&self) -> Client {
+        let endpoint = self.endpoint();
+        block(async { Client::connect([endpoint.as_str()], None).await.unwrap() })
+    }
+
+    fn apply(&self, cloud: &str) -> i64 {
+        let objects = CloudFile::parse(cloud).unwrap().checked_objects().unwrap();
+        let mut client = self.client();
+        block(cloud_config::nodes::apply(&mut client, PREFIX, &objects))
+            .unwrap()
+            .revision
+    }
+
+    /// Writes raw key values in one transaction.
+    fn put_all(&self, entries: &[(&str, &str)]) {
+        let mut client = self.client();
+        let ops: Vec<TxnOp> = entries
+            .iter()
+            .map(|(key, value)| TxnOp::put(*key, *value, None))
+            .collect();
+        block(client.txn(Txn::new().and_then(ops))).unwrap();
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    condition()
+}
+
+/// A node in process: its runtime over memory ports, its control state and agent.
+struct Node {
+    runtime: Option<Runtime>,
+    agent: Option<Agent>,
+    state: SharedState,
+    status: Arc<CloudStatus>,
+    peers: Vec<MemoryPortPeer>,
+    port_names: Vec<String>,
+}
+
+impl Node {
+    fn start(etcd: &Etcd, name: &str, lease_ttl: i64) -> Node {
+        let options = AgentOptions {
+            endpoints: vec![etcd.endpoint()],
+            prefix: PREFIX.into(),
+            node: name.into(),
+            lease_ttl,
+            version: "test".into(),
+        };
+        let first = initial(&options, Duration::from_secs(5)).unwrap();
+        Node::start_from(options, first)
+    }
+
+    fn start_from(options: AgentOptions, first: cloud_config::agent::Initial) -> Node {
+        let file = first.file().clone();
+        let topology = Topology::from_file(&file).unwrap();
+        let (ports, peers): (Vec<_>, Vec<_>) = topology
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(id, port)| MemoryPort::open(id as u16, &port.name, 4096))
+            .unzip();
+        let tables = Arc::new(ForwardingTables::build(&topology));
+        let config = RuntimeConfig {
+            workers: 1,
+            ..RuntimeConfig::default()
+        };
+        let runtime = Runtime::start(config, Arc::clone(&tables), ports).unwrap();
+        let status = Arc::new(CloudStatus::new(options.status()));
+        let state = ControlState::new(file, tables, runtime.handle())
+            .unwrap()
+            .with_cloud_status(Arc::clone(&status));
+        let state = Arc::new(Mutex::new(state));
+        let agent = Agent::spawn(options, Arc::clone(&state), Arc::clone(&status), Some(first))
+            .unwrap();
+        Node {
+            runtime: Some(runtime),
+            agent: Some(agent),
+            state,
+            status,
+            peers,
+            port_names: topology.ports.iter().map(|p| p.name.clone()).collect(),
+        }
+    }
+
+    fn view(&self) -> TopologyFile {
+        self.state.lock().unwrap().file().clone()
+    }
+
+    fn status(&self) -> CloudStatusView {
+        self.status.get()
+    }
+
+    fn generation(&self) -> u64 {
+        self.runtime.as_ref().unwrap().handle().generation()
+    }
+
+    fn drops(&self, reason: DropReason) -> u64 {
+        self.runtime.as_ref().unwrap().handle().stats().drops(reason)
+    }
+
+    fn peer(&self, port: &str) -> &MemoryPortPeer {
+        let index = self.port_names.iter().position(|p| p == port).unwrap();
+        &self.peers[index]
+    }
+
+    fn chassis_down(&self, name: &str) -> Option<bool> {
+        self.view()
+            .chassis
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.down)
+    }
+
+    /// Injects `frame` on `port` every millisecond until `stop`.
+    fn keep_sending(&self, port: &str, frame: Vec<u8>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+        let peer = self.peer(port).clone();
+        let buffers = Arc::clone(self.runtime.as_ref().unwrap().handle().buffers());
+        std::thread::spawn(move || {
+            let mut pool = Pool::attach(&buffers);
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(packet) = pool.alloc_copy(&frame) {
+                    if let Err(packet) = peer.inject(packet) {
+                        pool.free(packet);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    }
+
+    /// Frames taken from `port` within `wait`.
+    fn collect(&self, port: &str, wait: Duration) -> Vec<Vec<u8>> {
+        let peer = self.peer(port);
+        let deadline = Instant::now() + wait;
+        let mut frames = Vec::new();
+        while Instant::now() < deadline {
+            while let Some(packet) = peer.take() {
+                frames.push(packet.data().to_vec());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        frames
+    }
+
+    fn stop(mut self) {
+        self.agent.take().unwrap().stop();
+        self.runtime.take().unwrap().shutdown().unwrap();
+    }
+}
+
+/// VM `a` (on n1) to VM `b`.
+fn a_to_b() -> Vec<u8> {
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(A_MAC, B_MAC)
+        .ipv4([10, 0, 0, 10], [10, 0, 0, 11], 64)
+        .udp(40000, 5000)
+        .write(&mut frame, b"hello b")
+        .unwrap();
+    frame
+}
+
+/// The VXLAN frames among `frames` sent to `vtep` (outer IPv4 destination).
+fn vxlan_to(frames: &[Vec<u8>], vtep: [u8; 4]) -> usize {
+    frames
+        .iter()
+        .filter(|frame| {
+            let Ok(sliced) = SlicedPacket::from_ethernet(frame) else {
+                return false;
+            };
+            let to_vtep = matches!(&sliced.net, Some(etherparse::NetSlice::Ipv4(ip)) if ip.header().destination() == vtep);
+            let vxlan = matches!(&sliced.transport, Some(TransportSlice::Udp(udp)) if udp.destination_port() == 4789);
+            to_vtep && vxlan
+        })
+        .count()
+}
+
+fn registration(node: &str, vtep: &str, mac: &str) -> String {
+    format!(r#"{{"name":"{node}","vtep_ip":"{vtep}","mac":"{mac}","version":"test"}}"#)
+}
+
+#[test]
+fn nodes_converge_on_the_topology_and_follow_a_transaction_as_one_change() {
+    let etcd = Etcd::start();
+    etcd.apply(CLOUD);
+    let n1 = Node::start(&etcd, "n1", 5);
+    let n2 = Node::start(&etcd, "n2", 5);
+    assert!(
+        wait_until(Duration::from_secs(10), || n1.chassis_down("n2") == Some(false)
+            && n2.chassis_down("n1") == Some(false)),
+        "the nodes never saw each other up: {:?} {:?}",
+        n1.view().chassis,
+        n2.view().chassis
+    );
+    for (node, local, remote) in [(&n1, "a", "b"), (&n2, "b", "a")] {
+        let view = node.view();
+        let find = |name: &str| view.logical_ports.iter().find(|l| l.name == name).unwrap().clone();
+        assert_eq!(find(local).port.as_deref(), Some("vm"));
+        assert_eq!(find(local).chassis, None);
+        assert_eq!(find(remote).port, None);
+        assert!(find(remote).chassis.is_some());
+    }
+    // a's frames to b leave n1 encapsulated to n2's VTEP.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = n1.keep_sending("vm", a_to_b(), Arc::clone(&stop));
+    let sent = n1.collect("uplink", Duration::from_millis(500));
+    assert!(vxlan_to(&sent, [192, 0, 2, 2]) > 0, "nothing encapsulated to n2");
+
+    // Two new objects in one transaction: one change (one generation) on each node.
+    let before = (n1.generation(), n2.generation());
+    let network = r#"{"name":"net2","tenant":"t","vni":200,"cidr":"10.0.2.0/24"}"#;
+    let port = r#"{"name":"c","network":"net2","mac":"fa:16:3e:00:00:0c","ip":"10.0.2.5","chassis":"n2","port":"vm"}"#;
+    etcd.put_all(&[("/cloud/networks/net2", network), ("/cloud/logical_ports/c", port)]);
+    let has_c = |node: &Node| node.view().logical_ports.iter().any(|l| l.name == "c");
+    assert!(wait_until(Duration::from_secs(10), || has_c(&n1) && has_c(&n2)));
+    assert_eq!(n1.generation(), before.0 + 1);
+    assert_eq!(n2.generation(), before.1 + 1);
+    assert!(n1.status().refused.is_empty() && n2.status().refused.is_empty());
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    n1.stop();
+    n2.stop();
+}
+
+#[test]
+fn a_malformed_or_invalid_key_is_refused_by_name_and_the_rest_applies() {
+    let etcd = Etcd::start();
+    etcd.apply(CLOUD);
+    let n1 = Node::start(&etcd, "n1", 5);
+    let generation = n1.generation();
+    etcd.put_all(&[
+        ("/cloud/networks/broken", "{ this is not json"),
+        (
+            "/cloud/logical_ports/lost",
+            r#"{"name":"lost","network":"nowhere","mac":"fa:16:3e:00:00:0d","chassis":"n1","port":"vm"}"#,
+        ),
+        (
+            "/cloud/logical_ports/good",
+            r#"{"name":"good","network":"net","mac":"fa:16:3e:00:00:0e","ip":"10.0.0.14","chassis":"n1","port":"vm"}"#,
+        ),
+    ]);
+    let has = |name: &str| n1.view().logical_ports.iter().any(|l| l.name == name);
+    assert!(wait_until(Duration::from_secs(10), || has("good")));
+    assert!(!has("lost"));
+    assert!(n1.view().networks.iter().all(|n| n.name != "broken"));
+    assert_eq!(n1.generation(), generation + 1);
+    let refused = n1.status().refused;
+    let keys: Vec<&str> = refused.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys, ["/cloud/networks/broken", "/cloud/logical_ports/lost"]);
+    assert!(refused[0].reason.contains("not a valid object"), "{refused:?}");
+    assert!(refused[1].reason.contains("unknown network"), "{refused:?}");
+
+    // An update that breaks an applied object: the applied version stays.
+    etcd.put_all(&[(
+        "/cloud/logical_ports/good",
+        r#"{"name":"good","network":"net","mac":"not-a-mac","chassis":"n1","port":"vm"}"#,
+    )]);
+    assert!(wait_until(Duration::from_secs(10), || n1
+        .status()
+        .refused
+        .iter()
+        .any(|r| r.key == "/cloud/logical_ports/good")));
+    let good = n1.view().logical_ports.into_iter().find(|l| l.name == "good").unwrap();
+    assert_eq!(good.mac, "fa:16:3e:00:00:0e");
+    n1.stop();
+}
+
+#[test]
+fn etcd_down_leaves_forwarding_alone_and_the_watch_resumes() {
+    let mut etcd = Etcd::start();
+    etcd.apply(CLOUD);
+    let n1 = Node::start(&etcd, "n1", 30);
+    // n2 registered by hand, with a lease long enough to outlive the outage.
+    let mut client = etcd.client();
+    block(async {
+        let lease = client.lease_grant(300, None).await.unwrap().id();
+        let value = registration("n2", "192.0.2.2", "02:00:00:00:00:02");
+        client
+            .put("/cloud/chassis/n2", value, Some(PutOptions::new().with_lease(lease)))
+            .await
+            .unwrap();
+    });
+    assert!(wait_until(Duration::from_secs(10), || n1.chassis_down("n2") == Some(false)));
+    assert!(wait_until(Duration::from_secs(10), || n1.status().connected));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = n1.keep_sending("vm", a_to_b(), Arc::clone(&stop));
+
+    etcd.kill();
+    assert!(
+        wait_until(Duration::from_secs(10), || !n1.status().connected),
+        "the agent did not notice etcd going away"
+    );
+    let during = n1.collect("uplink", Duration::from_millis(700));
+    assert!(vxlan_to(&during, [192, 0, 2, 2]) > 0, "forwarding stopped with etcd");
+    assert!(n1.status().last_error.is_some());
+    let revision = n1.status().revision;
+
+    etcd.restart();
+    assert!(wait_until(Duration::from_secs(15), || n1.status().connected));
+    let port = r#"{"name":"late","network":"net","mac":"fa:16:3e:00:00:0f","ip":"10.0.0.15","chassis":"n1","port":"vm"}"#;
+    etcd.put_all(&[("/cloud/logical_ports/late", port)]);
+    assert!(wait_until(Duration::from_secs(10), || n1
+        .view()
+        .logical_ports
+        .iter()
+        .any(|l| l.name == "late")));
+    assert!(n1.status().revision > revision);
+    let after = n1.collect("uplink", Duration::from_millis(300));
+    assert!(vxlan_to(&after, [192, 0, 2, 2]) > 0);
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    n1.stop();
+}
+
+#[test]
+fn a_compacted_revision_makes_the_agent_read_everything_again() {
+    let etcd = Etcd::start();
+    etcd.apply(CLOUD);
+    let options = AgentOptions {
+        endpoints: vec![etcd.endpoint()],
+        prefix: PREFIX.into(),
+        node: "n1".into(),
+        lease_ttl: 5,
+        version: "test".into(),
+    };
+    // The node reads the cloud; before it watches, the cloud moves on and etcd
+    // compacts its history past what the node read.
+    let first = initial(&options, Duration::from_secs(5)).unwrap();
+    let port = r#"{"name":"moved-on","network":"net","mac":"fa:16:3e:00:00:10","ip":"10.0.0.16","chassis":"n1","port":"vm"}"#;
+    etcd.put_all(&[("/cloud/logical_ports/moved-on", port)]);
+    etcd.put_all(&[("/cloud/unrelated", "x")]);
+    let mut client = etcd.client();
+    block(async {
+        let revision = client.get("x", None).await.unwrap().header().unwrap().revision();
+        client.compact(revision, None).await.unwrap();
+    });
+    let n1 = Node::start_from(options, first);
+    assert!(wait_until(Duration::from_secs(10), || n1
+        .view()
+        .logical_ports
+        .iter()
+        .any(|l| l.name == "moved-on")));
+    n1.stop();
+}
+
+#[test]
+fn a_node_whose_lease_lapses_is_down_for_the_others_until_it_registers_again() {
+    let etcd = Etcd::start();
+    etcd.apply(CLOUD);
+    let n1 = Node::start(&etcd, "n1", 5);
+    assert_eq!(n1.chassis_down("n2"), Some(true), "n2 never registered: down");
+    // n2 registers under a 2-second lease and never keeps it alive.
+    let register = || {
+        let mut client = etcd.client();
+        block(async {
+            let lease = client.lease_grant(2, None).await.unwrap().id();
+            let value = registration("n2", "192.0.2.2", "02:00:00:00:00:02");
+            client
+                .put("/cloud/chassis/n2", value, Some(PutOptions::new().with_lease(lease)))
+                .await
+                .unwrap();
+        })
+    };
+    register();
+    assert!(wait_until(Duration::from_secs(5), || n1.chassis_down("n2") == Some(false)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = n1.keep_sending("vm", a_to_b(), Arc::clone(&stop));
+    assert!(vxlan_to(&n1.collect("uplink", Duration::from_millis(300)), [192, 0, 2, 2]) > 0);
+
+    // The lease lapses (etcd checks expiry about every half second).
+    assert!(
+        wait_until(Duration::from_secs(10), || n1.chassis_down("n2") == Some(true)),
+        "n2's lease expired but n1 still has it up"
+    );
+    assert_eq!(n1.status().nodes_down, ["n2"]);
+    n1.collect("uplink", Duration::from_millis(100));
+    let dropped = n1.drops(DropReason::ChassisDown);
+    let while_down = n1.collect("uplink", Duration::from_millis(500));
+    assert_eq!(vxlan_to(&while_down, [192, 0, 2, 2]), 0);
+    assert!(n1.drops(DropReason::ChassisDown) > dropped, "frames to a down node are not counted");
+
+    register();
+    assert!(wait_until(Duration::from_secs(5), || n1.chassis_down("n2") == Some(false)));
+    assert!(vxlan_to(&n1.collect("uplink", Duration::from_millis(300)), [192, 0, 2, 2]) > 0);
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    n1.stop();
+}
+
+fn dpctl(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dpctl")).args(args).output().unwrap()
+}
+
+/// `dpctl --etcd apply`, `dataplane run --etcd`, `dpctl status`, `dpctl --etcd nodes`.
+#[test]
+fn the_binaries_write_follow_and_report_the_cloud() {
+    let etcd = Etcd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let cloud = dir.path().join("cloud.toml");
+    std::fs::write(&cloud, CLOUD).unwrap();
+    let endpoint = etcd.endpoint();
+    let cloud_arg = cloud.to_str().unwrap();
+    let applied = dpctl(&["--etcd", &endpoint, "--prefix", PREFIX, "apply", "-f", cloud_arg]);
+    let text = String::from_utf8_lossy(&applied.stdout);
+    assert!(applied.status.success(), "{applied:?}");
+    assert!(text.contains("7 written, 0 deleted, 0 unchanged"), "{text}");
+    let again = dpctl(&["--etcd", &endpoint, "apply", "-f", cloud_arg]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 written, 0 deleted, 7 unchanged"));
+    // A file some node would refuse is refused whole, naming the node and object.
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, CLOUD.replace("vni = 100", "vni = 0")).unwrap();
+    let refused = dpctl(&["--etcd", &endpoint, "apply", "-f", bad.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("nodes \"n1\": networks \"net\": vni"), "{message}");
+
+    let socket: PathBuf = dir.path().join("n1.sock");
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_dataplane"))
+        .args(["run", "--workers", "1", "--etcd", &endpoint, "--node", "n1"])
+        .args(["--etcd-lease-ttl", "2", "--control-socket"])
+        .arg(&socket)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket_arg = socket.to_str().unwrap();
+    let status = || dpctl(&["--socket", socket_arg, "-o", "json", "status"]);
+    let connected = wait_until(Duration::from_secs(15), || {
+        let output = status();
+        output.status.success()
+            && serde_json::from_slice::<serde_json::Value>(&output.stdout)
+                .is_ok_and(|v| v["connected"] == true && v["registered"] == true)
+    });
+    assert!(connected, "{:?}", status());
+    let reply: serde_json::Value = serde_json::from_slice(&status().stdout).unwrap();
+    assert_eq!(reply["node"], "n1");
+    assert_eq!(reply["nodes_down"], serde_json::json!(["n2"]));
+    let topology = dpctl(&["--socket", socket_arg, "topology"]);
+    let topology = String::from_utf8_lossy(&topology.stdout);
+    assert!(topology.contains("name = \"n2\"") && topology.contains("down = true"), "{topology}");
+
+    let nodes = dpctl(&["--etcd", &endpoint, "-o", "json", "nodes"]);
+    let nodes: serde_json::Value = serde_json::from_slice(&nodes.stdout).unwrap();
+    assert_eq!(nodes[0]["name"], "n1");
+    assert_eq!(nodes[0]["up"], true);
+    assert_eq!(nodes[0]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(nodes[1]["name"], "n2");
+    assert_eq!(nodes[1]["up"], false);
+    let table = dpctl(&["--etcd", &endpoint, "nodes"]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("n2    down"));
+
+    // A clean stop revokes the lease: n1 is down at once.
+    // SAFETY: kill sends a signal to the child we spawned.
+    unsafe { libc::kill(daemon.id() as i32, libc::SIGINT) };
+    assert!(daemon.wait().unwrap().success());
+    let nodes = dpctl(&["--etcd", &endpoint, "-o", "json", "nodes"]);
+    let nodes: serde_json::Value = serde_json::from_slice(&nodes.stdout).unwrap();
+    assert_eq!(nodes[0]["up"], false, "{nodes}");
+}
