@@ -42,12 +42,15 @@ impl AgentOptions {
     }
 }
 
-/// Connects to the cluster; a request (not a watch) fails after a few seconds.
+/// Connects to the cluster; a request (not a watch) fails after a few seconds. HTTP/2
+/// pings find a silent dead connection (a watch sends nothing while nothing changes);
+/// etcd closes connections that ping more often than every 5 s
+/// (`--grpc-keepalive-min-time`), so every 6 s, 3 s to answer.
 pub async fn connect(endpoints: &[String]) -> Result<Client, String> {
     let options = ConnectOptions::new()
         .with_connect_timeout(Duration::from_secs(2))
         .with_timeout(Duration::from_secs(3))
-        .with_keep_alive(Duration::from_secs(1), Duration::from_secs(2))
+        .with_keep_alive(Duration::from_secs(6), Duration::from_secs(3))
         .with_keep_alive_while_idle(true);
     Client::connect(endpoints, Some(options))
         .await
@@ -65,7 +68,12 @@ pub async fn read_all(client: &mut Client, prefix: &str) -> Result<(Raw, i64), S
     let raw = response
         .kvs()
         .iter()
-        .map(|kv| (String::from_utf8_lossy(kv.key()).into_owned(), kv.value().to_vec()))
+        .map(|kv| {
+            (
+                String::from_utf8_lossy(kv.key()).into_owned(),
+                kv.value().to_vec(),
+            )
+        })
         .collect();
     Ok((raw, revision))
 }
@@ -98,9 +106,12 @@ pub fn initial(options: &AgentOptions, timeout: Duration) -> Result<Initial, Str
             let mut client = connect(&options.endpoints).await?;
             read_all(&mut client, &options.prefix).await
         };
-        let (raw, revision) = tokio::time::timeout(timeout, read)
-            .await
-            .map_err(|_| format!("etcd {}: no answer within {timeout:?}", options.endpoints.join(",")))??;
+        let (raw, revision) = tokio::time::timeout(timeout, read).await.map_err(|_| {
+            format!(
+                "etcd {}: no answer within {timeout:?}",
+                options.endpoints.join(",")
+            )
+        })??;
         let outcome = Reconciler::new(&options.prefix, &options.node).reconcile(&raw, None)?;
         Ok(Initial {
             raw,
@@ -136,14 +147,14 @@ impl Agent {
                 let registrar = Registrar::new(options, state, status);
                 runtime.block_on(async move {
                     let mut stopped_follow = stopped.clone();
-                    let follow = follower.run();
-                    let register = registrar.run(stopped.clone());
-                    tokio::select! {
-                        () = follow => {}
-                        () = wait_stop(&mut stopped_follow) => {}
-                    }
+                    let follow = async {
+                        tokio::select! {
+                            () = follower.run() => {}
+                            () = wait_stop(&mut stopped_follow) => {}
+                        }
+                    };
                     // The registration task revokes its lease when it sees the stop.
-                    register.await;
+                    tokio::join!(follow, registrar.run(stopped));
                 });
             })?;
         Ok(Agent {
@@ -254,9 +265,14 @@ impl Follower {
         let mut client = connect(&self.endpoints).await?;
         if self.revision == 0 {
             let (raw, revision) = read_all(&mut client, &self.prefix).await?;
-            tracing::info!(revision, keys = raw.len(), "etcd: read the whole configuration");
+            tracing::info!(
+                revision,
+                keys = raw.len(),
+                "etcd: read the whole configuration"
+            );
             self.raw = raw;
             self.revision = revision;
+            self.status.update(|view| view.full_reads += 1);
             self.apply();
         }
         let options = WatchOptions::new()
@@ -289,7 +305,10 @@ impl Follower {
                 return Ok(WatchEnd::Compacted);
             }
             if response.canceled() {
-                return Err(format!("watch on {start}: canceled: {}", response.cancel_reason()));
+                return Err(format!(
+                    "watch on {start}: canceled: {}",
+                    response.cancel_reason()
+                ));
             }
             if response.events().is_empty() {
                 continue;
@@ -322,7 +341,10 @@ impl Follower {
         let outcome = match self.reconciler.reconcile(&self.raw, Some(&running)) {
             Ok(outcome) => outcome,
             Err(error) => {
-                tracing::warn!(revision, "cloud configuration refused, the one in force stays: {error}");
+                tracing::warn!(
+                    revision,
+                    "cloud configuration refused, the one in force stays: {error}"
+                );
                 self.status.update(|view| view.last_error = Some(error));
                 return;
             }

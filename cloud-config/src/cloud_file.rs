@@ -71,10 +71,16 @@ impl<'de> Deserialize<'de> for CloudNode {
         use serde::de::Error;
         let mut table = toml::Table::deserialize(deserializer)?;
         let ports = match table.remove("ports") {
-            Some(ports) => ports.try_into().map_err(|e| D::Error::custom(format!("ports: {e}")))?,
+            Some(ports) => ports
+                .try_into()
+                .map_err(|e| D::Error::custom(format!("ports: {e}")))?,
             None => Vec::new(),
         };
-        let name = table.get("name").and_then(|n| n.as_str()).unwrap_or("").to_owned();
+        let name = table
+            .get("name")
+            .and_then(|n| n.as_str())
+            .unwrap_or("")
+            .to_owned();
         let settings = table
             .try_into()
             .map_err(|e| D::Error::custom(format!("nodes \"{name}\": {e}")))?;
@@ -113,7 +119,11 @@ impl CloudFile {
                     node: name.clone(),
                     name: port.name.clone(),
                 };
-                add(&format!("nodes \"{name}\" ports"), key, Object::Port(port.clone()))?;
+                add(
+                    &format!("nodes \"{name}\" ports"),
+                    key,
+                    Object::Port(port.clone()),
+                )?;
             }
         }
         macro_rules! section {

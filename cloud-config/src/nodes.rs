@@ -25,7 +25,11 @@ pub struct Applied {
 /// new and changed objects written, objects absent from `objects` deleted, the rest
 /// (and the nodes' registrations) untouched. etcd bounds the operations of one
 /// transaction (`--max-txn-ops`, 128 by default): a larger change is refused whole.
-pub async fn apply(client: &mut Client, prefix: &str, objects: &Objects) -> Result<Applied, String> {
+pub async fn apply(
+    client: &mut Client,
+    prefix: &str,
+    objects: &Objects,
+) -> Result<Applied, String> {
     let (current, revision) = read_all(client, prefix).await?;
     let mut applied = Applied {
         revision,
@@ -94,7 +98,9 @@ pub async fn list(client: &mut Client, prefix: &str) -> Result<Vec<NodeHealth>, 
         };
         match object {
             Object::Node(settings) => {
-                let node = nodes.entry(settings.name.clone()).or_insert_with(|| blank(&settings.name));
+                let node = nodes
+                    .entry(settings.name.clone())
+                    .or_insert_with(|| blank(&settings.name));
                 node.configured = true;
                 if node.vtep_ip.is_none() {
                     node.vtep_ip = settings.vtep_ip;

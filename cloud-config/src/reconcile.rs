@@ -108,7 +108,12 @@ impl Reconciler {
 
     /// Port keys that differ from the ports the dataplane opened are refused; the
     /// opened ports stay (only their mtu may change).
-    fn keep_running_ports(&self, objects: &mut Objects, running: &[Port], refused: &mut Vec<Refusal>) {
+    fn keep_running_ports(
+        &self,
+        objects: &mut Objects,
+        running: &[Port],
+        refused: &mut Vec<Refusal>,
+    ) {
         let mine = |key: &Key| matches!(key, Key::NodePort { node, .. } if *node == self.node);
         let wanted: Vec<(Key, Port)> = objects
             .iter()
@@ -129,7 +134,11 @@ impl Reconciler {
         let why = "the running dataplane cannot add, remove or change the driver of ports; restart it to take this";
         for (key, port) in &wanted {
             if !running.iter().any(|r| same_port(r, port)) {
-                refuse(refused, &key.text(&self.prefix), format!("ports \"{}\": {why}", port.name));
+                refuse(
+                    refused,
+                    &key.text(&self.prefix),
+                    format!("ports \"{}\": {why}", port.name),
+                );
             }
         }
         for running in running {
@@ -138,7 +147,11 @@ impl Reconciler {
                     node: self.node.clone(),
                     name: running.name.clone(),
                 };
-                refuse(refused, &key.text(&self.prefix), format!("ports \"{}\": deleted, {why}", running.name));
+                refuse(
+                    refused,
+                    &key.text(&self.prefix),
+                    format!("ports \"{}\": deleted, {why}", running.name),
+                );
             }
         }
         objects.retain(|key, _| !mine(key));
@@ -151,13 +164,25 @@ impl Reconciler {
                 .iter()
                 .find(|(_, p)| same_port(p, port))
                 .map_or(port.mtu, |(_, p)| p.mtu);
-            objects.insert(key, Object::Port(Port { mtu, ..port.clone() }));
+            objects.insert(
+                key,
+                Object::Port(Port {
+                    mtu,
+                    ..port.clone()
+                }),
+            );
         }
     }
 }
 
 fn same_port(a: &Port, b: &Port) -> bool {
-    Port { mtu: 0, ..a.clone() } == Port { mtu: 0, ..b.clone() }
+    Port {
+        mtu: 0,
+        ..a.clone()
+    } == Port {
+        mtu: 0,
+        ..b.clone()
+    }
 }
 
 fn refuse(refused: &mut Vec<Refusal>, key: &str, reason: String) {

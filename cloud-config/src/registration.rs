@@ -40,7 +40,10 @@ impl Registrar {
             };
             if let Err(error) = result {
                 if self.status.get().registered {
-                    tracing::warn!("etcd: registration of node \"{}\" lost: {error}", self.options.node);
+                    tracing::warn!(
+                        "etcd: registration of node \"{}\" lost: {error}",
+                        self.options.node
+                    );
                 }
                 self.status.update(|view| view.registered = false);
             }
@@ -85,7 +88,12 @@ impl Registrar {
             .put(key.as_str(), value, Some(PutOptions::new().with_lease(id)))
             .await
             .map_err(|error| format!("writing {key}: {error}"))?;
-        tracing::info!(lease = id, ttl, "etcd: node \"{}\" registered at {key}", self.options.node);
+        tracing::info!(
+            lease = id,
+            ttl,
+            "etcd: node \"{}\" registered at {key}",
+            self.options.node
+        );
         self.status.update(|view| view.registered = true);
         let (mut keeper, mut answers) = client
             .lease_keep_alive(id)

@@ -129,8 +129,17 @@ fn a_malformed_key_is_refused_by_name_and_the_rest_applies() {
     let n1 = Reconciler::new("/c", "n1").reconcile(&raw, None).unwrap();
     let keys: Vec<&str> = n1.refused.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, ["/c/networks/broken", "/c/logical_ports/c"]);
-    assert!(n1.refused[1].reason.contains("network"), "{:?}", n1.refused[1]);
-    let names: Vec<&str> = n1.file.logical_ports.iter().map(|l| l.name.as_str()).collect();
+    assert!(
+        n1.refused[1].reason.contains("network"),
+        "{:?}",
+        n1.refused[1]
+    );
+    let names: Vec<&str> = n1
+        .file
+        .logical_ports
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect();
     assert_eq!(names, ["a", "b"]);
     assert_eq!(n1.file.networks.len(), 1);
 }
@@ -202,18 +211,35 @@ fn ports_the_running_dataplane_cannot_take_are_refused() {
         .unwrap();
     let keys: Vec<&str> = n1.refused.iter().map(|r| r.key.as_str()).collect();
     assert_eq!(keys, ["/c/nodes/n1/ports/extra"]);
-    let ports: Vec<(&str, i64)> = n1.file.ports.iter().map(|p| (p.name.as_str(), p.mtu)).collect();
+    let ports: Vec<(&str, i64)> = n1
+        .file
+        .ports
+        .iter()
+        .map(|p| (p.name.as_str(), p.mtu))
+        .collect();
     assert_eq!(ports, [("uplink", 1500), ("vm", 9000)]);
 }
 
 #[test]
 fn a_cloud_file_any_node_would_refuse_is_refused_naming_the_node() {
     let bad = CLOUD.replace("vtep_ip = \"192.0.2.2\"", "vtep_ip = \"192.0.2.1\"");
-    let error = CloudFile::parse(&bad).unwrap().checked_objects().unwrap_err();
-    assert!(error.starts_with("nodes \"n1\": chassis \"n2\": vtep_ip"), "{error}");
+    let error = CloudFile::parse(&bad)
+        .unwrap()
+        .checked_objects()
+        .unwrap_err();
+    assert!(
+        error.starts_with("nodes \"n1\": chassis \"n2\": vtep_ip"),
+        "{error}"
+    );
     let unknown = CLOUD.replace("chassis = \"n2\"", "chassis = \"n9\"");
-    let error = CloudFile::parse(&unknown).unwrap().checked_objects().unwrap_err();
-    assert_eq!(error, "logical_ports \"b\": chassis: no node \"n9\" in the file");
+    let error = CloudFile::parse(&unknown)
+        .unwrap()
+        .checked_objects()
+        .unwrap_err();
+    assert_eq!(
+        error,
+        "logical_ports \"b\": chassis: no node \"n9\" in the file"
+    );
     let misspelt = CLOUD.replace("uplink_mac = \"02:00:00:00:00:02\"", "uplink_macc = \"x\"");
     let error = CloudFile::parse(&misspelt).unwrap_err();
     assert!(error.contains("uplink_macc"), "{error}");

@@ -23,7 +23,9 @@ pub fn derive(objects: &Objects, node: &str) -> Result<(TopologyFile, Origins), 
         node: node.to_owned(),
     };
     let Some(Object::Node(settings)) = objects.get(&own) else {
-        return Err(format!("no settings for node \"{node}\" (key nodes/{node}/node)"));
+        return Err(format!(
+            "no settings for node \"{node}\" (key nodes/{node}/node)"
+        ));
     };
     let mut origins = Origins::new();
     origins.insert(("node", settings.name.clone()), own.clone());

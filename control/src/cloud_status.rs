@@ -33,6 +33,9 @@ pub struct CloudStatusView {
     pub refused: Vec<Refusal>,
     /// Other nodes known from the configuration whose registration is absent.
     pub nodes_down: Vec<String>,
+    /// Whole reads of the prefix since start (after etcd compacted the revision the
+    /// watch would resume from, or when the agent started without etcd).
+    pub full_reads: u64,
 }
 
 #[derive(Debug, Default)]

@@ -500,7 +500,10 @@ impl pb::dataplane_server::Dataplane for ControlService {
     async fn cloud_status(&self, _: Request<pb::Empty>) -> Reply<pb::CloudStatusReply> {
         let state = self.lock()?;
         let status = state.cloud_status().map(|status| status.get());
-        Ok(Response::new(views::cloud_status(status, state.generation())))
+        Ok(Response::new(views::cloud_status(
+            status,
+            state.generation(),
+        )))
     }
 
     async fn worker_status(&self, _: Request<pb::Empty>) -> Reply<pb::WorkerStatusList> {

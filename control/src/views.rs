@@ -304,5 +304,6 @@ pub fn cloud_status(
             })
             .collect(),
         nodes_down: status.nodes_down,
+        full_reads: status.full_reads,
     }
 }

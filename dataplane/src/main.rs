@@ -62,10 +62,20 @@ enum Command {
         config: Option<PathBuf>,
         /// Follow the cloud's configuration in etcd (comma-separated endpoints, e.g.
         /// http://127.0.0.1:2379): this node's view under --prefix, as --node.
-        #[arg(long, value_name = "ENDPOINTS", value_delimiter = ',', requires = "node")]
+        #[arg(
+            long,
+            value_name = "ENDPOINTS",
+            value_delimiter = ',',
+            requires = "node"
+        )]
         etcd: Vec<String>,
         /// The cloud's key prefix in etcd.
-        #[arg(long, value_name = "PREFIX", default_value = "/cloud", requires = "etcd")]
+        #[arg(
+            long,
+            value_name = "PREFIX",
+            default_value = "/cloud",
+            requires = "etcd"
+        )]
         prefix: String,
         /// This node's name in the cloud (its keys under PREFIX/nodes/NAME/).
         #[arg(long, value_name = "NAME", requires = "etcd")]

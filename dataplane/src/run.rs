@@ -152,9 +152,12 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         _ => None,
     };
     let agent = match (&options.cloud, &shared, cloud_status) {
-        (Some(cloud), Some(state), Some(status)) => {
-            Some(cloud_config::Agent::spawn(cloud.clone(), Arc::clone(state), status, initial)?)
-        }
+        (Some(cloud), Some(state), Some(status)) => Some(cloud_config::Agent::spawn(
+            cloud.clone(),
+            Arc::clone(state),
+            status,
+            initial,
+        )?),
         _ => None,
     };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();

@@ -81,12 +81,18 @@ port = "vm"
 const A_MAC: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0a];
 const B_MAC: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0b];
 
-fn block<F: Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
+/// The tests' own etcd clients live on this runtime (a client's connection is
+/// driven by the runtime that made it).
+static CLIENTS: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .unwrap()
-        .block_on(future)
+});
+
+fn block<F: Future>(future: F) -> F::Output {
+    CLIENTS.block_on(future)
 }
 
 fn free_port() -> u16 {
@@ -132,8 +138,18 @@ impl Etcd {
         let child = Command::new("etcd")
             .args(["--name", "test", "--data-dir"])
             .arg(self.dir.path().join("data"))
-            .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
             .args(["--initial-cluster", &format!("test={peer}")])
             .args(["--logger", "zap", "--log-level", "error"])
             .stdout(Stdio::null())
@@ -250,8 +266,13 @@ impl Node {
             .unwrap()
             .with_cloud_status(Arc::clone(&status));
         let state = Arc::new(Mutex::new(state));
-        let agent = Agent::spawn(options, Arc::clone(&state), Arc::clone(&status), Some(first))
-            .unwrap();
+        let agent = Agent::spawn(
+            options,
+            Arc::clone(&state),
+            Arc::clone(&status),
+            Some(first),
+        )
+        .unwrap();
         Node {
             runtime: Some(runtime),
             agent: Some(agent),
@@ -275,7 +296,12 @@ impl Node {
     }
 
     fn drops(&self, reason: DropReason) -> u64 {
-        self.runtime.as_ref().unwrap().handle().stats().drops(reason)
+        self.runtime
+            .as_ref()
+            .unwrap()
+            .handle()
+            .stats()
+            .drops(reason)
     }
 
     fn peer(&self, port: &str) -> &MemoryPortPeer {
@@ -292,7 +318,12 @@ impl Node {
     }
 
     /// Injects `frame` on `port` every millisecond until `stop`.
-    fn keep_sending(&self, port: &str, frame: Vec<u8>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    fn keep_sending(
+        &self,
+        port: &str,
+        frame: Vec<u8>,
+        stop: Arc<AtomicBool>,
+    ) -> std::thread::JoinHandle<()> {
         let peer = self.peer(port).clone();
         let buffers = Arc::clone(self.runtime.as_ref().unwrap().handle().buffers());
         std::thread::spawn(move || {
@@ -365,7 +396,8 @@ fn nodes_converge_on_the_topology_and_follow_a_transaction_as_one_change() {
     let n1 = Node::start(&etcd, "n1", 5);
     let n2 = Node::start(&etcd, "n2", 5);
     assert!(
-        wait_until(Duration::from_secs(10), || n1.chassis_down("n2") == Some(false)
+        wait_until(Duration::from_secs(10), || n1.chassis_down("n2")
+            == Some(false)
             && n2.chassis_down("n1") == Some(false)),
         "the nodes never saw each other up: {:?} {:?}",
         n1.view().chassis,
@@ -373,7 +405,13 @@ fn nodes_converge_on_the_topology_and_follow_a_transaction_as_one_change() {
     );
     for (node, local, remote) in [(&n1, "a", "b"), (&n2, "b", "a")] {
         let view = node.view();
-        let find = |name: &str| view.logical_ports.iter().find(|l| l.name == name).unwrap().clone();
+        let find = |name: &str| {
+            view.logical_ports
+                .iter()
+                .find(|l| l.name == name)
+                .unwrap()
+                .clone()
+        };
         assert_eq!(find(local).port.as_deref(), Some("vm"));
         assert_eq!(find(local).chassis, None);
         assert_eq!(find(remote).port, None);
@@ -383,13 +421,19 @@ fn nodes_converge_on_the_topology_and_follow_a_transaction_as_one_change() {
     let stop = Arc::new(AtomicBool::new(false));
     let sender = n1.keep_sending("vm", a_to_b(), Arc::clone(&stop));
     let sent = n1.collect("uplink", Duration::from_millis(500));
-    assert!(vxlan_to(&sent, [192, 0, 2, 2]) > 0, "nothing encapsulated to n2");
+    assert!(
+        vxlan_to(&sent, [192, 0, 2, 2]) > 0,
+        "nothing encapsulated to n2"
+    );
 
     // Two new objects in one transaction: one change (one generation) on each node.
     let before = (n1.generation(), n2.generation());
     let network = r#"{"name":"net2","tenant":"t","vni":200,"cidr":"10.0.2.0/24"}"#;
-    let port = r#"{"name":"c","network":"net2","mac":"fa:16:3e:00:00:0c","ip":"10.0.2.5","chassis":"n2","port":"vm"}"#;
-    etcd.put_all(&[("/cloud/networks/net2", network), ("/cloud/logical_ports/c", port)]);
+    let port = r#"{"name":"c","network":"net2","mac":"fa:16:3e:00:00:0c","ip":"10.0.2.5","chassis":"n2","port":"vm","vlan":20}"#;
+    etcd.put_all(&[
+        ("/cloud/networks/net2", network),
+        ("/cloud/logical_ports/c", port),
+    ]);
     let has_c = |node: &Node| node.view().logical_ports.iter().any(|l| l.name == "c");
     assert!(wait_until(Duration::from_secs(10), || has_c(&n1) && has_c(&n2)));
     assert_eq!(n1.generation(), before.0 + 1);
@@ -415,31 +459,46 @@ fn a_malformed_or_invalid_key_is_refused_by_name_and_the_rest_applies() {
         ),
         (
             "/cloud/logical_ports/good",
-            r#"{"name":"good","network":"net","mac":"fa:16:3e:00:00:0e","ip":"10.0.0.14","chassis":"n1","port":"vm"}"#,
+            r#"{"name":"good","network":"net","mac":"fa:16:3e:00:00:0e","ip":"10.0.0.14","chassis":"n1","port":"vm","vlan":50}"#,
         ),
     ]);
     let has = |name: &str| n1.view().logical_ports.iter().any(|l| l.name == name);
-    assert!(wait_until(Duration::from_secs(10), || has("good")));
+    assert!(
+        wait_until(Duration::from_secs(10), || has("good")),
+        "{:?}",
+        n1.status()
+    );
     assert!(!has("lost"));
     assert!(n1.view().networks.iter().all(|n| n.name != "broken"));
     assert_eq!(n1.generation(), generation + 1);
     let refused = n1.status().refused;
     let keys: Vec<&str> = refused.iter().map(|r| r.key.as_str()).collect();
-    assert_eq!(keys, ["/cloud/networks/broken", "/cloud/logical_ports/lost"]);
-    assert!(refused[0].reason.contains("not a valid object"), "{refused:?}");
+    assert_eq!(
+        keys,
+        ["/cloud/networks/broken", "/cloud/logical_ports/lost"]
+    );
+    assert!(
+        refused[0].reason.contains("not a valid object"),
+        "{refused:?}"
+    );
     assert!(refused[1].reason.contains("unknown network"), "{refused:?}");
 
     // An update that breaks an applied object: the applied version stays.
     etcd.put_all(&[(
         "/cloud/logical_ports/good",
-        r#"{"name":"good","network":"net","mac":"not-a-mac","chassis":"n1","port":"vm"}"#,
+        r#"{"name":"good","network":"net","mac":"not-a-mac","chassis":"n1","port":"vm","vlan":50}"#,
     )]);
     assert!(wait_until(Duration::from_secs(10), || n1
         .status()
         .refused
         .iter()
         .any(|r| r.key == "/cloud/logical_ports/good")));
-    let good = n1.view().logical_ports.into_iter().find(|l| l.name == "good").unwrap();
+    let good = n1
+        .view()
+        .logical_ports
+        .into_iter()
+        .find(|l| l.name == "good")
+        .unwrap();
     assert_eq!(good.mac, "fa:16:3e:00:00:0e");
     n1.stop();
 }
@@ -455,12 +514,20 @@ fn etcd_down_leaves_forwarding_alone_and_the_watch_resumes() {
         let lease = client.lease_grant(300, None).await.unwrap().id();
         let value = registration("n2", "192.0.2.2", "02:00:00:00:00:02");
         client
-            .put("/cloud/chassis/n2", value, Some(PutOptions::new().with_lease(lease)))
+            .put(
+                "/cloud/chassis/n2",
+                value,
+                Some(PutOptions::new().with_lease(lease)),
+            )
             .await
             .unwrap();
     });
-    assert!(wait_until(Duration::from_secs(10), || n1.chassis_down("n2") == Some(false)));
-    assert!(wait_until(Duration::from_secs(10), || n1.status().connected));
+    assert!(wait_until(Duration::from_secs(10), || n1
+        .chassis_down("n2")
+        == Some(false)));
+    assert!(wait_until(Duration::from_secs(10), || n1
+        .status()
+        .connected));
     let stop = Arc::new(AtomicBool::new(false));
     let sender = n1.keep_sending("vm", a_to_b(), Arc::clone(&stop));
 
@@ -470,13 +537,18 @@ fn etcd_down_leaves_forwarding_alone_and_the_watch_resumes() {
         "the agent did not notice etcd going away"
     );
     let during = n1.collect("uplink", Duration::from_millis(700));
-    assert!(vxlan_to(&during, [192, 0, 2, 2]) > 0, "forwarding stopped with etcd");
+    assert!(
+        vxlan_to(&during, [192, 0, 2, 2]) > 0,
+        "forwarding stopped with etcd"
+    );
     assert!(n1.status().last_error.is_some());
     let revision = n1.status().revision;
 
     etcd.restart();
-    assert!(wait_until(Duration::from_secs(15), || n1.status().connected));
-    let port = r#"{"name":"late","network":"net","mac":"fa:16:3e:00:00:0f","ip":"10.0.0.15","chassis":"n1","port":"vm"}"#;
+    assert!(wait_until(Duration::from_secs(15), || n1
+        .status()
+        .connected));
+    let port = r#"{"name":"late","network":"net","mac":"fa:16:3e:00:00:0f","ip":"10.0.0.15","chassis":"n1","port":"vm","vlan":40}"#;
     etcd.put_all(&[("/cloud/logical_ports/late", port)]);
     assert!(wait_until(Duration::from_secs(10), || n1
         .view()
@@ -484,6 +556,11 @@ fn etcd_down_leaves_forwarding_alone_and_the_watch_resumes() {
         .iter()
         .any(|l| l.name == "late")));
     assert!(n1.status().revision > revision);
+    assert_eq!(
+        n1.status().full_reads,
+        0,
+        "the watch resumed from its revision"
+    );
     let after = n1.collect("uplink", Duration::from_millis(300));
     assert!(vxlan_to(&after, [192, 0, 2, 2]) > 0);
     stop.store(true, Ordering::Relaxed);
@@ -505,12 +582,18 @@ fn a_compacted_revision_makes_the_agent_read_everything_again() {
     // The node reads the cloud; before it watches, the cloud moves on and etcd
     // compacts its history past what the node read.
     let first = initial(&options, Duration::from_secs(5)).unwrap();
-    let port = r#"{"name":"moved-on","network":"net","mac":"fa:16:3e:00:00:10","ip":"10.0.0.16","chassis":"n1","port":"vm"}"#;
+    let port = r#"{"name":"moved-on","network":"net","mac":"fa:16:3e:00:00:10","ip":"10.0.0.16","chassis":"n1","port":"vm","vlan":30}"#;
     etcd.put_all(&[("/cloud/logical_ports/moved-on", port)]);
     etcd.put_all(&[("/cloud/unrelated", "x")]);
     let mut client = etcd.client();
     block(async {
-        let revision = client.get("x", None).await.unwrap().header().unwrap().revision();
+        let revision = client
+            .get("x", None)
+            .await
+            .unwrap()
+            .header()
+            .unwrap()
+            .revision();
         client.compact(revision, None).await.unwrap();
     });
     let n1 = Node::start_from(options, first);
@@ -519,6 +602,7 @@ fn a_compacted_revision_makes_the_agent_read_everything_again() {
         .logical_ports
         .iter()
         .any(|l| l.name == "moved-on")));
+    assert_eq!(n1.status().full_reads, 1);
     n1.stop();
 }
 
@@ -527,7 +611,11 @@ fn a_node_whose_lease_lapses_is_down_for_the_others_until_it_registers_again() {
     let etcd = Etcd::start();
     etcd.apply(CLOUD);
     let n1 = Node::start(&etcd, "n1", 5);
-    assert_eq!(n1.chassis_down("n2"), Some(true), "n2 never registered: down");
+    assert_eq!(
+        n1.chassis_down("n2"),
+        Some(true),
+        "n2 never registered: down"
+    );
     // n2 registers under a 2-second lease and never keeps it alive.
     let register = || {
         let mut client = etcd.client();
@@ -535,20 +623,31 @@ fn a_node_whose_lease_lapses_is_down_for_the_others_until_it_registers_again() {
             let lease = client.lease_grant(2, None).await.unwrap().id();
             let value = registration("n2", "192.0.2.2", "02:00:00:00:00:02");
             client
-                .put("/cloud/chassis/n2", value, Some(PutOptions::new().with_lease(lease)))
+                .put(
+                    "/cloud/chassis/n2",
+                    value,
+                    Some(PutOptions::new().with_lease(lease)),
+                )
                 .await
                 .unwrap();
         })
     };
     register();
-    assert!(wait_until(Duration::from_secs(5), || n1.chassis_down("n2") == Some(false)));
+    assert!(wait_until(Duration::from_secs(5), || n1.chassis_down("n2")
+        == Some(false)));
     let stop = Arc::new(AtomicBool::new(false));
     let sender = n1.keep_sending("vm", a_to_b(), Arc::clone(&stop));
-    assert!(vxlan_to(&n1.collect("uplink", Duration::from_millis(300)), [192, 0, 2, 2]) > 0);
+    assert!(
+        vxlan_to(
+            &n1.collect("uplink", Duration::from_millis(300)),
+            [192, 0, 2, 2]
+        ) > 0
+    );
 
     // The lease lapses (etcd checks expiry about every half second).
     assert!(
-        wait_until(Duration::from_secs(10), || n1.chassis_down("n2") == Some(true)),
+        wait_until(Duration::from_secs(10), || n1.chassis_down("n2")
+            == Some(true)),
         "n2's lease expired but n1 still has it up"
     );
     assert_eq!(n1.status().nodes_down, ["n2"]);
@@ -556,18 +655,30 @@ fn a_node_whose_lease_lapses_is_down_for_the_others_until_it_registers_again() {
     let dropped = n1.drops(DropReason::ChassisDown);
     let while_down = n1.collect("uplink", Duration::from_millis(500));
     assert_eq!(vxlan_to(&while_down, [192, 0, 2, 2]), 0);
-    assert!(n1.drops(DropReason::ChassisDown) > dropped, "frames to a down node are not counted");
+    assert!(
+        n1.drops(DropReason::ChassisDown) > dropped,
+        "frames to a down node are not counted"
+    );
 
     register();
-    assert!(wait_until(Duration::from_secs(5), || n1.chassis_down("n2") == Some(false)));
-    assert!(vxlan_to(&n1.collect("uplink", Duration::from_millis(300)), [192, 0, 2, 2]) > 0);
+    assert!(wait_until(Duration::from_secs(5), || n1.chassis_down("n2")
+        == Some(false)));
+    assert!(
+        vxlan_to(
+            &n1.collect("uplink", Duration::from_millis(300)),
+            [192, 0, 2, 2]
+        ) > 0
+    );
     stop.store(true, Ordering::Relaxed);
     sender.join().unwrap();
     n1.stop();
 }
 
 fn dpctl(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dpctl")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_dpctl"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// `dpctl --etcd apply`, `dataplane run --etcd`, `dpctl status`, `dpctl --etcd nodes`.
@@ -579,19 +690,24 @@ fn the_binaries_write_follow_and_report_the_cloud() {
     std::fs::write(&cloud, CLOUD).unwrap();
     let endpoint = etcd.endpoint();
     let cloud_arg = cloud.to_str().unwrap();
-    let applied = dpctl(&["--etcd", &endpoint, "--prefix", PREFIX, "apply", "-f", cloud_arg]);
+    let applied = dpctl(&[
+        "--etcd", &endpoint, "--prefix", PREFIX, "apply", "-f", cloud_arg,
+    ]);
     let text = String::from_utf8_lossy(&applied.stdout);
     assert!(applied.status.success(), "{applied:?}");
-    assert!(text.contains("7 written, 0 deleted, 0 unchanged"), "{text}");
+    assert!(text.contains("9 written, 0 deleted, 0 unchanged"), "{text}");
     let again = dpctl(&["--etcd", &endpoint, "apply", "-f", cloud_arg]);
-    assert!(String::from_utf8_lossy(&again.stdout).contains("0 written, 0 deleted, 7 unchanged"));
+    assert!(String::from_utf8_lossy(&again.stdout).contains("0 written, 0 deleted, 9 unchanged"));
     // A file some node would refuse is refused whole, naming the node and object.
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, CLOUD.replace("vni = 100", "vni = 0")).unwrap();
     let refused = dpctl(&["--etcd", &endpoint, "apply", "-f", bad.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(2));
     let message = String::from_utf8_lossy(&refused.stderr);
-    assert!(message.contains("nodes \"n1\": networks \"net\": vni"), "{message}");
+    assert!(
+        message.contains("nodes \"n1\": networks \"net\": vni"),
+        "{message}"
+    );
 
     let socket: PathBuf = dir.path().join("n1.sock");
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_dataplane"))
@@ -616,7 +732,10 @@ fn the_binaries_write_follow_and_report_the_cloud() {
     assert_eq!(reply["nodes_down"], serde_json::json!(["n2"]));
     let topology = dpctl(&["--socket", socket_arg, "topology"]);
     let topology = String::from_utf8_lossy(&topology.stdout);
-    assert!(topology.contains("name = \"n2\"") && topology.contains("down = true"), "{topology}");
+    assert!(
+        topology.contains("name = \"n2\"") && topology.contains("down = true"),
+        "{topology}"
+    );
 
     let nodes = dpctl(&["--etcd", &endpoint, "-o", "json", "nodes"]);
     let nodes: serde_json::Value = serde_json::from_slice(&nodes.stdout).unwrap();

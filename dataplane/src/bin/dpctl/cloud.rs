@@ -25,10 +25,14 @@ pub async fn run(
     // Read and check the file before connecting: a bad file is refused whole.
     let objects = match &command {
         Command::Apply(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let cloud = CloudFile::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-            Some(cloud.checked_objects().map_err(|e| format!("{}: {e}", path.display()))?)
+            Some(
+                cloud
+                    .checked_objects()
+                    .map_err(|e| format!("{}: {e}", path.display()))?,
+            )
         }
         Command::Nodes => None,
     };
@@ -57,7 +61,14 @@ pub async fn run(
             if format == Format::Json {
                 output::json(&serde_json::to_value(&list).unwrap_or_default());
             } else {
-                let headers = ["NAME", "STATE", "VTEP_IP", "VERSION", "LEASE_TTL(s)", "CONFIGURED"];
+                let headers = [
+                    "NAME",
+                    "STATE",
+                    "VTEP_IP",
+                    "VERSION",
+                    "LEASE_TTL(s)",
+                    "CONFIGURED",
+                ];
                 let rows: Vec<Vec<String>> = list
                     .iter()
                     .map(|n| {
@@ -96,19 +107,33 @@ pub fn status(format: Format, reply: &pb::CloudStatusReply) {
         .map(|d| format!(" for {}s", d.as_secs()))
         .unwrap_or_default();
     let lines = [
-        format!("configuration: etcd {} prefix {} as node {}", reply.endpoints, reply.prefix, reply.node),
+        format!(
+            "configuration: etcd {} prefix {} as node {}",
+            reply.endpoints, reply.prefix, reply.node
+        ),
         format!(
             "etcd: {}{since}",
-            if reply.connected { "connected" } else { "unreachable (the configuration in force stays)" }
+            if reply.connected {
+                "connected"
+            } else {
+                "unreachable (the configuration in force stays)"
+            }
         ),
-        format!("registered: {}", if reply.registered { "yes" } else { "no" }),
+        format!(
+            "registered: {}",
+            if reply.registered { "yes" } else { "no" }
+        ),
         format!(
             "revision {} applied as generation {} (in force: {})",
             reply.revision, reply.agent_generation, reply.generation
         ),
         format!(
             "nodes down: {}",
-            if reply.nodes_down.is_empty() { "none".to_owned() } else { reply.nodes_down.join(", ") }
+            if reply.nodes_down.is_empty() {
+                "none".to_owned()
+            } else {
+                reply.nodes_down.join(", ")
+            }
         ),
     ];
     for line in lines {

@@ -450,11 +450,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         let command = match cli.command {
             Command::Apply { file } => cloud::Command::Apply(file),
             Command::Nodes => cloud::Command::Nodes,
-            _ => {
-                return Err(Failure::Other(
-                    "--etcd: only apply and nodes go to etcd; the other commands talk to a dataplane".into(),
-                ))
-            }
+            _ => return Err(Failure::Other(
+                "--etcd: only apply and nodes go to etcd; the other commands talk to a dataplane"
+                    .into(),
+            )),
         };
         return cloud::run(&cli.etcd, &cli.prefix, cli.output, command)
             .await
