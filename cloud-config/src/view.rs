@@ -120,8 +120,8 @@ pub fn derive(objects: &Objects, node: &str) -> Result<(TopologyFile, Origins), 
 /// The nodes known from their settings whose registration is absent.
 pub fn nodes_down(objects: &Objects, node: &str) -> Vec<String> {
     objects
-        .iter()
-        .filter_map(|(key, _)| match key {
+        .keys()
+        .filter_map(|key| match key {
             Key::NodeSettings { node: other } if other != node => {
                 let registered = objects.contains_key(&Key::Registration {
                     node: other.clone(),

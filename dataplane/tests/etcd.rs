@@ -755,3 +755,140 @@ fn the_binaries_write_follow_and_report_the_cloud() {
     let nodes: serde_json::Value = serde_json::from_slice(&nodes.stdout).unwrap();
     assert_eq!(nodes[0]["up"], false, "{nodes}");
 }
+
+fn median_and_worst(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    (samples[samples.len() / 2], *samples.last().unwrap())
+}
+
+/// A measurement, not a check (run by hand, figures in
+/// bench/results/etcd-convergence.md): the time from an etcd write to the moment every
+/// node's workers run the snapshot that holds it, for 100 writes; and what one node's
+/// view costs to derive, validate and compile as the cloud grows.
+#[test]
+#[ignore = "a measurement: cargo test --release -p dataplane --test etcd -- --ignored --nocapture"]
+fn measure_convergence() {
+    let etcd = Etcd::start();
+    etcd.apply(CLOUD);
+    let nodes = [Node::start(&etcd, "n1", 5), Node::start(&etcd, "n2", 5)];
+    assert!(wait_until(Duration::from_secs(10), || nodes
+        .iter()
+        .all(|n| n.status().nodes_down.is_empty())));
+    let mut client = etcd.client();
+    let mut samples = Vec::new();
+    for index in 0..100u32 {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|n| n.runtime.as_ref().unwrap().handle())
+            .collect();
+        let before: Vec<u64> = handles.iter().map(|h| h.generation()).collect();
+        let value = format!(
+            r#"{{"name":"p{index}","network":"net","mac":"fa:16:3e:01:{:02x}:{:02x}","ip":"10.0.0.{}","chassis":"n{}","port":"vm","vlan":{}}}"#,
+            index / 256,
+            index % 256,
+            100 + index,
+            1 + index % 2,
+            100 + index
+        );
+        let key = format!("/cloud/logical_ports/p{index}");
+        let start = Instant::now();
+        block(client.put(key, value, None)).unwrap();
+        let committed = start.elapsed();
+        let deadline = start + Duration::from_secs(10);
+        // Polled every 50 us: the figure is the write's, not the poll's.
+        while !handles
+            .iter()
+            .zip(&before)
+            .all(|(h, b)| h.generation() > *b && h.oldest_generation_in_use() > *b)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "write {index} did not reach every node"
+            );
+            std::thread::sleep(Duration::from_micros(50));
+        }
+        samples.push((start.elapsed(), committed));
+    }
+    let (median, worst) = median_and_worst(samples.iter().map(|s| s.0).collect());
+    let (put_median, put_worst) = median_and_worst(samples.iter().map(|s| s.1).collect());
+    println!(
+        "write to every node's workers, 2 nodes, 100 writes: median {median:?}, worst {worst:?}; the put alone (etcd commit): median {put_median:?}, worst {put_worst:?}"
+    );
+    for node in nodes {
+        node.stop();
+    }
+
+    // One node's view of a cloud of N logical ports over 100 nodes.
+    for ports in [1_000usize, 10_000, 100_000] {
+        let mut raw = cloud_config::reconcile::Raw::new();
+        for n in 0..100 {
+            let node = format!(
+                r#"{{"name":"n{n}","vtep_ip":"10.1.{}.{}","uplink":"uplink","uplink_mac":"02:00:00:00:{:02x}:{:02x}"}}"#,
+                n / 256,
+                n % 256 + 1,
+                n / 256,
+                n % 256
+            );
+            raw.insert(format!("/cloud/nodes/n{n}/node"), node.into_bytes());
+            let registration = registration(
+                &format!("n{n}"),
+                &format!("10.1.{}.{}", n / 256, n % 256 + 1),
+                "02:00:00:00:ff:ff",
+            );
+            raw.insert(format!("/cloud/chassis/n{n}"), registration.into_bytes());
+        }
+        for port in ["uplink", "vm"] {
+            raw.insert(
+                format!("/cloud/nodes/n0/ports/{port}"),
+                format!(r#"{{"name":"{port}","driver":"pcap"}}"#).into_bytes(),
+            );
+        }
+        let networks = ports / 100;
+        for net in 0..networks {
+            let value = format!(
+                r#"{{"name":"net{net}","tenant":"t{net}","vni":{},"cidr":"10.{}.{}.0/24"}}"#,
+                net + 1,
+                100 + net / 256,
+                net % 256
+            );
+            raw.insert(format!("/cloud/networks/net{net}"), value.into_bytes());
+        }
+        let mut bytes = 0;
+        for p in 0..ports {
+            let net = p % networks;
+            let node = p % 100;
+            // The node n0 hosts its ports as sub-ports of its port vm.
+            let binding = if node == 0 {
+                format!(r#""chassis":"n0","port":"vm","vlan":{}"#, 1 + p / 100)
+            } else {
+                format!(r#""chassis":"n{node}""#)
+            };
+            let value = format!(
+                r#"{{"name":"p{p}","network":"net{net}","mac":"fa:16:{:02x}:{:02x}:{:02x}:{:02x}","ip":"10.{}.{}.{}",{binding}}}"#,
+                (p >> 24) & 0xff,
+                (p >> 16) & 0xff,
+                (p >> 8) & 0xff,
+                p & 0xff,
+                100 + net / 256,
+                net % 256,
+                2 + p / networks
+            );
+            bytes += value.len();
+            raw.insert(format!("/cloud/logical_ports/p{p}"), value.into_bytes());
+        }
+        let reconciler = cloud_config::reconcile::Reconciler::new("/cloud", "n0");
+        let start = Instant::now();
+        let outcome = reconciler.reconcile(&raw, None).unwrap();
+        let reconcile = start.elapsed();
+        assert!(outcome.refused.is_empty(), "{:?}", &outcome.refused[..1]);
+        let topology = Topology::from_file(&outcome.file).unwrap();
+        let start = Instant::now();
+        let _tables = ForwardingTables::build(&topology);
+        let build = start.elapsed();
+        println!(
+            "{ports} logical ports, {networks} networks, 100 nodes: {} keys, {:.0} bytes per port value; decode+derive+validate {reconcile:?}, tables {build:?}",
+            raw.len(),
+            bytes as f64 / ports as f64
+        );
+    }
+}
