@@ -1,0 +1,181 @@
+//! Test networks: a namespace per test holding one end of a veth pair, the other end
+//! left in the test's namespace for a port to open. Names carry a per-process,
+//! per-call prefix so tests running at once never collide; dropping the guard
+//! deletes the namespace (and with it the veth pair), also when the test fails.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A short name no other test uses at the same time: `TAG` + process + counter,
+/// within the 15 characters an interface name may have.
+pub fn unique_name(tag: &str) -> String {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let name = format!("{tag}{:x}{n}", std::process::id() & 0xfffff);
+    assert!(name.len() <= 15, "name {name} too long for an interface");
+    name
+}
+
+/// Runs a command, panicking with its output when it fails.
+pub fn run(args: &[&str]) -> String {
+    let output = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A network namespace, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        let name = unique_name(tag);
+        run(&["ip", "netns", "add", &name]);
+        let ns = Netns { name };
+        ns.exec(&["ip", "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// Runs a command inside the namespace.
+    pub fn exec(&self, args: &[&str]) -> String {
+        let mut all = vec!["ip", "netns", "exec", &self.name];
+        all.extend_from_slice(args);
+        run(&all)
+    }
+
+    /// A command to run inside the namespace (for commands that run on).
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.name, program]);
+        command
+    }
+
+    /// Runs `f` on a thread that entered the namespace: sockets it makes belong to
+    /// the namespace wherever they are used afterwards.
+    pub fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // SAFETY: setns on a namespace file this thread holds open; it changes
+            // only this thread's network namespace.
+            let result = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(result, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("thread in namespace")
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
+}
+
+/// A veth pair: `host` in this namespace (for the port), `peer` in `ns` with `mac`
+/// and `ip/24`, both up. The peer's transmit offloads are off: a frame it sends
+/// reaches the port whole, with its checksums, as from a wire.
+pub struct VethNs {
+    pub ns: Netns,
+    pub host: String,
+    pub peer: String,
+    pub mac: String,
+    pub ip: String,
+}
+
+impl VethNs {
+    pub fn new(tag: &str, mac: &str, ip: &str) -> VethNs {
+        VethNs::with_queues(tag, mac, ip, 1)
+    }
+
+    /// As `new`, both ends with `queues` receive and transmit queues.
+    pub fn with_queues(tag: &str, mac: &str, ip: &str, queues: u16) -> VethNs {
+        let ns = Netns::new(tag);
+        let host = format!("{}h", ns.name);
+        let peer = format!("{}p", ns.name);
+        let queues = queues.to_string();
+        let q = ["numtxqueues", &queues, "numrxqueues", &queues];
+        #[rustfmt::skip]
+        run(&[
+            "ip", "link", "add", &host, q[0], q[1], q[2], q[3], "type", "veth",
+            "peer", "name", &peer, q[0], q[1], q[2], q[3], "netns", &ns.name,
+        ]);
+        let link = VethNs {
+            ns,
+            host,
+            peer,
+            mac: mac.to_owned(),
+            ip: ip.to_owned(),
+        };
+        // The host end sends nothing of its own (no IPv6 link-local chatter).
+        let _ = Command::new("sysctl")
+            .args([
+                "-qw",
+                &format!("net.ipv6.conf.{}.disable_ipv6=1", link.host),
+            ])
+            .output();
+        run(&["ip", "link", "set", &link.host, "up"]);
+        let peer = link.peer.as_str();
+        link.ns.exec(&["ip", "link", "set", peer, "address", mac]);
+        link.ns
+            .exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", peer]);
+        link.ns.exec(&["ethtool", "-K", peer, "tx", "off"]);
+        link.ns.exec(&["ip", "link", "set", peer, "up"]);
+        link
+    }
+
+    /// Sets both ends' MTU.
+    pub fn set_mtu(&self, mtu: u32) {
+        let mtu = mtu.to_string();
+        run(&["ip", "link", "set", &self.host, "mtu", &mtu]);
+        self.ns
+            .exec(&["ip", "link", "set", &self.peer, "mtu", &mtu]);
+    }
+
+    /// A static neighbour in the namespace, so it sends without asking ARP.
+    pub fn neighbour(&self, ip: &str, mac: &str) {
+        self.ns.neighbour(&self.peer, ip, mac);
+    }
+}
+
+impl Netns {
+    /// Moves interface `ifname` of this namespace (a TAP a port made) into the
+    /// namespace and gives it `mac` and `ip/24`, up.
+    pub fn adopt(&self, ifname: &str, mac: &str, ip: &str) {
+        run(&["ip", "link", "set", ifname, "netns", &self.name]);
+        self.exec(&["ip", "link", "set", ifname, "address", mac]);
+        self.exec(&["ip", "addr", "add", &format!("{ip}/24"), "dev", ifname]);
+        self.exec(&["ip", "link", "set", ifname, "up"]);
+    }
+
+    /// A static neighbour on `ifname`, so the namespace sends without asking ARP.
+    pub fn neighbour(&self, ifname: &str, ip: &str, mac: &str) {
+        self.exec(&[
+            "ip",
+            "neigh",
+            "replace",
+            ip,
+            "lladdr",
+            mac,
+            "dev",
+            ifname,
+            "nud",
+            "permanent",
+        ]);
+    }
+}
