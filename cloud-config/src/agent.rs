@@ -253,7 +253,7 @@ impl Follower {
                         );
                     }
                     self.status.set_connected(false, Some(error));
-                    tokio::time::sleep(backoff).await;
+                    tokio::time::sleep(jittered(backoff)).await;
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
             }
@@ -313,20 +313,38 @@ impl Follower {
             if response.events().is_empty() {
                 continue;
             }
-            for event in response.events() {
-                let Some(kv) = event.kv() else { continue };
-                let key = String::from_utf8_lossy(kv.key()).into_owned();
-                match event.event_type() {
-                    EventType::Put => {
-                        self.raw.insert(key, kv.value().to_vec());
-                    }
-                    EventType::Delete => {
-                        self.raw.remove(&key);
-                    }
+            self.take_events(&response);
+            // Responses already waiting are taken too and applied with this one: under
+            // a burst of writes the node publishes one snapshot per batch, never half a
+            // transaction (etcd never splits a revision's events across responses).
+            while let Ok(Ok(Some(next))) =
+                tokio::time::timeout(Duration::ZERO, stream.message()).await
+            {
+                if next.compact_revision() > 0 || next.canceled() {
+                    self.apply();
+                    self.revision = 0;
+                    return Ok(WatchEnd::Compacted);
                 }
-                self.revision = self.revision.max(kv.mod_revision());
+                self.take_events(&next);
             }
             self.apply();
+        }
+    }
+
+    /// Updates the keys held from one watch response's events.
+    fn take_events(&mut self, response: &etcd_client::WatchResponse) {
+        for event in response.events() {
+            let Some(kv) = event.kv() else { continue };
+            let key = String::from_utf8_lossy(kv.key()).into_owned();
+            match event.event_type() {
+                EventType::Put => {
+                    self.raw.insert(key, kv.value().to_vec());
+                }
+                EventType::Delete => {
+                    self.raw.remove(&key);
+                }
+            }
+            self.revision = self.revision.max(kv.mod_revision());
         }
     }
 
@@ -373,4 +391,14 @@ impl Follower {
             }
         }
     }
+}
+
+/// Between half and all of `delay`: nodes that lost etcd together do not all come
+/// back in the same instant (each reconnect may read the whole prefix).
+fn jittered(delay: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let fraction = 0.5 + f64::from(nanos % 1000) / 2000.0;
+    delay.mul_f64(fraction)
 }

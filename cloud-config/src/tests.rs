@@ -186,26 +186,10 @@ fn ports_the_running_dataplane_cannot_take_are_refused() {
         "/c/nodes/n1/ports/vm".into(),
         br#"{"name":"vm","driver":"pcap","mtu":9000}"#.to_vec(),
     );
-    let running = [
-        Port {
-            name: "uplink".into(),
-            driver: "pcap".into(),
-            socket: None,
-            ifname: None,
-            path: None,
-            pci: None,
-            mtu: 1500,
-        },
-        Port {
-            name: "vm".into(),
-            driver: "pcap".into(),
-            socket: None,
-            ifname: None,
-            path: None,
-            pci: None,
-            mtu: 1500,
-        },
-    ];
+    let port = |name: &str| -> Port {
+        serde_json::from_str(&format!(r#"{{"name":"{name}","driver":"pcap"}}"#)).unwrap()
+    };
+    let running = [port("uplink"), port("vm")];
     let n1 = Reconciler::new("/c", "n1")
         .reconcile(&raw, Some(&running))
         .unwrap();

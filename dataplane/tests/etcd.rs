@@ -5,16 +5,17 @@
 //! Nodes run in process (a runtime over memory ports, the agent), except the one
 //! test that drives the binaries (`dataplane run --etcd`, `dpctl --etcd`).
 
-use std::future::Future;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::etcd::{block, registration, wait_until, Etcd, PREFIX};
+
 use cloud_config::agent::initial;
-use cloud_config::cloud_file::CloudFile;
 use cloud_config::{Agent, AgentOptions};
 use dataplane::control::cloud_status::{CloudStatus, CloudStatusView};
 use dataplane::control::{ControlState, SharedState};
@@ -23,11 +24,9 @@ use dataplane::pipeline::tables::ForwardingTables;
 use dataplane::port::memory::{MemoryPort, MemoryPortPeer};
 use dataplane::runtime::{Runtime, RuntimeConfig};
 use dataplane::topology::{file::TopologyFile, Topology};
-use etcd_client::{Client, PutOptions, Txn, TxnOp};
+use etcd_client::PutOptions;
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use packet::Pool;
-
-const PREFIX: &str = "/cloud";
 
 /// Two nodes, one VM each on network `net` (VNI 100).
 const CLOUD: &str = r#"
@@ -80,148 +79,6 @@ port = "vm"
 
 const A_MAC: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0a];
 const B_MAC: [u8; 6] = [0xfa, 0x16, 0x3e, 0, 0, 0x0b];
-
-/// The tests' own etcd clients live on this runtime (a client's connection is
-/// driven by the runtime that made it).
-static CLIENTS: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
-});
-
-fn block<F: Future>(future: F) -> F::Output {
-    CLIENTS.block_on(future)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// An etcd server on loopback; killed when dropped.
-struct Etcd {
-    child: Option<Child>,
-    dir: tempfile::TempDir,
-    client_port: u16,
-    peer_port: u16,
-}
-
-impl Etcd {
-    fn start() -> Etcd {
-        let mut etcd = Etcd {
-            child: None,
-            dir: tempfile::tempdir().unwrap(),
-            client_port: free_port(),
-            peer_port: free_port(),
-        };
-        etcd.spawn();
-        etcd
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
-    }
-
-    fn spawn(&mut self) {
-        let client = self.endpoint();
-        let peer = format!("http://127.0.0.1:{}", self.peer_port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("etcd.log"))
-            .unwrap();
-        let child = Command::new("etcd")
-            .args(["--name", "test", "--data-dir"])
-            .arg(self.dir.path().join("data"))
-            .args([
-                "--listen-client-urls",
-                &client,
-                "--advertise-client-urls",
-                &client,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer,
-                "--initial-advertise-peer-urls",
-                &peer,
-            ])
-            .args(["--initial-cluster", &format!("test={peer}")])
-            .args(["--logger", "zap", "--log-level", "error"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("etcd (Debian's etcd-server) is installed");
-        self.child = Some(child);
-        let endpoint = self.endpoint();
-        let ready = wait_until(Duration::from_secs(20), || {
-            block(async {
-                let Ok(mut client) = Client::connect([endpoint.as_str()], None).await else {
-                    return false;
-                };
-                client.get("probe", None).await.is_ok()
-            })
-        });
-        let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap_or_default();
-        assert!(ready, "etcd did not start: {log}");
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    fn restart(&mut self) {
-        self.kill();
-        self.spawn();
-    }
-
-    fn client(&self) -> Client {
-        let endpoint = self.endpoint();
-        block(async { Client::connect([endpoint.as_str()], None).await.unwrap() })
-    }
-
-    fn apply(&self, cloud: &str) -> i64 {
-        let objects = CloudFile::parse(cloud).unwrap().checked_objects().unwrap();
-        let mut client = self.client();
-        block(cloud_config::nodes::apply(&mut client, PREFIX, &objects))
-            .unwrap()
-            .revision
-    }
-
-    /// Writes raw key values in one transaction.
-    fn put_all(&self, entries: &[(&str, &str)]) {
-        let mut client = self.client();
-        let ops: Vec<TxnOp> = entries
-            .iter()
-            .map(|(key, value)| TxnOp::put(*key, *value, None))
-            .collect();
-        block(client.txn(Txn::new().and_then(ops))).unwrap();
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    condition()
-}
 
 /// A node in process: its runtime over memory ports, its control state and agent.
 struct Node {
@@ -383,10 +240,6 @@ fn vxlan_to(frames: &[Vec<u8>], vtep: [u8; 4]) -> usize {
             to_vtep && vxlan
         })
         .count()
-}
-
-fn registration(node: &str, vtep: &str, mac: &str) -> String {
-    format!(r#"{{"name":"{node}","vtep_ip":"{vtep}","mac":"{mac}","version":"test"}}"#)
 }
 
 #[test]
