@@ -672,7 +672,18 @@ fn measure_convergence() {
     }
 
     // One node's view of a cloud of N logical ports over 100 nodes.
+    let resident = || -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    };
     for ports in [1_000usize, 10_000, 100_000] {
+        let resident_before = resident();
         let mut raw = cloud_config::reconcile::Raw::new();
         for n in 0..100 {
             let node = format!(
@@ -736,12 +747,15 @@ fn measure_convergence() {
         assert!(outcome.refused.is_empty(), "{:?}", &outcome.refused[..1]);
         let topology = Topology::from_file(&outcome.file).unwrap();
         let start = Instant::now();
-        let _tables = ForwardingTables::build(&topology);
+        let tables = ForwardingTables::build(&topology);
         let build = start.elapsed();
+        let held = resident().saturating_sub(resident_before);
+        drop((tables, topology, outcome));
         println!(
-            "{ports} logical ports, {networks} networks, 100 nodes: {} keys, {:.0} bytes per port value; decode+derive+validate {reconcile:?}, tables {build:?}",
+            "{ports} logical ports, {networks} networks, 100 nodes: {} keys, {:.0} bytes per port value; decode+derive+validate {reconcile:?}, tables {build:?}; resident {:.1} MB more (keys, view, model, tables)",
             raw.len(),
-            bytes as f64 / ports as f64
+            bytes as f64 / ports as f64,
+            held as f64 / 1e6
         );
     }
 }
