@@ -563,12 +563,19 @@ fn the_binaries_write_follow_and_report_the_cloud() {
     );
 
     let socket: PathBuf = dir.path().join("n1.sock");
+    let metrics = format!("127.0.0.1:{}", support::etcd::free_port());
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_dataplane"))
         .args(["run", "--workers", "1", "--etcd", &endpoint, "--node", "n1"])
-        .args(["--etcd-lease-ttl", "2", "--control-socket"])
+        .args([
+            "--etcd-lease-ttl",
+            "2",
+            "--metrics",
+            &metrics,
+            "--control-socket",
+        ])
         .arg(&socket)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let socket_arg = socket.to_str().unwrap();
@@ -583,6 +590,19 @@ fn the_binaries_write_follow_and_report_the_cloud() {
     let reply: serde_json::Value = serde_json::from_slice(&status().stdout).unwrap();
     assert_eq!(reply["node"], "n1");
     assert_eq!(reply["nodes_down"], serde_json::json!(["n2"]));
+    let scrape = Command::new("curl")
+        .args(["-sS", "-m", "5", &format!("http://{metrics}/metrics")])
+        .output()
+        .unwrap();
+    let scrape = String::from_utf8_lossy(&scrape.stdout);
+    for line in [
+        "dataplane_etcd_connected 1",
+        "dataplane_etcd_registered 1",
+        "dataplane_etcd_nodes_down 1",
+        "dataplane_etcd_refused_objects 0",
+    ] {
+        assert!(scrape.lines().any(|l| l == line), "no {line} in {scrape}");
+    }
     let topology = dpctl(&["--socket", socket_arg, "topology"]);
     let topology = String::from_utf8_lossy(&topology.stdout);
     assert!(
@@ -619,7 +639,7 @@ fn median_and_worst(mut samples: Vec<Duration>) -> (Duration, Duration) {
 /// node's workers run the snapshot that holds it, for 100 writes; and what one node's
 /// view costs to derive, validate and compile as the cloud grows.
 #[test]
-#[ignore = "a measurement: cargo test --release -p dataplane --test etcd -- --ignored --nocapture"]
+#[ignore = "a measurement: cargo test -p dataplane --test etcd -- --ignored --nocapture measure"]
 fn measure_convergence() {
     let etcd = Etcd::start();
     etcd.apply(CLOUD);

@@ -25,7 +25,7 @@ pub fn block<F: Future>(future: F) -> F::Output {
     CLIENTS.block_on(future)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
