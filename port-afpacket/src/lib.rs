@@ -3,9 +3,14 @@
 //! packet (receiving makes none at all; transmitting one per burst).
 //!
 //! - Receive: one socket per queue, each with a TPACKET_V3 ring ([`rx`]). With several
-//!   queues the sockets form a fanout group hashing flows (the kernel's flow hash is
-//!   symmetric, so both directions of a flow reach the same queue). Frames this host
-//!   sends are not received (PACKET_IGNORE_OUTGOING, and checked per frame).
+//!   queues the sockets form a fanout group hashing flows (the kernel's own flow hash
+//!   is symmetric, so both directions of a flow reach the same queue; a NIC that hands
+//!   the kernel its RSS hash is as symmetric as its key). Frames this host sends are
+//!   not received (PACKET_IGNORE_OUTGOING, and checked per frame).
+//! - A peer that leaves checksums or segmentation to the device (a veth end with its
+//!   default offloads) hands over frames whose checksum is not filled in or that are
+//!   larger than the MTU (the latter counted as receive errors): such peers need
+//!   their transmit offloads off (`ethtool -K DEV tx off`).
 //! - Transmit: one socket per queue with a TPACKET_V2 ring ([`tx`]), bound to no
 //!   protocol (it receives nothing) and bypassing the qdisc.
 //! - The interface is put in promiscuous mode while the port is open (a packet
@@ -20,22 +25,15 @@ mod tx;
 use std::io;
 use std::sync::Arc;
 
-use port::{Capabilities, LinkState, PortInfo, PortQueues, PortStats, RxQueue, TxQueue};
-use port_netdev::{explain, Interface};
+use port::{PortQueues, RxQueue, TxQueue};
+use port_netdev::{explain, Interface, InterfacePortInfo};
 
 use rx::{AfPacketRxQueue, RxRingShape};
 use socket::{page_size, PacketSocket, ALL_PROTOCOLS};
 use tx::{AfPacketTxQueue, TxRingShape};
 
-/// How to open an AF_PACKET port.
-#[derive(Clone, Debug)]
-pub struct AfPacketConfig {
-    pub ifname: String,
-    /// Receive and transmit queues (sockets), at least 1.
-    pub queues: u16,
-    /// The largest frame taken or given, Ethernet header (and a VLAN tag) included.
-    pub max_frame: u32,
-}
+/// How to open an AF_PACKET port: `queues` sockets each way.
+pub use port_netdev::InterfaceConfig as AfPacketConfig;
 
 /// Capabilities opening the port takes: packet sockets.
 const NEEDS: &str = "CAP_NET_RAW";
@@ -76,18 +74,13 @@ impl AfPacketPort {
         let interface = Self::check(&config.ifname)?;
         let queues = config.queues.max(1);
         let max_frame = config.max_frame as usize;
-        let info = Arc::new(AfPacketInfo {
-            name: name.to_owned(),
-            capabilities: Capabilities {
-                rx_queues: queues,
-                tx_queues: queues,
-                max_frame: config.max_frame,
-                hashes_flows: queues > 1,
-                rx_checksum: false,
-            },
-            stats: PortStats::new(queues.into(), queues.into()),
-            interface: interface.clone(),
-        });
+        let info = Arc::new(InterfacePortInfo::new(
+            name,
+            interface.clone(),
+            queues,
+            config.max_frame,
+            queues > 1,
+        ));
         let rx_shape = RxRingShape {
             block_size: RX_BLOCK_SIZE.max(page_size()),
             blocks: RX_BLOCKS,
@@ -216,30 +209,4 @@ fn open_tx(
     let ring = socket.map(shape.bytes())?;
     socket.bind(interface.index(), 0)?;
     Ok((socket, ring))
-}
-
-/// The port as the control plane sees it: its link read from the interface.
-struct AfPacketInfo {
-    name: String,
-    capabilities: Capabilities,
-    stats: PortStats,
-    interface: Interface,
-}
-
-impl PortInfo for AfPacketInfo {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.capabilities
-    }
-
-    fn link(&self) -> LinkState {
-        self.interface.link()
-    }
-
-    fn stats(&self) -> &PortStats {
-        &self.stats
-    }
 }

@@ -2,14 +2,13 @@
 //! (in a namespace the test makes): frames both ways, fanout over several queues,
 //! frames too large, link state, and what is refused at open.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use packet::{Burst, Pool, PoolConfig};
 use port::PortQueues;
 use port_afpacket::{AfPacketConfig, AfPacketPort};
-use port_netdev::testing::VethNs;
+use port_netdev::testing::{self, UdpReceived, VethNs};
 
 const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xaa, 0x01];
 const PORT_MAC_TEXT: &str = "02:00:00:00:aa:01";
@@ -33,52 +32,17 @@ fn open(link: &VethNs, queues: u16, max_frame: u32) -> PortQueues {
 
 /// A UDP socket in the namespace, bound to the peer's address.
 fn peer_socket(link: &VethNs, port: u16) -> UdpSocket {
-    link.ns.enter(move || {
-        let socket = UdpSocket::bind(("10.91.0.2", port)).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        socket
-    })
+    link.ns.udp_socket("10.91.0.2", port)
 }
 
-/// Polls every receive queue until `want` UDP frames to port `to` arrived or two
-/// seconds passed; returns (queue, source port, payload) of each.
-fn receive_udp(
-    port: &mut PortQueues,
-    pool: &mut Pool,
-    to: u16,
-    want: usize,
-) -> Vec<(usize, u16, Vec<u8>)> {
-    let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while got.len() < want && Instant::now() < deadline {
-        for (queue, rx) in port.rx.iter_mut().enumerate() {
-            let mut burst = Burst::with_capacity(32);
-            rx.rx_burst(pool, &mut burst, 32).unwrap();
-            for packet in burst.drain() {
-                assert_eq!(packet.rx_port, 3);
-                if let Ok(headers) = etherparse::SlicedPacket::from_ethernet(packet.data()) {
-                    if let Some(etherparse::TransportSlice::Udp(udp)) = headers.transport {
-                        if udp.destination_port() == to {
-                            got.push((queue, udp.source_port(), udp.payload().to_vec()));
-                        }
-                    }
-                }
-                pool.free(packet);
-            }
-        }
-    }
-    got
+/// The UDP frames to port `to` the port received, each with `rx_port` 3.
+fn receive_udp(port: &mut PortQueues, pool: &mut Pool, to: u16, want: usize) -> Vec<UdpReceived> {
+    testing::receive_udp(port, pool, 3, to, want)
 }
 
 fn udp_frame(source_port: u16, payload: &[u8]) -> Vec<u8> {
-    let builder = etherparse::PacketBuilder::ethernet2(PORT_MAC, PEER_MAC)
-        .ipv4([10, 91, 0, 1], [10, 91, 0, 2], 64)
-        .udp(source_port, 7000);
-    let mut frame = Vec::with_capacity(builder.size(payload.len()));
-    builder.write(&mut frame, payload).unwrap();
-    frame
+    let (from, to) = ([10, 91, 0, 1], [10, 91, 0, 2]);
+    testing::udp_frame((PORT_MAC, from, source_port), (PEER_MAC, to, 7000), payload)
 }
 
 #[test]
@@ -152,18 +116,7 @@ fn several_queues_receive_every_frame_once_and_keep_each_flow_on_one_queue() {
     }
     let got = receive_udp(&mut port, &mut pool, 9000, 160);
     assert_eq!(got.len(), 160, "every frame once");
-    let mut queues_of_flow: BTreeMap<u16, BTreeSet<usize>> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for (queue, source, payload) in &got {
-        queues_of_flow.entry(*source).or_default().insert(*queue);
-        assert!(seen.insert((*source, payload[0])), "received twice");
-    }
-    assert_eq!(queues_of_flow.len(), 16);
-    assert!(
-        queues_of_flow.values().all(|q| q.len() == 1),
-        "{queues_of_flow:?}"
-    );
-    let used: BTreeSet<usize> = queues_of_flow.values().flatten().copied().collect();
+    let used = testing::each_once_one_queue_per_flow(&got);
     assert!(
         used.len() > 1,
         "16 flows spread over more than one queue: {used:?}"

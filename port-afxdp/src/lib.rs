@@ -24,8 +24,8 @@ use std::io;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use port::{Capabilities, LinkState, PortInfo, PortQueues, PortStats, RxQueue, TxQueue};
-use port_netdev::{explain, Interface};
+use port::{PortQueues, RxQueue, TxQueue};
+use port_netdev::{explain, Interface, InterfacePortInfo};
 use xsk_rs::config::{
     BindFlags, FrameSize, Interface as XskInterface, QueueSize, SocketConfig, UmemConfig,
 };
@@ -33,15 +33,9 @@ use xsk_rs::{Socket, Umem};
 
 use queues::{AfXdpRxQueue, AfXdpTxQueue};
 
-/// How to open an AF_XDP port.
-#[derive(Clone, Debug)]
-pub struct AfXdpConfig {
-    pub ifname: String,
-    /// Sockets, bound to the interface's queues 0..queues; at least 1.
-    pub queues: u16,
-    /// The largest frame taken or given, Ethernet header (and a VLAN tag) included.
-    pub max_frame: u32,
-}
+/// How to open an AF_XDP port: `queues` sockets, on the interface's queues
+/// 0..queues.
+pub use port_netdev::InterfaceConfig as AfXdpConfig;
 
 /// Capabilities opening the port takes: XDP sockets, and loading and attaching
 /// libxdp's program.
@@ -90,20 +84,15 @@ impl AfXdpPort {
         let frame_size = (largest + XDP_HEADROOM)
             .next_power_of_two()
             .clamp(2048, 4096);
-        let info = Arc::new(AfXdpInfo {
-            name: name.to_owned(),
-            capabilities: Capabilities {
-                rx_queues: queues,
-                tx_queues: queues,
-                max_frame: config.max_frame,
-                // The NIC's RSS spreads flows; whether both directions of a flow meet
-                // depends on its key, which this port does not set.
-                hashes_flows: false,
-                rx_checksum: false,
-            },
-            stats: PortStats::new(queues.into(), queues.into()),
+        let info = Arc::new(InterfacePortInfo::new(
+            name,
             interface,
-        });
+            queues,
+            config.max_frame,
+            // The NIC's RSS spreads flows; whether both directions of a flow meet
+            // depends on its key, which this port does not set.
+            false,
+        ));
         let xsk_interface =
             XskInterface::new(CString::new(config.ifname.as_str()).map_err(|_| {
                 io::Error::new(io::ErrorKind::InvalidInput, "ifname: contains a NUL byte")
@@ -202,30 +191,4 @@ fn receive_queues(ifname: &str) -> usize {
                 .count()
         })
         .unwrap_or(0)
-}
-
-/// The port as the control plane sees it: its link read from the interface.
-struct AfXdpInfo {
-    name: String,
-    capabilities: Capabilities,
-    stats: PortStats,
-    interface: Interface,
-}
-
-impl PortInfo for AfXdpInfo {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.capabilities
-    }
-
-    fn link(&self) -> LinkState {
-        self.interface.link()
-    }
-
-    fn stats(&self) -> &PortStats {
-        &self.stats
-    }
 }

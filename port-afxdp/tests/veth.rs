@@ -4,14 +4,12 @@
 
 #![cfg(feature = "libxdp")]
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::UdpSocket;
-use std::time::{Duration, Instant};
 
 use packet::{Burst, Pool, PoolConfig};
 use port::PortQueues;
 use port_afxdp::{AfXdpConfig, AfXdpPort};
-use port_netdev::testing::{run, VethNs};
+use port_netdev::testing::{self, run, UdpReceived, VethNs};
 
 const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xaa, 0x03];
 const PORT_MAC_TEXT: &str = "02:00:00:00:aa:03";
@@ -32,48 +30,19 @@ fn config(ifname: &str, queues: u16) -> AfXdpConfig {
     }
 }
 
+/// A UDP socket in the namespace, bound to the peer's address.
 fn peer_socket(link: &VethNs, port: u16) -> UdpSocket {
-    link.ns.enter(move || {
-        let socket = UdpSocket::bind(("10.94.0.2", port)).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        socket
-    })
+    link.ns.udp_socket("10.94.0.2", port)
 }
 
-/// Polls every queue until `want` UDP frames to port 9000 arrived or two seconds
-/// passed; (queue, source port, payload) of each.
-fn receive_udp(port: &mut PortQueues, pool: &mut Pool, want: usize) -> Vec<(usize, u16, Vec<u8>)> {
-    let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while got.len() < want && Instant::now() < deadline {
-        for (queue, rx) in port.rx.iter_mut().enumerate() {
-            let mut burst = Burst::with_capacity(32);
-            rx.rx_burst(pool, &mut burst, 32).unwrap();
-            for packet in burst.drain() {
-                assert_eq!(packet.rx_port, 7);
-                if let Ok(headers) = etherparse::SlicedPacket::from_ethernet(packet.data()) {
-                    if let Some(etherparse::TransportSlice::Udp(udp)) = headers.transport {
-                        if udp.destination_port() == 9000 {
-                            got.push((queue, udp.source_port(), udp.payload().to_vec()));
-                        }
-                    }
-                }
-                pool.free(packet);
-            }
-        }
-    }
-    got
+/// The UDP frames to port 9000 the port received.
+fn receive_udp(port: &mut PortQueues, pool: &mut Pool, want: usize) -> Vec<UdpReceived> {
+    testing::receive_udp(port, pool, 7, 9000, want)
 }
 
 fn udp_frame(payload: &[u8]) -> Vec<u8> {
-    let builder = etherparse::PacketBuilder::ethernet2(PORT_MAC, PEER_MAC)
-        .ipv4([10, 94, 0, 1], [10, 94, 0, 2], 64)
-        .udp(9000, 7000);
-    let mut frame = Vec::with_capacity(builder.size(payload.len()));
-    builder.write(&mut frame, payload).unwrap();
-    frame
+    let (from, to) = ([10, 94, 0, 1], [10, 94, 0, 2]);
+    testing::udp_frame((PORT_MAC, from, 9000), (PEER_MAC, to, 7000), payload)
 }
 
 fn has_xdp_program(ifname: &str) -> bool {
@@ -134,22 +103,8 @@ fn several_queues_receive_every_frame_once_and_keep_each_flow_on_one_queue() {
     }
     let got = receive_udp(&mut port, &mut pool, 160);
     assert_eq!(got.len(), 160, "every frame once");
-    let mut queues_of_flow: BTreeMap<u16, BTreeSet<usize>> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for (queue, source, payload) in &got {
-        queues_of_flow.entry(*source).or_default().insert(*queue);
-        assert!(seen.insert((*source, payload[0])), "received twice");
-    }
-    assert!(
-        queues_of_flow.values().all(|q| q.len() == 1),
-        "{queues_of_flow:?}"
-    );
-    let used: BTreeSet<usize> = queues_of_flow.values().flatten().copied().collect();
-    assert_eq!(
-        used.len(),
-        2,
-        "16 flows spread over both queues: {queues_of_flow:?}"
-    );
+    let used = testing::each_once_one_queue_per_flow(&got);
+    assert_eq!(used.len(), 2, "16 flows spread over both queues: {used:?}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use port::LinkState;
+use port::{Capabilities, LinkState, PortInfo, PortStats};
 
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -135,6 +135,68 @@ impl Interface {
             ));
         }
         Ok(ifreq)
+    }
+}
+
+/// How to open a kernel-interface port.
+#[derive(Clone, Debug)]
+pub struct InterfaceConfig {
+    pub ifname: String,
+    /// Receive and transmit queues, at least 1.
+    pub queues: u16,
+    /// The largest frame taken or given, Ethernet header (and a VLAN tag) included.
+    pub max_frame: u32,
+}
+
+/// A kernel-interface port as the control plane sees it: name, capabilities and
+/// statistics, and its link read from the interface.
+pub struct InterfacePortInfo {
+    pub name: String,
+    pub capabilities: Capabilities,
+    pub stats: PortStats,
+    pub interface: Interface,
+}
+
+impl InterfacePortInfo {
+    /// Port `name` on `interface`, with `queues` queues each way; `hashes_flows` when
+    /// the kernel spreads flows over them symmetrically.
+    pub fn new(
+        name: &str,
+        interface: Interface,
+        queues: u16,
+        max_frame: u32,
+        hashes_flows: bool,
+    ) -> Self {
+        InterfacePortInfo {
+            name: name.to_owned(),
+            capabilities: Capabilities {
+                rx_queues: queues,
+                tx_queues: queues,
+                max_frame,
+                hashes_flows,
+                rx_checksum: false,
+            },
+            stats: PortStats::new(queues.into(), queues.into()),
+            interface,
+        }
+    }
+}
+
+impl PortInfo for InterfacePortInfo {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
+    fn link(&self) -> LinkState {
+        self.interface.link()
+    }
+
+    fn stats(&self) -> &PortStats {
+        &self.stats
     }
 }
 

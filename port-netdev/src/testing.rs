@@ -3,10 +3,16 @@
 //! per-call prefix so tests running at once never collide; dropping the guard
 //! deletes the namespace (and with it the veth pair), also when the test fails.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
+use std::net::UdpSocket;
 use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use packet::{Burst, Pool};
+use port::PortQueues;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -178,4 +184,81 @@ impl Netns {
             "permanent",
         ]);
     }
+}
+
+impl Netns {
+    /// A UDP socket of the namespace bound to `ip:port`, reads timing out after 3 s.
+    pub fn udp_socket(&self, ip: &'static str, port: u16) -> UdpSocket {
+        self.enter(move || {
+            let socket = UdpSocket::bind((ip, port)).unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(3)))
+                .unwrap();
+            socket
+        })
+    }
+}
+
+/// A UDP frame a port receives: the queue it came on, its source port, its payload.
+pub type UdpReceived = (usize, u16, Vec<u8>);
+
+/// Polls every receive queue of `port` until `want` UDP frames to port `to` arrived
+/// or two seconds passed. Every frame must carry `rx_port`.
+pub fn receive_udp(
+    port: &mut PortQueues,
+    pool: &mut Pool,
+    rx_port: u16,
+    to: u16,
+    want: usize,
+) -> Vec<UdpReceived> {
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while got.len() < want && Instant::now() < deadline {
+        for (queue, rx) in port.rx.iter_mut().enumerate() {
+            let mut burst = Burst::with_capacity(32);
+            rx.rx_burst(pool, &mut burst, 32).unwrap();
+            for packet in burst.drain() {
+                assert_eq!(packet.rx_port, rx_port);
+                if let Ok(headers) = etherparse::SlicedPacket::from_ethernet(packet.data()) {
+                    if let Some(etherparse::TransportSlice::Udp(udp)) = headers.transport {
+                        if udp.destination_port() == to {
+                            got.push((queue, udp.source_port(), udp.payload().to_vec()));
+                        }
+                    }
+                }
+                pool.free(packet);
+            }
+        }
+    }
+    got
+}
+
+/// An Ethernet / IPv4 / UDP frame: `from` and `to` are (MAC, address, port).
+pub fn udp_frame(
+    from: ([u8; 6], [u8; 4], u16),
+    to: ([u8; 6], [u8; 4], u16),
+    payload: &[u8],
+) -> Vec<u8> {
+    let builder = etherparse::PacketBuilder::ethernet2(from.0, to.0)
+        .ipv4(from.1, to.1, 64)
+        .udp(from.2, to.2);
+    let mut frame = Vec::with_capacity(builder.size(payload.len()));
+    builder.write(&mut frame, payload).unwrap();
+    frame
+}
+
+/// Checks that no frame came twice (sources send distinct payloads per round) and
+/// that each flow (source port) stayed on one queue; returns the queues used.
+pub fn each_once_one_queue_per_flow(got: &[UdpReceived]) -> BTreeSet<usize> {
+    let mut queues_of_flow: BTreeMap<u16, BTreeSet<usize>> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for (queue, source, payload) in got {
+        queues_of_flow.entry(*source).or_default().insert(*queue);
+        assert!(seen.insert((*source, payload.clone())), "received twice");
+    }
+    assert!(
+        queues_of_flow.values().all(|q| q.len() == 1),
+        "a flow on several queues: {queues_of_flow:?}"
+    );
+    queues_of_flow.into_values().flatten().collect()
 }

@@ -15,22 +15,13 @@ use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
 use packet::{Burst, Pool};
-use port::{
-    Capabilities, LinkState, PortInfo, PortQueues, PortStats, QueueStatsCell, RxQueue, TxQueue,
-};
-use port_netdev::{explain, Interface};
+use port::{PortQueues, QueueStatsCell, RxQueue, TxQueue};
+use port_netdev::{explain, Interface, InterfacePortInfo};
 
 use fd::TapFd;
 
-/// How to open a TAP port.
-#[derive(Clone, Debug)]
-pub struct TapConfig {
-    pub ifname: String,
-    /// Receive and transmit queues (file descriptors), at least 1.
-    pub queues: u16,
-    /// The largest frame taken or given, Ethernet header (and a VLAN tag) included.
-    pub max_frame: u32,
-}
+/// How to open a TAP port: `queues` file descriptors.
+pub use port_netdev::InterfaceConfig as TapConfig;
 
 /// Capabilities opening the port takes: creating or attaching to a TAP, bringing
 /// its link up.
@@ -62,18 +53,13 @@ impl TapPort {
                 e,
             )
         })?;
-        let info = Arc::new(TapInfo {
-            name: name.to_owned(),
-            capabilities: Capabilities {
-                rx_queues: queues,
-                tx_queues: queues,
-                max_frame: config.max_frame,
-                hashes_flows: queues > 1,
-                rx_checksum: false,
-            },
-            stats: PortStats::new(queues.into(), queues.into()),
+        let info = Arc::new(InterfacePortInfo::new(
+            name,
             interface,
-        });
+            queues,
+            config.max_frame,
+            queues > 1,
+        ));
         let fds: Vec<Arc<TapFd>> = fds.into_iter().map(Arc::new).collect();
         let max_frame = config.max_frame as usize;
         Ok(PortQueues {
@@ -201,32 +187,5 @@ impl TxQueue for TapTxQueue {
             self.stats.error(errors);
         }
         Ok(sent as usize)
-    }
-}
-
-/// The port as the control plane sees it: its link read from the interface (while
-/// it is in the dataplane's network namespace).
-struct TapInfo {
-    name: String,
-    capabilities: Capabilities,
-    stats: PortStats,
-    interface: Interface,
-}
-
-impl PortInfo for TapInfo {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.capabilities
-    }
-
-    fn link(&self) -> LinkState {
-        self.interface.link()
-    }
-
-    fn stats(&self) -> &PortStats {
-        &self.stats
     }
 }

@@ -1,13 +1,11 @@
 //! The TAP port creates its interface; the test moves it into a namespace of its
 //! own, where a real kernel stack sends and receives through it.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::UdpSocket;
-use std::time::{Duration, Instant};
 
 use packet::{Burst, Pool, PoolConfig};
 use port::PortQueues;
-use port_netdev::testing::{unique_name, Netns};
+use port_netdev::testing::{self, unique_name, Netns, UdpReceived};
 use port_tap::{TapConfig, TapPort};
 
 const PORT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0xaa, 0x02];
@@ -31,48 +29,19 @@ fn tap_in_namespace(tag: &str, queues: u16, max_frame: u32) -> (Netns, PortQueue
     (ns, port)
 }
 
+/// A UDP socket in the namespace, bound to the peer's address.
 fn peer_socket(ns: &Netns, port: u16) -> UdpSocket {
-    ns.enter(move || {
-        let socket = UdpSocket::bind(("10.93.0.2", port)).unwrap();
-        socket
-            .set_read_timeout(Some(Duration::from_secs(3)))
-            .unwrap();
-        socket
-    })
+    ns.udp_socket("10.93.0.2", port)
 }
 
-/// Polls every queue until `want` UDP frames to port 9000 arrived or two seconds
-/// passed; (queue, source port, payload) of each.
-fn receive_udp(port: &mut PortQueues, pool: &mut Pool, want: usize) -> Vec<(usize, u16, Vec<u8>)> {
-    let mut got = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while got.len() < want && Instant::now() < deadline {
-        for (queue, rx) in port.rx.iter_mut().enumerate() {
-            let mut burst = Burst::with_capacity(32);
-            rx.rx_burst(pool, &mut burst, 32).unwrap();
-            for packet in burst.drain() {
-                assert_eq!(packet.rx_port, 5);
-                if let Ok(headers) = etherparse::SlicedPacket::from_ethernet(packet.data()) {
-                    if let Some(etherparse::TransportSlice::Udp(udp)) = headers.transport {
-                        if udp.destination_port() == 9000 {
-                            got.push((queue, udp.source_port(), udp.payload().to_vec()));
-                        }
-                    }
-                }
-                pool.free(packet);
-            }
-        }
-    }
-    got
+/// The UDP frames to port 9000 the port received.
+fn receive_udp(port: &mut PortQueues, pool: &mut Pool, want: usize) -> Vec<UdpReceived> {
+    testing::receive_udp(port, pool, 5, 9000, want)
 }
 
 fn udp_frame(payload: &[u8]) -> Vec<u8> {
-    let builder = etherparse::PacketBuilder::ethernet2(PORT_MAC, PEER_MAC)
-        .ipv4([10, 93, 0, 1], [10, 93, 0, 2], 64)
-        .udp(9000, 7000);
-    let mut frame = Vec::with_capacity(builder.size(payload.len()));
-    builder.write(&mut frame, payload).unwrap();
-    frame
+    let (from, to) = ([10, 93, 0, 1], [10, 93, 0, 2]);
+    testing::udp_frame((PORT_MAC, from, 9000), (PEER_MAC, to, 7000), payload)
 }
 
 #[test]
@@ -117,17 +86,7 @@ fn several_queues_receive_every_frame_once_and_keep_each_flow_on_one_queue() {
     }
     let got = receive_udp(&mut port, &mut pool, 160);
     assert_eq!(got.len(), 160, "every frame once");
-    let mut queues_of_flow: BTreeMap<u16, BTreeSet<usize>> = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    for (queue, source, payload) in &got {
-        queues_of_flow.entry(*source).or_default().insert(*queue);
-        assert!(seen.insert((*source, payload[0])), "received twice");
-    }
-    assert!(
-        queues_of_flow.values().all(|q| q.len() == 1),
-        "{queues_of_flow:?}"
-    );
-    let used: BTreeSet<usize> = queues_of_flow.values().flatten().copied().collect();
+    let used = testing::each_once_one_queue_per_flow(&got);
     assert!(
         used.len() > 1,
         "16 flows spread over more than one queue: {used:?}"
