@@ -779,3 +779,64 @@ fn measure_convergence() {
         );
     }
 }
+
+/// Without etcd at start a node resumes the configuration its `--state` file saved
+/// (and catches up once etcd answers); without one it refuses to start, naming etcd.
+#[test]
+fn a_node_started_without_etcd_resumes_its_saved_state_or_refuses() {
+    let mut etcd = Etcd::start();
+    etcd.apply(CLOUD);
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = etcd.endpoint();
+    let socket = dir.path().join("n1.sock");
+    let state = dir.path().join("n1.state.toml");
+    let start = |with_state: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dataplane"));
+        command
+            .args(["run", "--workers", "1", "--etcd", &endpoint, "--node", "n1"])
+            .arg("--control-socket")
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if with_state {
+            command.arg("--state").arg(&state);
+        }
+        command.spawn().unwrap()
+    };
+    let status = || {
+        let output = dpctl(&["--socket", socket.to_str().unwrap(), "-o", "json", "status"]);
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).ok()
+    };
+    let stop = |mut daemon: std::process::Child| {
+        // SAFETY: kill sends a signal to the child we spawned.
+        unsafe { libc::kill(daemon.id() as i32, libc::SIGINT) };
+        assert!(daemon.wait().unwrap().success());
+    };
+    let daemon = start(true);
+    assert!(wait_until(Duration::from_secs(15), || status()
+        .is_some_and(|s| s["connected"] == true)));
+    stop(daemon);
+    assert!(state.exists(), "the state file was not written");
+
+    etcd.kill();
+    let refused = start(false).wait_with_output().unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("--etcd http://127.0.0.1:"), "{message}");
+    assert!(message.contains("no --state file"), "{message}");
+
+    let daemon = start(true);
+    assert!(
+        wait_until(Duration::from_secs(20), || status()
+            .is_some_and(|s| s["connected"] == false)),
+        "{:?}",
+        status()
+    );
+    let topology = dpctl(&["--socket", socket.to_str().unwrap(), "topology"]);
+    assert!(String::from_utf8_lossy(&topology.stdout).contains("name = \"b\""));
+    etcd.restart();
+    assert!(wait_until(Duration::from_secs(20), || {
+        status().is_some_and(|s| s["connected"] == true && s["full_reads"] == 1)
+    }));
+    stop(daemon);
+}
