@@ -73,6 +73,7 @@ pub fn chassis_from(c: pb::Chassis) -> Result<file::Chassis, String> {
         name: c.name,
         vtep_ip: c.vtep_ip,
         mac: c.mac,
+        down: c.down,
     })
 }
 
@@ -81,6 +82,7 @@ pub fn chassis_to(c: &file::Chassis) -> pb::Chassis {
         name: c.name.clone(),
         vtep_ip: c.vtep_ip.clone(),
         mac: c.mac.clone(),
+        down: c.down,
     }
 }
 

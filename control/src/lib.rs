@@ -8,6 +8,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod client;
+pub mod cloud_status;
 pub mod connections;
 mod convert;
 mod frame;
@@ -31,4 +32,5 @@ pub mod proto {
 
 pub use instance::{lock_path, InstanceLock};
 pub use server::{check_tcp, default_socket_path, ControlOptions, ControlServer};
+pub use service::SharedState;
 pub use state::ControlState;

@@ -32,6 +32,8 @@ const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset
 pub struct MetricsSource {
     pub runtime: RuntimeHandle,
     pub port_names: Vec<String>,
+    /// The cloud agent's state, when the configuration follows etcd.
+    pub cloud: Option<Arc<super::cloud_status::CloudStatus>>,
 }
 
 fn counter_family(registry: &mut Registry, name: &str, help: &str) -> Family<Labels, Counter> {
@@ -88,6 +90,10 @@ pub fn render(source: &MetricsSource, connections: &[ConnRecord]) -> String {
         "Seconds since the workers started",
         uptime,
     );
+
+    if let Some(cloud) = &source.cloud {
+        cloud_agent(&mut registry, &cloud.get());
+    }
 
     let mut text = String::new();
     // Writing to a String cannot fail.
@@ -283,4 +289,40 @@ async fn respond(
     .await
     .unwrap_or_default();
     reply(StatusCode::OK, CONTENT_TYPE, render(&source, &records))
+}
+
+/// The etcd agent: connected, the revision in force, refused objects, nodes down.
+fn cloud_agent(registry: &mut Registry, status: &super::cloud_status::CloudStatusView) {
+    let gauges: [(&str, &str, i64); 5] = [
+        (
+            "etcd_connected",
+            "1 while the agent's watch on etcd is established, else 0 (the node keeps its last configuration)",
+            i64::from(status.connected),
+        ),
+        (
+            "etcd_registered",
+            "1 while this node's registration under its lease is in place",
+            i64::from(status.registered),
+        ),
+        (
+            "etcd_revision",
+            "The etcd revision the configuration in force was derived from",
+            status.revision,
+        ),
+        (
+            "etcd_refused_objects",
+            "Objects in etcd refused (malformed or invalid) and left out of the configuration",
+            status.refused.len() as i64,
+        ),
+        (
+            "etcd_nodes_down",
+            "Other nodes of the cloud whose registration (lease) is absent",
+            status.nodes_down.len() as i64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let gauge = Gauge::<i64>::default();
+        gauge.set(value);
+        registry.register(name, help, gauge);
+    }
 }

@@ -4,7 +4,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -16,7 +16,7 @@ use super::instance::InstanceLock;
 use super::metrics::{self, MetricsSource};
 use super::proto::dataplane_server::DataplaneServer;
 use super::proto::DESCRIPTOR;
-use super::service::ControlService;
+use super::service::{ControlService, SharedState};
 use super::state::ControlState;
 use super::tls::ServerTlsFiles;
 
@@ -71,6 +71,15 @@ impl ControlServer {
         state: ControlState,
         instance: InstanceLock,
     ) -> io::Result<ControlServer> {
+        ControlServer::start_shared(options, Arc::new(Mutex::new(state)), instance)
+    }
+
+    /// As `start_locked`, serving a state that the cloud agent changes too.
+    pub fn start_shared(
+        options: &ControlOptions,
+        state: SharedState,
+        instance: InstanceLock,
+    ) -> io::Result<ControlServer> {
         let tcp = match (options.tcp, &options.tls) {
             (Some(address), Some(tls)) => {
                 let config = tls.config()?;
@@ -93,9 +102,13 @@ impl ControlServer {
                     io::Error::new(error.kind(), format!("--metrics {address}: {error}"))
                 })?;
                 listener.set_nonblocking(true)?;
+                let state = state
+                    .lock()
+                    .map_err(|_| io::Error::other("control state poisoned"))?;
                 let source = MetricsSource {
                     runtime: state.runtime().clone(),
                     port_names: state.file().ports.iter().map(|p| p.name.clone()).collect(),
+                    cloud: state.cloud_status().cloned(),
                 };
                 tracing::info!(address = %listener.local_addr()?, "metrics endpoint at /metrics");
                 Some((listener, Arc::new(source)))
@@ -106,7 +119,7 @@ impl ControlServer {
             .enable_all()
             .build()?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let service = ControlService::new(state);
+        let service = ControlService::shared(state);
         let worker_cores = options.worker_cores.clone();
         let thread = std::thread::Builder::new()
             .name("control".into())

@@ -24,18 +24,26 @@ use topology::{file, Binding, Topology};
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// The desired state, shared by the control API and the cloud agent (one lock:
+/// their changes are serialised).
+pub type SharedState = Arc<Mutex<ControlState>>;
+
 pub struct ControlService {
-    state: Arc<Mutex<ControlState>>,
+    state: SharedState,
     runtime: RuntimeHandle,
     /// The stats at the last ClearStats: the API reports counters since then.
     baseline: Mutex<Option<views::Baseline>>,
 }
 
 impl ControlService {
-    pub fn new(state: ControlState) -> Self {
-        let runtime = state.runtime().clone();
+    /// Serves a state that another writer (the cloud agent) changes too.
+    pub fn shared(state: SharedState) -> Self {
+        let runtime = match state.lock() {
+            Ok(state) => state.runtime().clone(),
+            Err(poisoned) => poisoned.into_inner().runtime().clone(),
+        };
         ControlService {
-            state: Arc::new(Mutex::new(state)),
+            state,
             runtime,
             baseline: Mutex::new(None),
         }
@@ -486,6 +494,15 @@ impl pb::dataplane_server::Dataplane for ControlService {
             topology,
             &stats,
             only,
+        )))
+    }
+
+    async fn cloud_status(&self, _: Request<pb::Empty>) -> Reply<pb::CloudStatusReply> {
+        let state = self.lock()?;
+        let status = state.cloud_status().map(|status| status.get());
+        Ok(Response::new(views::cloud_status(
+            status,
+            state.generation(),
         )))
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tonic::Status;
 
+use super::cloud_status::CloudStatus;
 use super::status::{refused, Op};
 use pipeline::tables::ForwardingTables;
 use runtime::RuntimeHandle;
@@ -20,6 +21,8 @@ pub struct ControlState {
     runtime: RuntimeHandle,
     /// Where each accepted change is saved before it is published.
     state_file: Option<PathBuf>,
+    /// Set when the configuration follows etcd (the cloud agent reports here).
+    cloud: Option<Arc<CloudStatus>>,
 }
 
 /// A section of the topology file whose objects are created, updated and deleted by
@@ -76,6 +79,7 @@ impl ControlState {
             tables,
             runtime,
             state_file: None,
+            cloud: None,
         })
     }
 
@@ -85,6 +89,16 @@ impl ControlState {
         super::state_file::save(&path, &self.file)?;
         self.state_file = Some(path);
         Ok(self)
+    }
+
+    /// The configuration follows etcd; the agent reports its state in `status`.
+    pub fn with_cloud_status(mut self, status: Arc<CloudStatus>) -> Self {
+        self.cloud = Some(status);
+        self
+    }
+
+    pub fn cloud_status(&self) -> Option<&Arc<CloudStatus>> {
+        self.cloud.as_ref()
     }
 
     pub fn file(&self) -> &file::TopologyFile {

@@ -211,6 +211,46 @@ pub fn neighbours(learned: &LearnedMacs, topology: &Topology) -> pb::NeighbourLi
     pb::NeighbourList { neighbours }
 }
 
+/// The cloud agent's state as the API reports it (`enabled` false without one).
+pub fn cloud_status(
+    status: Option<super::cloud_status::CloudStatusView>,
+    generation: u64,
+) -> pb::CloudStatusReply {
+    let Some(status) = status else {
+        return pb::CloudStatusReply {
+            generation,
+            ..Default::default()
+        };
+    };
+    let since_unix_ms = status
+        .since
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_millis() as u64);
+    pb::CloudStatusReply {
+        enabled: true,
+        endpoints: status.endpoints,
+        prefix: status.prefix,
+        node: status.node,
+        connected: status.connected,
+        registered: status.registered,
+        revision: status.revision,
+        agent_generation: status.generation,
+        generation,
+        last_error: status.last_error.unwrap_or_default(),
+        since_unix_ms,
+        refused: status
+            .refused
+            .into_iter()
+            .map(|r| pb::RefusedKey {
+                key: r.key,
+                reason: r.reason,
+            })
+            .collect(),
+        nodes_down: status.nodes_down,
+        full_reads: status.full_reads,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

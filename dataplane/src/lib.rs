@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod broken_pipe;
+pub mod cloud;
 pub use control;
 pub mod cores;
 pub use pipeline;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use cloud_config::AgentOptions;
 use dataplane::control::tls::ServerTlsFiles;
 use dataplane::control::{default_socket_path, ControlOptions};
 use dataplane::replay::{replay, ReplayOptions, DEFAULT_BURST};
@@ -56,9 +57,33 @@ enum Command {
     },
     /// Run the dataplane on the ports the topology names, until SIGINT or SIGTERM.
     Run {
-        /// The topology file.
-        #[arg(long)]
-        config: PathBuf,
+        /// The topology file (not with --etcd: the configuration comes from etcd).
+        #[arg(long, required_unless_present = "etcd", conflicts_with = "etcd")]
+        config: Option<PathBuf>,
+        /// Follow the cloud's configuration in etcd (comma-separated endpoints, e.g.
+        /// http://127.0.0.1:2379): this node's view under --prefix, as --node.
+        #[arg(
+            long,
+            value_name = "ENDPOINTS",
+            value_delimiter = ',',
+            requires = "node"
+        )]
+        etcd: Vec<String>,
+        /// The cloud's key prefix in etcd.
+        #[arg(
+            long,
+            value_name = "PREFIX",
+            default_value = "/cloud",
+            requires = "etcd"
+        )]
+        prefix: String,
+        /// This node's name in the cloud (its keys under PREFIX/nodes/NAME/).
+        #[arg(long, value_name = "NAME", requires = "etcd")]
+        node: Option<String>,
+        /// Seconds this node's registration outlives its agent (the others mark it
+        /// down then).
+        #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..=3600), requires = "etcd")]
+        etcd_lease_ttl: i64,
         /// Worker threads (default: one per core of --cores; without --cores, the
         /// machine's cores less one, at least one).
         #[arg(long)]
@@ -194,6 +219,10 @@ fn main() -> ExitCode {
         }
         Command::Run {
             config,
+            etcd,
+            prefix,
+            node,
+            etcd_lease_ttl,
             workers,
             cores,
             busy_poll,
@@ -225,8 +254,16 @@ fn main() -> ExitCode {
                 metrics,
             });
             let defaults = RuntimeConfig::default();
+            let cloud = node.filter(|_| !etcd.is_empty()).map(|node| AgentOptions {
+                endpoints: etcd,
+                prefix,
+                node,
+                lease_ttl: etcd_lease_ttl,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+            });
             let options = RunOptions {
-                config,
+                config: config.unwrap_or_default(),
+                cloud,
                 runtime: RuntimeConfig {
                     workers: workers.unwrap_or(if cores.is_empty() {
                         defaults.workers

@@ -4,9 +4,10 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::control::cloud_status::CloudStatus;
 use crate::control::{ControlOptions, ControlServer, ControlState, InstanceLock};
 use crate::counters::Counters;
 use crate::link_watch::LinkWatch;
@@ -31,6 +32,8 @@ pub struct RunOptions {
     /// The desired state, saved after each accepted change; when it exists at start it
     /// is loaded instead of `config` (the configuration that was running).
     pub state: Option<PathBuf>,
+    /// Follow the cloud's configuration in etcd instead of `config` (the agent).
+    pub cloud: Option<cloud_config::AgentOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,14 +70,20 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         crate::control::check_tcp(control)?;
     }
     let resume = options.state.as_ref().filter(|state| state.exists());
-    if let Some(state) = resume {
-        eprintln!(
-            "dataplane: resuming the configuration saved in {} (not {})",
-            state.display(),
-            options.config.display()
-        );
-    }
-    let (file, topology) = load(resume.unwrap_or(&options.config))?;
+    let (file, topology, initial) = match &options.cloud {
+        Some(cloud) => crate::cloud::load(cloud, resume.map(PathBuf::as_path))?,
+        None => {
+            if let Some(state) = resume {
+                eprintln!(
+                    "dataplane: resuming the configuration saved in {} (not {})",
+                    state.display(),
+                    options.config.display()
+                );
+            }
+            let (file, topology) = load(resume.unwrap_or(&options.config))?;
+            (file, topology, None)
+        }
+    };
     crate::ports::check(&topology)?;
     // Before anything is opened: a second daemon on the socket touches nothing.
     let instance = options
@@ -106,14 +115,33 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         });
     }
     let runtime = Runtime::start(config, Arc::clone(&tables), ports)?;
-    let control = match (&options.control, instance) {
-        (Some(control), Some(instance)) => {
-            let state = ControlState::new(file, tables, runtime.handle())?;
-            let state = match &options.state {
-                Some(path) => state.with_state_file(path.clone()),
-                None => Ok(state),
-            };
-            match state.and_then(|state| ControlServer::start_locked(control, state, instance)) {
+    let cloud_status = options
+        .cloud
+        .as_ref()
+        .map(|cloud| Arc::new(CloudStatus::new(cloud.status())));
+    let shared = if options.control.is_some() || options.cloud.is_some() {
+        let state = ControlState::new(file, tables, runtime.handle())?;
+        let state = match &options.state {
+            Some(path) => state.with_state_file(path.clone()),
+            None => Ok(state),
+        };
+        let state = match (state, &cloud_status) {
+            (Ok(state), Some(status)) => Ok(state.with_cloud_status(Arc::clone(status))),
+            (state, _) => state,
+        };
+        match state {
+            Ok(state) => Some(Arc::new(Mutex::new(state))),
+            Err(error) => {
+                runtime.shutdown()?;
+                return Err(error.into());
+            }
+        }
+    } else {
+        None
+    };
+    let control = match (&options.control, instance, &shared) {
+        (Some(control), Some(instance), Some(state)) => {
+            match ControlServer::start_shared(control, Arc::clone(state), instance) {
                 Ok(server) => Some(server),
                 Err(error) => {
                     runtime.shutdown()?;
@@ -121,6 +149,15 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
                 }
             }
         }
+        _ => None,
+    };
+    let agent = match (&options.cloud, &shared, cloud_status) {
+        (Some(cloud), Some(state), Some(status)) => Some(cloud_config::Agent::spawn(
+            cloud.clone(),
+            Arc::clone(state),
+            status,
+            initial,
+        )?),
         _ => None,
     };
     let port_names: Vec<String> = topology.ports.iter().map(|p| p.name.clone()).collect();
@@ -141,6 +178,9 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
                 println!("{}", serde_json::to_value(stats).unwrap_or_default());
             }
         }
+    }
+    if let Some(agent) = agent {
+        agent.stop();
     }
     if let Some(control) = control {
         control.stop();
@@ -259,7 +299,7 @@ impl Sampler {
 }
 
 /// The file as written (the control plane's desired state) and its validated model.
-fn load(path: &std::path::Path) -> Result<(TopologyFile, Topology), TopologyError> {
+pub(crate) fn load(path: &std::path::Path) -> Result<(TopologyFile, Topology), TopologyError> {
     let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
         path: path.to_owned(),
         source,

@@ -71,6 +71,9 @@ drop_reasons! {
     /// Destination is bound to another chassis, but this node has no VTEP (vtep_ip,
     /// uplink and uplink_mac), or the VTEPs are of different IP families.
     NoTunnel => "no_tunnel",
+    /// Destination is bound to a chassis known to be down (its registration in the
+    /// cloud's etcd lapsed).
+    ChassisDown => "chassis_down",
     /// A port's transmit queue had no room (the driver's own, or the ring the workers
     /// share).
     TxQueueFull => "tx_queue_full",

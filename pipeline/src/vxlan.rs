@@ -31,6 +31,9 @@ pub(super) fn send_to_chassis(
         return Next::Drop(DropReason::VxlanTransit);
     }
     let remote = overlay.chassis(chassis);
+    if remote.down {
+        return Next::Drop(DropReason::ChassisDown);
+    }
     let ipv6 = local.endpoint.ip.is_ipv6();
     let remote_mac = remote.mac.or_else(|| cx.learned.get(remote.ip));
     if encap::outer_ip_len(packet.len(), ipv6) > usize::from(local.mtu) {

@@ -26,6 +26,8 @@ pub struct ChassisEntry {
     pub ip: IpAddr,
     /// `None` until resolved (the topology may leave it out).
     pub mac: Option<MacAddr>,
+    /// Known to be down: frames to it are dropped (`chassis_down`), none flooded.
+    pub down: bool,
 }
 
 /// A logical port on another chassis, as a frame from it arrives: by the VNI of its
@@ -76,6 +78,7 @@ impl VxlanTables {
             .map(|c| ChassisEntry {
                 ip: c.vtep_ip,
                 mac: c.mac,
+                down: c.down,
             })
             .collect();
         let chassis_by_ip = topology
@@ -94,6 +97,9 @@ impl VxlanTables {
         let mut flood_chassis = vec![Vec::new(); topology.networks.len()];
         for lp in &topology.logical_ports {
             if let Binding::Remote { chassis } = lp.binding {
+                if topology.chassis[chassis.index()].down {
+                    continue;
+                }
                 let list: &mut Vec<ChassisId> = &mut flood_chassis[lp.network.index()];
                 let id = ChassisId(chassis.index() as u16);
                 if !list.contains(&id) {

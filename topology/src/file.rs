@@ -73,6 +73,10 @@ pub struct Chassis {
     pub name: String,
     pub vtep_ip: String,
     pub mac: Option<String>,
+    /// Known but unreachable (its registration in the cloud's etcd lapsed): frames to
+    /// its logical ports are dropped as `chassis_down`, none are flooded to it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub down: bool,
 }
 
 /// `driver` is one of pcap | vhost-user | tap | af-xdp | af-packet | dpdk; the field it
@@ -212,6 +216,10 @@ fn default_snat_port_range() -> [i64; 2] {
 
 fn default_mtu() -> i64 {
     1500
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 fn default_true() -> bool {

@@ -114,6 +114,8 @@ pub struct Chassis {
     pub vtep_ip: IpAddr,
     /// Resolved by ARP on the uplink when absent.
     pub mac: Option<MacAddr>,
+    /// Known but unreachable: its logical ports' frames are dropped (`chassis_down`).
+    pub down: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

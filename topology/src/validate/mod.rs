@@ -405,6 +405,7 @@ fn chassis(items: &[file::Chassis], node: &Node) -> Result<Vec<Chassis>> {
             name: c.name.clone(),
             vtep_ip,
             mac: opt(&c.mac, |s| obj.mac("mac", s))?,
+            down: c.down,
         });
     }
     Ok(out)

@@ -5,6 +5,7 @@
 //! scripts; a refusal is one line on stderr and exit status 1 (2: cannot connect or a
 //! bad argument).
 
+mod cloud;
 mod objects;
 mod output;
 
@@ -44,6 +45,13 @@ struct Cli {
     /// The name the daemon's certificate carries (default: the host of --tcp).
     #[arg(long, global = true, value_name = "NAME", requires = "tcp")]
     tls_domain: Option<String>,
+    /// Write the cloud topology to (and list the nodes of) this etcd cluster instead
+    /// of talking to a dataplane: comma-separated endpoints (apply and nodes only).
+    #[arg(long, global = true, value_name = "ENDPOINTS", value_delimiter = ',')]
+    etcd: Vec<String>,
+    /// The cloud's key prefix in etcd.
+    #[arg(long, global = true, value_name = "PREFIX", default_value = "/cloud")]
+    prefix: String,
     /// Output: table (default) or json.
     #[arg(short, long, global = true, value_enum, default_value = "table")]
     output: Format,
@@ -109,6 +117,11 @@ enum Command {
         #[arg(short = 'f', long = "file")]
         file: PathBuf,
     },
+    /// With --etcd: the cloud's nodes, up (registered, lease alive) or down.
+    Nodes,
+    /// Where the configuration comes from: the file, or etcd (connected, revision,
+    /// refused keys, nodes down).
+    Status,
     /// Print the whole configuration as a topology file (TOML) that `apply -f` takes
     /// back; `-o json` for its JSON form.
     Topology,
@@ -433,6 +446,19 @@ fn changed(format: Format, what: &str, generation: u64) {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    if !cli.etcd.is_empty() {
+        let command = match cli.command {
+            Command::Apply { file } => cloud::Command::Apply(file),
+            Command::Nodes => cloud::Command::Nodes,
+            _ => return Err(Failure::Other(
+                "--etcd: only apply and nodes go to etcd; the other commands talk to a dataplane"
+                    .into(),
+            )),
+        };
+        return cloud::run(&cli.etcd, &cli.prefix, cli.output, command)
+            .await
+            .map_err(Failure::Other);
+    }
     let mut client: Client = match (&cli.tcp, cli.tls_cert, cli.tls_key, cli.tls_ca) {
         (Some(address), Some(cert), Some(key), Some(ca)) => {
             let files = client::ClientTlsFiles { cert, key, ca };
@@ -585,6 +611,15 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 &format!("applied {}", file.display()),
                 reply.generation,
             );
+        }
+        Command::Nodes => {
+            return Err(Failure::Other(
+                "nodes: give --etcd ENDPOINTS (the nodes are the cloud's)".into(),
+            ))
+        }
+        Command::Status => {
+            let reply = c.cloud_status(pb::Empty {}).await?.into_inner();
+            cloud::status(format, &reply);
         }
         Command::Topology => {
             let reply = c.get_topology(pb::Empty {}).await?.into_inner();

@@ -54,7 +54,12 @@ listed!(
 );
 listed!(
     pb::Chassis,
-    [("name", "NAME"), ("vtep_ip", "VTEP_IP"), ("mac", "MAC")]
+    [
+        ("name", "NAME"),
+        ("vtep_ip", "VTEP_IP"),
+        ("mac", "MAC"),
+        ("down", "DOWN")
+    ]
 );
 listed!(
     pb::Network,
