@@ -79,12 +79,12 @@ fn snat_zone(tables: &ForwardingTables, packet: &Packet) -> Option<u32> {
     };
     let zone = tables.logical_port(logical_port).network;
     let network = tables.network(zone);
-    let router = network.router?;
-    tables.router(router).snat_ip?;
-    let frame = packet.data();
-    if network.router_mac != Some(packet::rewrite::destination_mac(frame)) {
+    // Most frames that are not routed leave here.
+    if network.router_mac != Some(packet::rewrite::destination_mac(packet.data())) {
         return None;
     }
+    let router = network.router?;
+    tables.router(router).snat_ip?;
     let destination: IpAddr = packet.meta.flow.dst_ip();
     if tables.routes.lookup(router, destination).is_some() {
         return None;
