@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bench::harness::{self, Measurement, RunSpec};
+use bench::instructions::Driver;
 use bench::pipeline::{self, PipelineConfig};
 use bench::report::{self, ReportConfig};
 use bench::scenario::{Mix, Scenario};
@@ -20,8 +21,20 @@ use clap::{Parser, ValueEnum};
 #[command(about = "Throughput of the dataplane over ports on the workers' own threads")]
 struct Args {
     /// A scenario (null, l2, routed, vxlan-encap, vxlan-decap, snat-established,
-    /// snat-new, sfc-mpls, sfc-proxy, full), `pipeline`, `report` or `memory`.
+    /// snat-new, sfc-mpls, sfc-proxy, full), `pipeline`, `report`, `memory`, or
+    /// `instructions` (`Pipeline::process` alone on one thread, `--scenario` over
+    /// `--bursts` bursts, for an instruction counter such as callgrind).
     target: String,
+    /// The scenario `instructions` runs.
+    #[arg(long, value_enum, default_value = "l2")]
+    scenario: Scenario,
+    /// Bursts `instructions` counts, after `--warm-rounds` passes over every flow.
+    #[arg(long, default_value_t = 2_000)]
+    bursts: u64,
+    /// Passes over every flow before `instructions` counts (connections opened,
+    /// caches filled and grown).
+    #[arg(long, default_value_t = 8)]
+    warm_rounds: u64,
     #[arg(long, default_value_t = 1)]
     workers: usize,
     /// Distinct flows in the offered traffic (default 10,000; for `pipeline`, the
@@ -109,6 +122,30 @@ fn main() {
                 );
             });
             print!("{}", pipeline::table(&rows));
+        }
+        "instructions" => {
+            let flows = args.flows.unwrap_or(65_536);
+            let mut driver = Driver::new(args.scenario, flows, args.classifiers);
+            while driver.offered < args.warm_rounds * u64::from(flows) {
+                driver.burst();
+            }
+            let (warm, drops) = (driver.offered, driver.drops());
+            driver.measuring = true;
+            // The main thread's CPU time (not the wall clock: the machine may be shared).
+            let cpu = machine::threads_cpu_ns("bench");
+            for _ in 0..args.bursts {
+                driver.burst();
+            }
+            let cpu_ns = machine::threads_cpu_ns("bench").saturating_sub(cpu);
+            let counted = driver.offered - warm;
+            println!(
+                "{} {} flows: {} packets counted, {} dropped, {:.0} ns of CPU per packet (generator and freeing included)",
+                args.scenario.name(),
+                flows,
+                counted,
+                driver.drops() - drops,
+                cpu_ns as f64 / counted.max(1) as f64
+            );
         }
         "memory" => {
             let m = state::measure(args.connections, args.classifiers.max(10_000));
