@@ -50,6 +50,9 @@ pub fn port_from(p: pb::Port) -> Result<file::Port, String> {
         ifname: p.ifname,
         path: p.path,
         pci: p.pci,
+        devargs: p.devargs,
+        rx_queues: p.rx_queues,
+        tx_queues: p.tx_queues,
         mtu: p.mtu.unwrap_or(1500),
     })
 }
@@ -62,6 +65,9 @@ pub fn port_to(p: &file::Port) -> pb::Port {
         ifname: p.ifname.clone(),
         path: p.path.clone(),
         pci: p.pci.clone(),
+        devargs: p.devargs.clone(),
+        rx_queues: p.rx_queues,
+        tx_queues: p.tx_queues,
         mtu: Some(p.mtu),
     }
 }
@@ -265,6 +271,8 @@ pub fn topology_from(t: pb::Topology) -> Result<file::TopologyFile, String> {
         // The API has no conntrack section yet: a typed Apply keeps the defaults
         // (a TOML Apply carries its own).
         conntrack: Default::default(),
+        // Nor a dpdk section: the EAL's settings are read once, at start.
+        dpdk: None,
     })
 }
 

@@ -239,6 +239,9 @@ fn same_ports(running: &[file::Port], next: &[file::Port]) -> Result<(), Status>
                 && old.ifname == port.ifname
                 && old.path == port.path
                 && old.pci == port.pci
+                && old.devargs == port.devargs
+                && old.rx_queues == port.rx_queues
+                && old.tx_queues == port.tx_queues
         });
         if !same {
             return Err(Status::failed_precondition(format!(
