@@ -40,6 +40,7 @@ fn main() {
         .allowlist_function("rte_eal_cleanup")
         .allowlist_function("rte_strerror")
         .allowlist_function("rte_thread_register")
+        .allowlist_function("rte_thread_unregister")
         .allowlist_function("rte_dev_probe")
         .allowlist_function("rte_socket_id")
         .allowlist_function("rte_eth_dev_get_port_by_name")
@@ -70,9 +71,6 @@ fn main() {
         .allowlist_var("RTE_ETH_XSTATS_NAME_SIZE")
         .allowlist_var("RTE_MEMPOOL_CACHE_MAX_SIZE")
         .allowlist_var("RTE_ETH_LINK_UP")
-        .allowlist_type("rte_eth_mq_rx_mode")
-        .allowlist_type("rte_eth_mq_tx_mode")
-        .rustified_enum("rte_eth_mq_rx_mode")
         // Packed or over-aligned structs bindgen cannot lay out faithfully, which the
         // driver never reads field by field.
         .opaque_type("rte_ether_addr")

@@ -80,19 +80,28 @@ impl Packet {
         buffer.backing == Backing::External && buffer.home == NonNull::from(ops).cast()
     }
 
+    /// Where the frame of a buffer of `ops` now is; `None` for any other packet.
+    #[inline]
+    pub fn external_frame(&self, ops: &'static ExternalOps) -> Option<ExternalFrame> {
+        let buffer = self.descriptor();
+        self.is_backed_by(ops).then(|| ExternalFrame {
+            header: NonNull::from(buffer).cast(),
+            start: buffer.start,
+            len: buffer.len,
+        })
+    }
+
     /// Hands a buffer of `ops` back to its driver without releasing it, with where its
     /// frame now is; any other packet is returned as it was.
     #[inline]
     pub fn into_external(self, ops: &'static ExternalOps) -> Result<ExternalFrame, Packet> {
-        if !self.is_backed_by(ops) {
-            return Err(self);
+        match self.external_frame(ops) {
+            Some(frame) => {
+                let _ = self.into_raw();
+                Ok(frame)
+            }
+            None => Err(self),
         }
-        let (start, len) = (self.descriptor().start, self.descriptor().len);
-        Ok(ExternalFrame {
-            header: self.into_raw().cast(),
-            start,
-            len,
-        })
     }
 }
 
@@ -156,7 +165,10 @@ mod tests {
         assert_eq!((packet.headroom(), packet.tailroom()), (128, 123));
         packet.push_front(3).unwrap().copy_from_slice(b"hd:");
         assert_eq!(packet.data(), b"hd:frame");
+        let peeked = packet.external_frame(&OPS).unwrap();
+        assert!(packet.external_frame(&OTHER).is_none());
         let frame = packet.into_external(&OPS).unwrap();
+        assert_eq!(frame, peeked);
         assert_eq!((frame.start, frame.len), (125, 8));
         assert_eq!(frame.header.as_ptr(), slot.header.as_mut_ptr());
         assert_eq!(&slot.room[125..133], b"hd:frame");
