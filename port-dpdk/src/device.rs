@@ -4,10 +4,13 @@
 
 use std::ffi::{CStr, CString};
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use dpdk_sys as sys;
-use port::{BasicPortInfo, Capabilities, LinkState, PortInfo, PortQueues, PortStats, RxQueue, TxQueue};
+use port::{
+    BasicPortInfo, Capabilities, LinkState, PortInfo, PortQueues, PortStats, RxQueue, TxQueue,
+};
 
 use crate::eal;
 use crate::mbuf::PRIV_SIZE;
@@ -85,10 +88,17 @@ impl DpdkPort {
             40
         });
         configure(port_id, config, &info, rss, &key)?;
-        let (mut rx_descriptors, mut tx_descriptors) = (config.rx_descriptors, config.tx_descriptors);
+        let (mut rx_descriptors, mut tx_descriptors) =
+            (config.rx_descriptors, config.tx_descriptors);
         // SAFETY: a configured device; the counts are read and written in place.
         check(
-            unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &mut rx_descriptors, &mut tx_descriptors) },
+            unsafe {
+                sys::rte_eth_dev_adjust_nb_rx_tx_desc(
+                    port_id,
+                    &mut rx_descriptors,
+                    &mut tx_descriptors,
+                )
+            },
             "descriptor counts",
         )?;
         let pool = mbuf_pool(port_id, config)?;
@@ -98,14 +108,31 @@ impl DpdkPort {
         for queue in 0..config.rx_queues {
             // SAFETY: default queue settings (null), a live pool.
             check(
-                unsafe { sys::rte_eth_rx_queue_setup(port_id, queue, rx_descriptors, socket, std::ptr::null(), pool) },
+                unsafe {
+                    sys::rte_eth_rx_queue_setup(
+                        port_id,
+                        queue,
+                        rx_descriptors,
+                        socket,
+                        std::ptr::null(),
+                        pool,
+                    )
+                },
                 &format!("receive queue {queue}"),
             )?;
         }
         for queue in 0..config.tx_queues {
             // SAFETY: default queue settings (null).
             check(
-                unsafe { sys::rte_eth_tx_queue_setup(port_id, queue, tx_descriptors, socket, std::ptr::null()) },
+                unsafe {
+                    sys::rte_eth_tx_queue_setup(
+                        port_id,
+                        queue,
+                        tx_descriptors,
+                        socket,
+                        std::ptr::null(),
+                    )
+                },
                 &format!("transmit queue {queue}"),
             )?;
         }
@@ -116,7 +143,8 @@ impl DpdkPort {
         // SAFETY: every queue is set up.
         check(unsafe { sys::rte_eth_dev_start(port_id) }, "start")?;
 
-        let data_room = u32::from(sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16) - sys::RTE_PKTMBUF_HEADROOM;
+        let data_room =
+            u32::from(sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16) - sys::RTE_PKTMBUF_HEADROOM;
         let info = Arc::new(DpdkPortInfo {
             basic: BasicPortInfo {
                 name: name.to_owned(),
@@ -125,7 +153,8 @@ impl DpdkPort {
                     tx_queues: config.tx_queues,
                     max_frame: data_room.min(info.max_rx_pktlen.max(64)),
                     hashes_flows: rss,
-                    rx_checksum: info.rx_offload_capa & unsafe { sys::dp_rx_offload_ipv4_cksum() } != 0,
+                    rx_checksum: info.rx_offload_capa & unsafe { sys::dp_rx_offload_ipv4_cksum() }
+                        != 0,
                 },
                 stats: PortStats::new(config.rx_queues.into(), config.tx_queues.into()),
             },
@@ -185,12 +214,14 @@ fn find_or_create(devargs: &str) -> io::Result<u16> {
 fn port_by_name(name: &CStr) -> Option<u16> {
     let mut port_id = 0;
     // SAFETY: a NUL-terminated name and a place for the id.
-    (unsafe { sys::rte_eth_dev_get_port_by_name(name.as_ptr(), &mut port_id) } == 0).then_some(port_id)
+    (unsafe { sys::rte_eth_dev_get_port_by_name(name.as_ptr(), &mut port_id) } == 0)
+        .then_some(port_id)
 }
 
 /// `DDDD:BB:DD.F` or `BB:DD.F`.
 pub(crate) fn is_pci_address(name: &str) -> bool {
-    let hex = |part: &str, len: usize| part.len() == len && part.chars().all(|c| c.is_ascii_hexdigit());
+    let hex =
+        |part: &str, len: usize| part.len() == len && part.chars().all(|c| c.is_ascii_hexdigit());
     let (bus_part, function) = match name.rsplit_once('.') {
         Some(parts) => parts,
         None => return false,
@@ -207,7 +238,10 @@ pub(crate) fn is_pci_address(name: &str) -> bool {
 fn device_info(port_id: u16) -> io::Result<sys::rte_eth_dev_info> {
     let mut info = sys::rte_eth_dev_info::default();
     // SAFETY: a valid port id and a place for its information.
-    check(unsafe { sys::rte_eth_dev_info_get(port_id, &mut info) }, "device information")?;
+    check(
+        unsafe { sys::rte_eth_dev_info_get(port_id, &mut info) },
+        "device information",
+    )?;
     Ok(info)
 }
 
@@ -216,7 +250,9 @@ fn driver_name(info: &sys::rte_eth_dev_info) -> String {
         return "unknown driver".into();
     }
     // SAFETY: DPDK's driver names are static NUL-terminated strings.
-    unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(info.driver_name) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn configure(
@@ -227,7 +263,9 @@ fn configure(
     key: &[u8],
 ) -> io::Result<()> {
     let mut conf = sys::rte_eth_conf::default();
-    conf.rxmode.mtu = u32::from(config.mtu).min(info.max_mtu.into()).max(info.min_mtu.into());
+    conf.rxmode.mtu = u32::from(config.mtu)
+        .min(info.max_mtu.into())
+        .max(info.min_mtu.into());
     // SAFETY: the shim's functions return constants.
     let (rss_hf, rss_hash, ipv4_checksum) = unsafe {
         (
@@ -255,7 +293,11 @@ fn configure(
 /// The port's own pool: mbufs with the packet header in their private area and the
 /// default data room (2 KiB after 128 bytes of headroom).
 fn mbuf_pool(port_id: u16, config: &DpdkPortConfig) -> io::Result<*mut sys::rte_mempool> {
-    let name = CString::new(format!("dataplane_{port_id}")).expect("no NUL");
+    // Pools outlive their devices (never freed), and port ids are reused once a device
+    // closes: each pool gets a name of its own.
+    static POOLS: AtomicU32 = AtomicU32::new(0);
+    let number = POOLS.fetch_add(1, Ordering::Relaxed);
+    let name = CString::new(format!("dataplane_{number}")).expect("no NUL");
     // SAFETY: a valid port id.
     let socket = unsafe { sys::rte_eth_dev_socket_id(port_id) };
     // SAFETY: a NUL-terminated name; sizes checked by DPDK.
@@ -305,13 +347,20 @@ impl PortInfo for DpdkPortInfo {
         let mut link = sys::rte_eth_link::default();
         // SAFETY: a started device and a place for its link.
         if unsafe { sys::rte_eth_link_get_nowait(self.device.port_id, &mut link) } < 0 {
-            return LinkState { up: false, speed_mbps: 0 };
+            return LinkState {
+                up: false,
+                speed_mbps: 0,
+            };
         }
         // SAFETY: a constant.
         let unknown = unsafe { sys::dp_link_speed_unknown() };
         LinkState {
             up: link.link_status() != 0,
-            speed_mbps: if link.link_speed == unknown { 0 } else { link.link_speed },
+            speed_mbps: if link.link_speed == unknown {
+                0
+            } else {
+                link.link_speed
+            },
         }
     }
 
@@ -365,7 +414,14 @@ mod tests {
         for pci in ["0000:3b:00.0", "3b:00.1", "0000:AF:1f.7"] {
             assert!(is_pci_address(pci), "{pci}");
         }
-        for other in ["net_pcap0", "net_tap0", "0000:3b:00", "0000:3b:00.10", "zz:00.0", ""] {
+        for other in [
+            "net_pcap0",
+            "net_tap0",
+            "0000:3b:00",
+            "0000:3b:00.10",
+            "zz:00.0",
+            "",
+        ] {
             assert!(!is_pci_address(other), "{other}");
         }
     }

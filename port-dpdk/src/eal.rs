@@ -17,8 +17,9 @@ pub struct EalConfig {
     pub memory_mb: Option<u32>,
     /// `--no-huge`.
     pub no_huge: bool,
-    /// `--file-prefix`; none: `--in-memory` with a prefix of this process's own, so
-    /// that several dataplanes (tests in parallel) never share files.
+    /// `--file-prefix`; none: no shared files (`--in-memory`, or `--no-shconf` without
+    /// hugepages, which the EAL does not combine) and a prefix of this process's own,
+    /// so that several dataplanes (tests in parallel) never share anything.
     pub file_prefix: Option<String>,
     /// PCI devices to probe at start (`-a`); none: the PCI bus is not scanned.
     pub pci_devices: Vec<String>,
@@ -34,7 +35,11 @@ impl EalConfig {
         match &self.file_prefix {
             Some(prefix) => argv.extend(["--file-prefix".to_owned(), prefix.clone()]),
             None => argv.extend([
-                "--in-memory".to_owned(),
+                if self.no_huge {
+                    "--no-shconf".to_owned()
+                } else {
+                    "--in-memory".to_owned()
+                },
                 "--file-prefix".to_owned(),
                 format!("dataplane-{}", std::process::id()),
             ]),
@@ -80,10 +85,8 @@ fn start(config: &EalConfig) -> Result<(), String> {
         .collect::<Result<_, _>>()
         .map_err(|_| "an EAL argument contains a NUL byte".to_owned())?;
     // The EAL may keep pointers into its arguments for the life of the process.
-    let mut pointers: Vec<*mut libc::c_char> = strings
-        .into_iter()
-        .map(|arg| arg.into_raw())
-        .collect();
+    let mut pointers: Vec<*mut libc::c_char> =
+        strings.into_iter().map(|arg| arg.into_raw()).collect();
     let affinity = Affinity::current();
     // SAFETY: argc/argv describe live NUL-terminated strings that are never freed;
     // `STARTED` makes this the process's only call.
@@ -206,7 +209,7 @@ mod tests {
                 "dataplane",
                 "--lcores",
                 "0",
-                "--in-memory",
+                "--no-shconf",
                 "--file-prefix",
                 &expected_prefix,
                 "-m",

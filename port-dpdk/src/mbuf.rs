@@ -84,8 +84,7 @@ pub(crate) unsafe fn receive(m: *mut sys::rte_mbuf, port: u16, flags: RxFlags) -
         if mb.ol_flags & flags.rss_hash != 0 {
             packet.rss_hash = Some(mb.__bindgen_anon_2.hash.rss);
         }
-        packet.checksum_verified =
-            mb.ol_flags & flags.ip_checksum_mask == flags.ip_checksum_good;
+        packet.checksum_verified = mb.ol_flags & flags.ip_checksum_mask == flags.ip_checksum_good;
         packet
     }
 }

@@ -53,21 +53,22 @@ impl DpdkRxQueue {
 impl RxQueue for DpdkRxQueue {
     fn rx_burst(&mut self, _pool: &mut Pool, burst: &mut Burst, max: usize) -> io::Result<usize> {
         register_thread();
-        let room = max
-            .min(burst.capacity() - burst.len())
-            .min(MAX_BURST) as u16;
+        let room = max.min(burst.capacity() - burst.len()).min(MAX_BURST) as u16;
         if room == 0 {
             return Ok(0);
         }
         let device = self.device.port_id;
         // SAFETY: the queue was set up on a started device, `mbufs` holds `room`
         // pointers, and this thread alone uses the queue.
-        let received = unsafe { sys::dp_rx_burst(device, self.queue, self.mbufs.as_mut_ptr(), room) };
+        let received =
+            unsafe { sys::dp_rx_burst(device, self.queue, self.mbufs.as_mut_ptr(), room) };
         let (mut delivered, mut bytes, mut errors) = (0, 0, 0);
         for &m in &self.mbufs[..usize::from(received)] {
             // SAFETY: the device handed us `m`; our pool's mbufs have the private area.
             unsafe {
-                if (*m).nb_segs != 1 || ((*m).pool != self.device.pool && !mbuf::pool_fits((*m).pool)) {
+                if (*m).nb_segs != 1
+                    || ((*m).pool != self.device.pool && !mbuf::pool_fits((*m).pool))
+                {
                     // A chained frame (larger than the data room) or a foreign mbuf.
                     sys::dp_pktmbuf_free(m);
                     errors += 1;
@@ -117,7 +118,11 @@ pub(crate) struct DpdkTxQueue {
 unsafe impl Send for DpdkTxQueue {}
 
 impl DpdkTxQueue {
-    pub(crate) fn new(device: Arc<Device>, queue: u16, stats: Arc<CachePadded<QueueStatsCell>>) -> Self {
+    pub(crate) fn new(
+        device: Arc<Device>,
+        queue: u16,
+        stats: Arc<CachePadded<QueueStatsCell>>,
+    ) -> Self {
         DpdkTxQueue {
             device,
             queue,
@@ -150,11 +155,15 @@ impl DpdkTxQueue {
             return n;
         }
         // SAFETY: the pool is the device's, `fresh` has room for `copies` pointers.
-        let allocated =
-            unsafe { sys::dp_pktmbuf_alloc_bulk(self.device.pool, self.fresh.as_mut_ptr(), copies) } == 0;
+        let allocated = unsafe {
+            sys::dp_pktmbuf_alloc_bulk(self.device.pool, self.fresh.as_mut_ptr(), copies)
+        } == 0;
         if !allocated {
             // No mbufs now: send what leads up to the first copy, the rest waits.
-            return self.ways[..n].iter().position(|way| *way == Way::Copy).unwrap_or(n);
+            return self.ways[..n]
+                .iter()
+                .position(|way| *way == Way::Copy)
+                .unwrap_or(n);
         }
         let mut fresh = self.fresh.iter();
         for (i, packet) in burst.iter().take(n).enumerate() {

@@ -63,7 +63,9 @@ mod tests {
     #[test]
     fn a_non_symmetric_key_is_not() {
         // An arbitrary key: the two directions differ.
-        let key: Vec<u8> = (0..40u8).map(|i| i.wrapping_mul(37).wrapping_add(0x6d)).collect();
+        let key: Vec<u8> = (0..40u8)
+            .map(|i| i.wrapping_mul(37).wrapping_add(0x6d))
+            .collect();
         let forward = toeplitz(&key, &tuple([10, 0, 0, 5], [203, 0, 113, 9], 40000, 443));
         let reverse = toeplitz(&key, &tuple([203, 0, 113, 9], [10, 0, 0, 5], 443, 40000));
         assert_ne!(forward, reverse, "the test's Toeplitz tells keys apart");
