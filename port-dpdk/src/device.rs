@@ -219,7 +219,7 @@ fn port_by_name(name: &CStr) -> Option<u16> {
 }
 
 /// `DDDD:BB:DD.F` or `BB:DD.F`.
-pub(crate) fn is_pci_address(name: &str) -> bool {
+pub fn is_pci_address(name: &str) -> bool {
     let hex =
         |part: &str, len: usize| part.len() == len && part.chars().all(|c| c.is_ascii_hexdigit());
     let (bus_part, function) = match name.rsplit_once('.') {

@@ -15,5 +15,5 @@ mod mbuf;
 mod queues;
 mod rss;
 
-pub use device::{DpdkPort, DpdkPortConfig};
+pub use device::{is_pci_address, DpdkPort, DpdkPortConfig};
 pub use eal::EalConfig;

@@ -2,6 +2,8 @@
 //! what cannot be opened, opening nothing that stays open) and an `open`. Drivers that
 //! need a system library are behind a cargo feature of this crate.
 
+#[cfg(feature = "dpdk")]
+mod dpdk;
 mod pcap;
 
 use std::path::PathBuf;
@@ -20,7 +22,11 @@ pub struct OpenOptions {
 
 /// The drivers `run` can open in this build.
 pub fn supported_drivers() -> &'static str {
-    "pcap"
+    if cfg!(feature = "dpdk") {
+        "pcap, dpdk"
+    } else {
+        "pcap"
+    }
 }
 
 /// Refuses what `run` cannot open, without opening anything that stays open: drivers
@@ -30,6 +36,9 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
     for port in &topology.ports {
         match &port.driver {
             Driver::Pcap { path } => pcap::check(&port.name, path.as_deref())?,
+            // What a device needs is known once the EAL runs: `open` refuses it.
+            #[cfg(feature = "dpdk")]
+            Driver::Dpdk { .. } => {}
             other => return Err(unsupported(&port.name, other)),
         }
     }
@@ -43,11 +52,25 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
             RunError::Option(format!("--pcap-out-dir {}: {error}", dir.display()))
         })?;
     }
+    #[cfg(feature = "dpdk")]
+    dpdk::start_eal(topology)?;
     let mut ports = Vec::with_capacity(topology.ports.len());
     for (id, port) in topology.ports.iter().enumerate() {
         let id = id as u16;
         ports.push(match &port.driver {
             Driver::Pcap { path } => pcap::open(id, &port.name, path.as_deref(), options)?,
+            #[cfg(feature = "dpdk")]
+            Driver::Dpdk {
+                devargs,
+                rx_queues,
+                tx_queues,
+            } => dpdk::open(
+                id,
+                &port.name,
+                (devargs, *rx_queues, *tx_queues),
+                port.mtu,
+                &topology.dpdk,
+            )?,
             other => return Err(unsupported(&port.name, other)),
         });
     }
