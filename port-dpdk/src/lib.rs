@@ -8,12 +8,21 @@
 //! copied into an mbuf. The workers are the dataplane's own threads: each registers
 //! with the EAL (`rte_thread_register`) on its first burst, so it gets an lcore id
 //! and the pools' per-lcore caches.
+//!
+//! Everything is behind the `dpdk` feature, which needs the system DPDK.
 
+#[cfg(feature = "dpdk")]
 mod device;
+#[cfg(feature = "dpdk")]
 pub mod eal;
+#[cfg(feature = "dpdk")]
 mod mbuf;
+#[cfg(feature = "dpdk")]
 mod queues;
+#[cfg(feature = "dpdk")]
 mod rss;
 
+#[cfg(feature = "dpdk")]
 pub use device::{is_pci_address, DpdkPort, DpdkPortConfig};
+#[cfg(feature = "dpdk")]
 pub use eal::EalConfig;

@@ -3,6 +3,8 @@
 //! of net_pcap byte for byte, through the zero-copy path and the copy path; mbufs
 //! freed into a dataplane pool go back to their mempool; bad devices are refused.
 
+#![cfg(feature = "dpdk")]
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
