@@ -19,7 +19,7 @@
 # is the worker's TSC cycles (busy + idle, from the metrics endpoint) per packet it
 # received over the same window; with --busy-poll on its own core it never sleeps.
 # Writes bench/results/dpdk-vs-ovs.md. Knobs: RUNS WARMUP WINDOW FLOW_COUNTS
-# SCENARIOS PEER(0: skip the peer) PEER_SCENARIOS WORK.
+# SCENARIOS PEER(0: skip the peer) PEER_SCENARIOS WORK SKIP_BUILD(1: use target/release as is).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,8 +56,12 @@ trap 'exit 130' INT TERM
 (( $(nproc --all) >= 2 )) || die "needs 2 CPUs: core 0 control, core 1 the worker"
 mkdir -p "$WORK" "$ROOT/bench/results"
 
-log "building the dataplane with DPDK ports (release)"
-(cd "$ROOT" && cargo build --release -q -p dataplane --features dpdk)
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    log "building the dataplane with DPDK ports (release)"
+    (cd "$ROOT" && cargo build --release -q -p dataplane --features dpdk)
+fi
+[[ -x $BIN ]] || die "$BIN missing: build with cargo build --release -p dataplane --features dpdk"
+
 
 cur=$(cat /proc/sys/vm/nr_hugepages)
 if (( cur < HUGEPAGES )); then ORIG_HUGEPAGES=$cur; echo "$HUGEPAGES" > /proc/sys/vm/nr_hugepages; fi
@@ -82,7 +86,11 @@ topology() {
     snat)  server=""; router=true ;;
     *) die "unknown scenario $scn" ;;
     esac
-    cat <<EOF
+    # The uplink hosts no logical port: in l2 the tx port is a VM's, and there is none.
+    if [[ $scn == l2 ]]; then
+        printf '[node]\nname = "bench"\n'
+    else
+        cat <<EOF
 [node]
 name = "bench"
 vtep_ip = "192.0.2.1"
@@ -93,6 +101,14 @@ external_gateway_ip = "203.0.113.1"
 external_gateway_mac = "02:00:cb:00:71:01"
 snat_port_range = [1024, 65535]
 
+[[chassis]]
+name = "compute-2"
+vtep_ip = "192.0.2.12"
+mac = "02:00:00:00:02:02"
+EOF
+    fi
+    cat <<EOF
+
 [conntrack]
 max_connections = 131072
 
@@ -102,11 +118,6 @@ memory_mb = 1024
 mbufs = 262143
 mbuf_cache = 256
 args = ["--log-level=lib.eal:warning"]
-
-[[chassis]]
-name = "compute-2"
-vtep_ip = "192.0.2.12"
-mac = "02:00:00:00:02:02"
 
 [[ports]]
 name = "in"
@@ -161,15 +172,21 @@ stop_dataplane() {
     DP_PID=""
 }
 
-# "time tx_packets_of_out worker_cycles worker_rx" from the metrics endpoint.
+# "time tx_packets_of_out worker_cycles worker_rx worker_cpu_ns": the metrics endpoint
+# and the worker thread's CPU time (/proc schedstat), which tells how much of its core
+# it had on this shared machine.
 sample() {
-    local now; now=$(date +%s.%N)
-    curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk -v now="$now" '
+    local now cpu=0 task
+    now=$(date +%s.%N)
+    for task in /proc/"$DP_PID"/task/*; do
+        [[ $(cat "$task/comm" 2>/dev/null) == worker-0 ]] && cpu=$(awk '{ print $1 }' "$task/schedstat")
+    done
+    curl -sf "http://127.0.0.1:$METRICS_PORT/metrics" | awk -v now="$now" -v cpu="$cpu" '
         /^dataplane_port_tx_packets_total\{port="out"\}/ { tx = $2 }
         /^dataplane_worker_busy_cycles_total\{worker="0"\}/ { busy = $2 }
         /^dataplane_worker_idle_cycles_total\{worker="0"\}/ { idle = $2 }
         /^dataplane_worker_rx_packets_total\{worker="0"\}/ { rx = $2 }
-        END { printf "%s %s %s %s\n", now, tx, busy + idle, rx }'
+        END { printf "%s %s %s %s %s\n", now, tx, busy + idle, rx, cpu }'
 }
 
 # One-shot validation: the primer + 65,536 flows once, tx into a pcap, checked by
@@ -198,11 +215,16 @@ measure() {  # measure SCENARIO FLOWS RUN
     sleep "$WARMUP"
     s0=$(sample); sleep "$WINDOW"; s1=$(sample)
     stop_dataplane
+    # Columns: run scenario flows Mpps(wall) cycles/pkt(wall) Mpps(per CPU second)
+    #          cycles/pkt(CPU) core_share; the TSC rate is the worker's cycles over wall time.
     echo "$r $scn $n $s0 $s1" | awk '{
-        dt = $8 - $4; tx = $9 - $5; cyc = $10 - $6; rx = $11 - $7
-        printf "%s\t%s\t%s\t%.3f\t%.0f\n", $1, $2, $3, tx / dt / 1e6, (rx > 0 ? cyc / rx : 0)
+        dt = $9 - $4; tx = $10 - $5; cyc = $11 - $6; rx = $12 - $7; cpu = ($13 - $8) / 1e9
+        hz = cyc / dt
+        printf "%s\t%s\t%s\t%.3f\t%.0f\t%.3f\t%.0f\t%.2f\n", $1, $2, $3, tx / dt / 1e6,
+            (rx > 0 ? cyc / rx : 0), (cpu > 0 ? tx / cpu / 1e6 : 0),
+            (rx > 0 ? cpu * hz / rx : 0), cpu / dt
     }' >> "$WORK/ours.tsv"
-    log "ours $scn flows=$n run=$r: $(tail -1 "$WORK/ours.tsv" | cut -f4) Mpps, $(tail -1 "$WORK/ours.tsv" | cut -f5) cycles/pkt"
+    log "ours $scn flows=$n run=$r: $(tail -1 "$WORK/ours.tsv" | cut -f4-8 | tr '\t' ' ') (Mpps, cycles/pkt; per CPU: Mpps, cycles/pkt; core share)"
 }
 
 started=$SECONDS
@@ -240,7 +262,7 @@ def rows(path, key_cols, val_cols):
             continue
         table[tuple(f[c] for c in key_cols)].append(tuple(f[c] for c in val_cols))
     return table
-ours = rows(ours_tsv, (1, 2), (3, 4))
+ours = rows(ours_tsv, (1, 2), (3, 4, 5, 6, 7))
 peer = rows(peer_tsv, (1, 2), (3, 7))
 def fig(values, i):
     xs = [float(v[i]) for v in values if v[i] not in ("-", "")]
@@ -259,27 +281,29 @@ lines = [
     "Same I/O for both: net_pcap reading the peer's pcap in a loop (`infinite_rx=1`: the PMD allocates an mbuf and copies each "
     "frame), net_null (`no-rx=1`) freeing what is sent; 64-byte UDP frames from gen_traffic.py, one per flow, round robin. "
     "One worker (ours) or PMD (OVS) busy-polling on core 1; everything else on core 0. Ours: Mpps from the tx port's counter "
-    "over the window by wall clock; cycles/pkt is the worker's TSC cycles per received packet (it never sleeps). "
+    "over the window by wall clock; cycles/pkt is the worker's TSC cycles per received packet (it never sleeps), "
+    "so both count the time the worker waited for its core; 'per CPU s' and 'CPU cycles/pkt' divide by the worker "
+    "thread's own CPU time (/proc schedstat) instead, and 'core share' is how much of its core it had. "
     "OVS: the peer's own figures (tx counter; `pmd-perf-show` cycles). `raw` is dpdk-testpmd io forwarding on the same I/O, "
     "the limit of this I/O.",
     "",
     f"Machine: {os.cpu_count()} vCPUs, load average at the end {' '.join(load)}. It is a shared VM where other builds run "
     "at the same time: read differences below about 20 % as noise.",
     "",
-    "| scenario (ours / OVS) | flows | ours Mpps | ours cycles/pkt | OVS Mpps | OVS cycles/pkt | ours / OVS |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| scenario (ours / OVS) | flows | ours Mpps | ours cycles/pkt | ours Mpps per CPU s | ours CPU cycles/pkt | ours core share | OVS Mpps | OVS cycles/pkt | ours / OVS (Mpps) |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for n in flows:
     raw = peer.get(("raw", n), [])
     if raw:
-        lines.append(f"| raw (testpmd io) | {int(n):,} | | | {fmt(fig(raw, 0), '.2f')} | {fmt(fig(raw, 1), '.0f')} | |")
+        lines.append(f"| raw (testpmd io) | {int(n):,} | | | | | | {fmt(fig(raw, 0), '.2f')} | {fmt(fig(raw, 1), '.0f')} | |")
     for mine, theirs in pairs:
         o = ours.get((mine, n), []) if mine else []
         p = peer.get((theirs, n), [])
         om, pm = fig(o, 0), fig(p, 0)
         ratio = f"{om / pm:.2f}" if om and pm else "-"
         name = f"{mine or 'not measured'} / {theirs}"
-        lines.append(f"| {name} | {int(n):,} | {fmt(om, '.2f')} | {fmt(fig(o, 1), '.0f')} | {fmt(pm, '.2f')} | {fmt(fig(p, 1), '.0f')} | {ratio} |")
+        lines.append(f"| {name} | {int(n):,} | {fmt(om, '.2f')} | {fmt(fig(o, 1), '.0f')} | {fmt(fig(o, 2), '.2f')} | {fmt(fig(o, 3), '.0f')} | {fmt(fig(o, 4), '.2f')} | {fmt(pm, '.2f')} | {fmt(fig(p, 1), '.0f')} | {ratio} |")
 lines += ["", "Validation (one pass of the primer and 65,536 flows, checked by the peer's check_output.py):", ""]
 if os.path.exists(validate_txt):
     lines += [f"- {l.strip()}" for l in open(validate_txt) if l.strip()]

@@ -145,6 +145,9 @@ impl DpdkPort {
 
         let data_room =
             u32::from(sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16) - sys::RTE_PKTMBUF_HEADROOM;
+        // SAFETY: the shim's function returns a constant. `configure` turned the
+        // offload on when the device has it.
+        let rx_checksum = info.rx_offload_capa & unsafe { sys::dp_rx_offload_ipv4_cksum() } != 0;
         let info = Arc::new(DpdkPortInfo {
             basic: BasicPortInfo {
                 name: name.to_owned(),
@@ -153,8 +156,7 @@ impl DpdkPort {
                     tx_queues: config.tx_queues,
                     max_frame: data_room.min(info.max_rx_pktlen.max(64)),
                     hashes_flows: rss,
-                    rx_checksum: info.rx_offload_capa & unsafe { sys::dp_rx_offload_ipv4_cksum() }
-                        != 0,
+                    rx_checksum,
                 },
                 stats: PortStats::new(config.rx_queues.into(), config.tx_queues.into()),
             },
