@@ -271,7 +271,7 @@ pub fn topology_from(t: pb::Topology) -> Result<file::TopologyFile, String> {
         // The API has no conntrack section yet: a typed Apply keeps the defaults
         // (a TOML Apply carries its own).
         conntrack: Default::default(),
-        // Nor a dpdk section: the EAL's settings are read once, at start.
+        // Nor a dpdk section (Apply keeps the running one).
         dpdk: None,
     })
 }
@@ -301,6 +301,23 @@ mod tests {
         let original: file::TopologyFile = toml::from_str(text).unwrap();
         let back = topology_from(topology_to(&original)).unwrap();
         assert_eq!(back, original);
+    }
+
+    #[test]
+    fn a_dpdk_port_goes_round_unchanged() {
+        let port = file::Port {
+            name: "uplink".into(),
+            driver: "dpdk".into(),
+            socket: None,
+            ifname: None,
+            path: None,
+            pci: None,
+            devargs: Some("net_pcap0,rx_pcap=in.pcap".into()),
+            rx_queues: Some(2),
+            tx_queues: Some(4),
+            mtu: 9000,
+        };
+        assert_eq!(port_from(port_to(&port)).unwrap(), port);
     }
 
     #[test]
