@@ -104,15 +104,9 @@ impl Packet {
     }
 
     #[inline]
-    fn buffer(&self) -> &BufferHeader {
+    pub(crate) fn buffer(&self) -> &BufferHeader {
         // SAFETY: the handle owns a live buffer (see `from_raw`).
         unsafe { self.header.as_ref() }
-    }
-
-    /// The buffer's descriptor, for the backings' code in this crate.
-    #[inline]
-    pub(crate) fn descriptor(&self) -> &BufferHeader {
-        self.buffer()
     }
 
     #[inline]

@@ -76,14 +76,14 @@ impl Packet {
     /// Whether `ops` backs this packet (it is that driver's buffer).
     #[inline]
     pub fn is_backed_by(&self, ops: &'static ExternalOps) -> bool {
-        let buffer = self.descriptor();
+        let buffer = self.buffer();
         buffer.backing == Backing::External && buffer.home == NonNull::from(ops).cast()
     }
 
     /// Where the frame of a buffer of `ops` now is; `None` for any other packet.
     #[inline]
     pub fn external_frame(&self, ops: &'static ExternalOps) -> Option<ExternalFrame> {
-        let buffer = self.descriptor();
+        let buffer = self.buffer();
         self.is_backed_by(ops).then(|| ExternalFrame {
             header: NonNull::from(buffer).cast(),
             start: buffer.start,
