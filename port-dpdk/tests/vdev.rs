@@ -92,6 +92,7 @@ fn dpdk_vdev_ports() {
 
     frames_come_out_as_they_went_in(dir.path());
     mbufs_freed_into_a_pool_go_back_to_their_mempool(dir.path());
+    mbufs_sent_on_another_port_go_back_to_their_mempool(dir.path());
     bad_devices_are_refused();
 }
 
@@ -192,6 +193,35 @@ fn mbufs_freed_into_a_pool_go_back_to_their_mempool(dir: &Path) {
         PoolConfig::default().buffers,
         "no mbuf entered our pool"
     );
+}
+
+/// Frames received in mbufs and sent on a memory port (as on a pcap or kernel port):
+/// the other end gets the frames, and dropping them gives the mbufs back, or the
+/// device would run dry long before 4,000 frames with 1,023 mbufs.
+fn mbufs_sent_on_another_port_go_back_to_their_mempool(dir: &Path) {
+    let frames: Vec<Vec<u8>> = (0..4000).map(|i| frame(i, 80)).collect();
+    let input = dir.join("to-memory.pcap");
+    write_pcap(&input, &frames);
+    let devargs = format!("net_pcap_mem0,rx_pcap={}", input.display());
+    let mut port = DpdkPort::open(3, "p3", &config(devargs)).expect("net_pcap opens");
+    let (mut memory, peer) = port::memory::MemoryPort::open(4, "memory", 64);
+    let mut pool = Pool::new(PoolConfig::default());
+    let mut burst = Burst::with_capacity(32);
+    let mut delivered = 0;
+    let got = receive_all(&mut port, &mut pool, frames.len(), |packet, pool| {
+        burst.push(packet).unwrap();
+        while !burst.is_empty() {
+            memory.tx[0].tx_burst(&mut burst, pool).unwrap();
+            while let Some(sent) = peer.take() {
+                assert_eq!(sent.data(), &frames[delivered][..]);
+                delivered += 1;
+                drop(sent);
+            }
+        }
+    });
+    assert_eq!(got, frames.len());
+    assert_eq!(delivered, frames.len());
+    assert_eq!(device_counter(&port, "rx_mbuf_allocation_errors"), 0);
 }
 
 fn bad_devices_are_refused() {
