@@ -54,6 +54,7 @@ pub fn port_from(p: pb::Port) -> Result<file::Port, String> {
         rx_queues: p.rx_queues,
         tx_queues: p.tx_queues,
         mtu: p.mtu.unwrap_or(1500),
+        queues: p.queues,
     })
 }
 
@@ -69,6 +70,7 @@ pub fn port_to(p: &file::Port) -> pb::Port {
         rx_queues: p.rx_queues,
         tx_queues: p.tx_queues,
         mtu: Some(p.mtu),
+        queues: p.queues,
     }
 }
 

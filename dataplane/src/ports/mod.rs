@@ -2,9 +2,18 @@
 //! what cannot be opened, opening nothing that stays open) and an `open`. Drivers that
 //! need a system library are behind a cargo feature of this crate.
 
+<<<<<<< HEAD
 #[cfg(feature = "dpdk")]
 mod dpdk;
+=======
+#[cfg(feature = "af-packet")]
+mod af_packet;
+#[cfg(feature = "af-xdp")]
+mod af_xdp;
+>>>>>>> main
 mod pcap;
+#[cfg(feature = "tap")]
+mod tap;
 
 use std::path::PathBuf;
 
@@ -21,12 +30,27 @@ pub struct OpenOptions {
 }
 
 /// The drivers `run` can open in this build.
+<<<<<<< HEAD
 pub fn supported_drivers() -> &'static str {
     if cfg!(feature = "dpdk") {
         "pcap, dpdk"
     } else {
         "pcap"
     }
+=======
+pub fn supported_drivers() -> String {
+    let mut drivers = vec!["pcap"];
+    if cfg!(feature = "af-packet") {
+        drivers.push("af-packet");
+    }
+    if cfg!(feature = "tap") {
+        drivers.push("tap");
+    }
+    if cfg!(feature = "af-xdp") {
+        drivers.push("af-xdp");
+    }
+    drivers.join(", ")
+>>>>>>> main
 }
 
 /// Refuses what `run` cannot open, without opening anything that stays open: drivers
@@ -36,9 +60,18 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
     for port in &topology.ports {
         match &port.driver {
             Driver::Pcap { path } => pcap::check(&port.name, path.as_deref())?,
+<<<<<<< HEAD
             // What a device needs is known once the EAL runs: `open` refuses it.
             #[cfg(feature = "dpdk")]
             Driver::Dpdk { .. } => {}
+=======
+            #[cfg(feature = "af-packet")]
+            Driver::AfPacket { ifname } => af_packet::check(&port.name, ifname)?,
+            #[cfg(feature = "tap")]
+            Driver::Tap { ifname } => tap::check(&port.name, ifname)?,
+            #[cfg(feature = "af-xdp")]
+            Driver::AfXdp { ifname } => af_xdp::check(port, ifname)?,
+>>>>>>> main
             other => return Err(unsupported(&port.name, other)),
         }
     }
@@ -59,6 +92,7 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
         let id = id as u16;
         ports.push(match &port.driver {
             Driver::Pcap { path } => pcap::open(id, &port.name, path.as_deref(), options)?,
+<<<<<<< HEAD
             #[cfg(feature = "dpdk")]
             Driver::Dpdk {
                 devargs,
@@ -71,6 +105,14 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
                 port.mtu,
                 &topology.dpdk,
             )?,
+=======
+            #[cfg(feature = "af-packet")]
+            Driver::AfPacket { ifname } => af_packet::open(id, port, ifname)?,
+            #[cfg(feature = "tap")]
+            Driver::Tap { ifname } => tap::open(id, port, ifname)?,
+            #[cfg(feature = "af-xdp")]
+            Driver::AfXdp { ifname } => af_xdp::open(id, port, ifname)?,
+>>>>>>> main
             other => return Err(unsupported(&port.name, other)),
         });
     }
@@ -82,4 +124,20 @@ fn unsupported(port: &str, driver: &Driver) -> RunError {
         port: port.to_owned(),
         driver: driver.name(),
     }
+}
+
+/// A driver's refusal, under the port's name.
+#[cfg(any(feature = "af-packet", feature = "tap", feature = "af-xdp"))]
+fn port_error(port: &str, source: std::io::Error) -> RunError {
+    RunError::Port {
+        port: port.to_owned(),
+        source,
+    }
+}
+
+/// The largest frame of a kernel-interface port: its MTU, the Ethernet header and
+/// one VLAN tag.
+#[cfg(any(feature = "af-packet", feature = "tap", feature = "af-xdp"))]
+fn kernel_max_frame(port: &crate::topology::Port) -> u32 {
+    u32::from(port.mtu) + 14 + 4
 }
