@@ -239,13 +239,10 @@ fn same_ports(running: &[file::Port], next: &[file::Port]) -> Result<(), Status>
                 && old.ifname == port.ifname
                 && old.path == port.path
                 && old.pci == port.pci
-<<<<<<< HEAD
+                && old.queues == port.queues
                 && old.devargs == port.devargs
                 && old.rx_queues == port.rx_queues
                 && old.tx_queues == port.tx_queues
-=======
-                && old.queues == port.queues
->>>>>>> main
         });
         if !same {
             return Err(Status::failed_precondition(format!(

@@ -646,10 +646,6 @@ fn kernel_drivers_need_an_ifname() {
 }
 
 #[test]
-<<<<<<< HEAD
-fn dpdk_needs_a_device() {
-    let uplink = "driver = \"af-xdp\"\nifname = \"eth1\"";
-=======
 fn kernel_ports_take_a_queue_count() {
     assert_eq!(accepted(EXAMPLE).ports[0].queues, 1);
     let with = |queues: &str| {
@@ -678,8 +674,8 @@ fn kernel_ports_take_a_queue_count() {
 }
 
 #[test]
-fn dpdk_needs_a_pci_address() {
->>>>>>> main
+fn dpdk_needs_a_device() {
+    let uplink = "driver = \"af-xdp\"\nifname = \"eth1\"";
     refused(
         &EXAMPLE.replace(uplink, "driver = \"dpdk\""),
         "ports \"uplink\": devargs: ",

@@ -2,15 +2,12 @@
 //! what cannot be opened, opening nothing that stays open) and an `open`. Drivers that
 //! need a system library are behind a cargo feature of this crate.
 
-<<<<<<< HEAD
-#[cfg(feature = "dpdk")]
-mod dpdk;
-=======
 #[cfg(feature = "af-packet")]
 mod af_packet;
 #[cfg(feature = "af-xdp")]
 mod af_xdp;
->>>>>>> main
+#[cfg(feature = "dpdk")]
+mod dpdk;
 mod pcap;
 #[cfg(feature = "tap")]
 mod tap;
@@ -30,14 +27,6 @@ pub struct OpenOptions {
 }
 
 /// The drivers `run` can open in this build.
-<<<<<<< HEAD
-pub fn supported_drivers() -> &'static str {
-    if cfg!(feature = "dpdk") {
-        "pcap, dpdk"
-    } else {
-        "pcap"
-    }
-=======
 pub fn supported_drivers() -> String {
     let mut drivers = vec!["pcap"];
     if cfg!(feature = "af-packet") {
@@ -49,8 +38,10 @@ pub fn supported_drivers() -> String {
     if cfg!(feature = "af-xdp") {
         drivers.push("af-xdp");
     }
+    if cfg!(feature = "dpdk") {
+        drivers.push("dpdk");
+    }
     drivers.join(", ")
->>>>>>> main
 }
 
 /// Refuses what `run` cannot open, without opening anything that stays open: drivers
@@ -60,18 +51,15 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
     for port in &topology.ports {
         match &port.driver {
             Driver::Pcap { path } => pcap::check(&port.name, path.as_deref())?,
-<<<<<<< HEAD
             // What a device needs is known once the EAL runs: `open` refuses it.
             #[cfg(feature = "dpdk")]
             Driver::Dpdk { .. } => {}
-=======
             #[cfg(feature = "af-packet")]
             Driver::AfPacket { ifname } => af_packet::check(&port.name, ifname)?,
             #[cfg(feature = "tap")]
             Driver::Tap { ifname } => tap::check(&port.name, ifname)?,
             #[cfg(feature = "af-xdp")]
             Driver::AfXdp { ifname } => af_xdp::check(port, ifname)?,
->>>>>>> main
             other => return Err(unsupported(&port.name, other)),
         }
     }
@@ -92,7 +80,6 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
         let id = id as u16;
         ports.push(match &port.driver {
             Driver::Pcap { path } => pcap::open(id, &port.name, path.as_deref(), options)?,
-<<<<<<< HEAD
             #[cfg(feature = "dpdk")]
             Driver::Dpdk {
                 devargs,
@@ -105,14 +92,12 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
                 port.mtu,
                 &topology.dpdk,
             )?,
-=======
             #[cfg(feature = "af-packet")]
             Driver::AfPacket { ifname } => af_packet::open(id, port, ifname)?,
             #[cfg(feature = "tap")]
             Driver::Tap { ifname } => tap::open(id, port, ifname)?,
             #[cfg(feature = "af-xdp")]
             Driver::AfXdp { ifname } => af_xdp::open(id, port, ifname)?,
->>>>>>> main
             other => return Err(unsupported(&port.name, other)),
         });
     }

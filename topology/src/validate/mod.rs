@@ -461,14 +461,6 @@ fn port(p: &file::Port) -> Result<Port> {
     if let Some((field, _)) = fields.iter().find(|(f, v)| v.is_some() && *f != used) {
         return Err(obj.err(field, format!("not used by driver {}", p.driver)));
     }
-<<<<<<< HEAD
-    if !matches!(driver, Driver::Dpdk { .. }) {
-        let queues = [("rx_queues", p.rx_queues), ("tx_queues", p.tx_queues)];
-        if let Some((field, _)) = queues.iter().find(|(_, v)| v.is_some()) {
-            return Err(obj.err(field, format!("not used by driver {}", p.driver)));
-        }
-    }
-=======
     let queues = match (p.queues, &driver) {
         (None, _) => 1,
         (Some(q), Driver::Tap { .. } | Driver::AfPacket { .. } | Driver::AfXdp { .. }) => {
@@ -478,7 +470,12 @@ fn port(p: &file::Port) -> Result<Port> {
             return Err(obj.err("queues", format!("not used by driver {}", p.driver)));
         }
     };
->>>>>>> main
+    if !matches!(driver, Driver::Dpdk { .. }) {
+        let queues = [("rx_queues", p.rx_queues), ("tx_queues", p.tx_queues)];
+        if let Some((field, _)) = queues.iter().find(|(_, v)| v.is_some()) {
+            return Err(obj.err(field, format!("not used by driver {}", p.driver)));
+        }
+    }
     Ok(Port {
         name: p.name.clone(),
         driver,
