@@ -314,6 +314,7 @@ mod tests {
             ifname: None,
             path: None,
             pci: None,
+            queues: None,
             devargs: Some("net_pcap0,rx_pcap=in.pcap".into()),
             rx_queues: Some(2),
             tx_queues: Some(4),
