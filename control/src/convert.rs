@@ -50,6 +50,9 @@ pub fn port_from(p: pb::Port) -> Result<file::Port, String> {
         ifname: p.ifname,
         path: p.path,
         pci: p.pci,
+        devargs: p.devargs,
+        rx_queues: p.rx_queues,
+        tx_queues: p.tx_queues,
         mtu: p.mtu.unwrap_or(1500),
         queues: p.queues,
     })
@@ -63,6 +66,9 @@ pub fn port_to(p: &file::Port) -> pb::Port {
         ifname: p.ifname.clone(),
         path: p.path.clone(),
         pci: p.pci.clone(),
+        devargs: p.devargs.clone(),
+        rx_queues: p.rx_queues,
+        tx_queues: p.tx_queues,
         mtu: Some(p.mtu),
         queues: p.queues,
     }
@@ -269,6 +275,8 @@ pub fn topology_from(t: pb::Topology) -> Result<file::TopologyFile, String> {
         // The API has no conntrack section yet: a typed Apply keeps the defaults
         // (a TOML Apply carries its own).
         conntrack: Default::default(),
+        // Nor a dpdk section (Apply keeps the running one).
+        dpdk: None,
     })
 }
 
@@ -297,6 +305,24 @@ mod tests {
         let original: file::TopologyFile = toml::from_str(text).unwrap();
         let back = topology_from(topology_to(&original)).unwrap();
         assert_eq!(back, original);
+    }
+
+    #[test]
+    fn a_dpdk_port_goes_round_unchanged() {
+        let port = file::Port {
+            name: "uplink".into(),
+            driver: "dpdk".into(),
+            socket: None,
+            ifname: None,
+            path: None,
+            pci: None,
+            queues: None,
+            devargs: Some("net_pcap0,rx_pcap=in.pcap".into()),
+            rx_queues: Some(2),
+            tx_queues: Some(4),
+            mtu: 9000,
+        };
+        assert_eq!(port_from(port_to(&port)).unwrap(), port);
     }
 
     #[test]

@@ -138,6 +138,11 @@ fn drivers(registry: &mut Registry, runtime: &RuntimeHandle) {
         "Frames a port's driver could not send",
     );
     let link = gauge_family(registry, "port_link_up", "1 when the port's link is up");
+    let device = counter_family(
+        registry,
+        "port_device",
+        "What a port's device counts itself (DPDK's statistics), by counter name",
+    );
     for port in runtime.ports() {
         let labels = vec![("port", port.name().to_owned())];
         let (rx, tx) = (port.stats().rx(), port.stats().tx());
@@ -147,6 +152,10 @@ fn drivers(registry: &mut Registry, runtime: &RuntimeHandle) {
         rx_missed.get_or_create(&labels).inc_by(rx.missed);
         tx_errors.get_or_create(&labels).inc_by(tx.errors);
         link.get_or_create(&labels).set(i64::from(port.link().up));
+        for (name, value) in port.extended_stats() {
+            let labels = vec![("port", port.name().to_owned()), ("counter", name)];
+            device.get_or_create(&labels).inc_by(value);
+        }
     }
 }
 

@@ -303,7 +303,11 @@ impl pb::dataplane_server::Dataplane for ControlService {
                     .map_err(|e| Status::invalid_argument(format!("topology: {e}")))?
             }
             Some(pb::apply_request::Source::Topology(topology)) => {
-                convert::topology_from(topology).map_err(Status::invalid_argument)?
+                let mut new = convert::topology_from(topology).map_err(Status::invalid_argument)?;
+                // The API has no [dpdk] section: the running one is kept, so that the
+                // state file still starts the EAL the same way.
+                new.dpdk = self.lock()?.file().dpdk.clone();
+                new
             }
             None => {
                 return Err(Status::invalid_argument(

@@ -254,6 +254,9 @@ fn same_ports(running: &[file::Port], next: &[file::Port]) -> Result<(), Status>
                 && old.path == port.path
                 && old.pci == port.pci
                 && old.queues == port.queues
+                && old.devargs == port.devargs
+                && old.rx_queues == port.rx_queues
+                && old.tx_queues == port.tx_queues
         });
         if !same {
             return Err(Status::failed_precondition(format!(

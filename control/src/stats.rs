@@ -39,6 +39,11 @@ pub fn driver_stats(port: &dyn PortInfo) -> pb::PortDriverStats {
         tx_packets: tx.packets,
         tx_bytes: tx.bytes,
         tx_errors: tx.errors,
+        device: port
+            .extended_stats()
+            .into_iter()
+            .map(|(name, value)| pb::DeviceCounter { name, value })
+            .collect(),
     }
 }
 

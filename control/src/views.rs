@@ -92,6 +92,11 @@ pub fn since(mut now: pb::StatsReply, base: Option<&Baseline>) -> pb::StatsReply
         now.tx_packets = now.tx_packets.saturating_sub(base.tx_packets);
         now.tx_bytes = now.tx_bytes.saturating_sub(base.tx_bytes);
         now.tx_errors = now.tx_errors.saturating_sub(base.tx_errors);
+        for (now, base) in now.device.iter_mut().zip(&base.device) {
+            if now.name == base.name {
+                now.value = now.value.saturating_sub(base.value);
+            }
+        }
     }
     now
 }
@@ -138,6 +143,7 @@ pub fn port_status(
                 rx_errors: d.rx_errors,
                 rx_missed: d.rx_missed,
                 tx_errors: d.tx_errors,
+                device: d.device.clone(),
                 queues: workers
                     .iter()
                     .enumerate()

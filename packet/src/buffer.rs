@@ -3,15 +3,17 @@
 //! to such a buffer, so bursts, verdicts and transmit queues move 8 bytes per packet.
 //!
 //! The header's first part, private, describes the buffer: where its room is, where the
-//! frame starts and how long it is, and who takes the buffer back (its backing). Only
-//! pool buffers exist today; a DPDK `rte_mbuf` backing adds a [`Backing`] variant whose
-//! header sits in the mbuf's private area with `room` pointing at the mbuf's data, and
-//! a branch where a buffer is released. Everything outside this crate reads the frame
-//! through `data()` and `data_mut()` and the per-packet fields through [`PacketHeader`].
+//! frame starts and how long it is, and who takes the buffer back (its backing). A
+//! buffer is either one of our own pools' or external: memory a driver owns (a DPDK
+//! `rte_mbuf`, whose private area holds the header and whose data room is the room),
+//! given back through the [`ExternalOps`] the driver registered (see `external.rs`).
+//! Everything outside this crate reads the frame through `data()` and `data_mut()` and
+//! the per-packet fields through [`PacketHeader`].
 
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 
+use crate::external::ExternalOps;
 use crate::meta::Meta;
 use crate::pool::PoolCore;
 
@@ -37,6 +39,8 @@ pub struct PacketHeader {
 pub(crate) enum Backing {
     /// A buffer of our own pool, returned to it through `home`.
     Pool,
+    /// A driver's buffer, returned through the `ExternalOps` that `home` points to.
+    External,
 }
 
 /// What sits at the start of every buffer.
@@ -50,8 +54,9 @@ pub(crate) struct BufferHeader {
     pub(crate) len: u32,
     pub(crate) room_len: u32,
     pub(crate) backing: Backing,
-    /// The pool the buffer returns to (backing `Pool`).
-    pub(crate) home: NonNull<PoolCore>,
+    /// Who takes the buffer back: its `PoolCore` (backing `Pool`) or its driver's
+    /// `ExternalOps` (backing `External`).
+    pub(crate) home: NonNull<()>,
     pub(crate) public: PacketHeader,
 }
 
@@ -99,7 +104,7 @@ impl Packet {
     }
 
     #[inline]
-    fn buffer(&self) -> &BufferHeader {
+    pub(crate) fn buffer(&self) -> &BufferHeader {
         // SAFETY: the handle owns a live buffer (see `from_raw`).
         unsafe { self.header.as_ref() }
     }
@@ -329,10 +334,17 @@ pub(crate) fn release(header: NonNull<BufferHeader>) {
     let buffer = unsafe { header.as_ref() };
     match buffer.backing {
         Backing::Pool => {
-            // SAFETY: a pool outlives its buffers (it leaks itself when dropped with
-            // buffers still out, see `SharedPool`'s `Drop`).
-            let home = unsafe { buffer.home.as_ref() };
+            // SAFETY: `home` is the buffer's `PoolCore`, and a pool outlives its
+            // buffers (it leaks itself when dropped with buffers still out, see
+            // `SharedPool`'s `Drop`).
+            let home = unsafe { buffer.home.cast::<PoolCore>().as_ref() };
             home.give_back(header);
+        }
+        Backing::External => {
+            // SAFETY: `home` is the `&'static ExternalOps` given to `from_external`.
+            let ops = unsafe { buffer.home.cast::<ExternalOps>().as_ref() };
+            // SAFETY: the buffer is the driver's, and no packet holds it any more.
+            unsafe { (ops.release)(header.cast()) };
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod buffer;
 pub mod burst;
 pub mod checksum;
+pub mod external;
 mod fast_parse;
 pub mod flow;
 pub mod flow_cache;
@@ -17,6 +18,7 @@ pub mod wire;
 
 pub use buffer::{Packet, PacketHeader};
 pub use burst::{Burst, MAX_BURST};
+pub use external::{ExternalFrame, ExternalOps, EXTERNAL_HEADER_ALIGN, EXTERNAL_HEADER_SIZE};
 pub use flow::FlowKey;
 pub use flow_cache::FlowCache;
 pub use mac::MacAddr;

@@ -124,7 +124,7 @@ impl SharedPool {
                     len: 0,
                     room_len: room_len as u32,
                     backing: Backing::Pool,
-                    home: core,
+                    home: core.cast(),
                     public: PacketHeader::default(),
                 });
                 core_ref.give_back(NonNull::new_unchecked(header));
@@ -289,7 +289,7 @@ impl Pool {
         let header = packet.into_raw();
         // SAFETY: the header of a buffer the packet held until now.
         let buffer = unsafe { header.as_ref() };
-        if buffer.backing != Backing::Pool || buffer.home != self.core {
+        if buffer.backing != Backing::Pool || buffer.home != self.core.cast() {
             release(header);
             return;
         }

@@ -99,6 +99,12 @@ pub trait PortInfo: Send + Sync {
 
     /// The driver's statistics, per queue.
     fn stats(&self) -> &PortStats;
+
+    /// Counters the device itself keeps, by name (DPDK's basic and extended
+    /// statistics); none by default. Read by the control plane, never on the data path.
+    fn extended_stats(&self) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 }
 
 /// A port's name, capabilities and statistics, for drivers with nothing more to say.

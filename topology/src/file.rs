@@ -30,6 +30,35 @@ pub struct TopologyFile {
     /// Connection tracking and SNAT tuning; every field has a default.
     #[serde(default)]
     pub conntrack: Conntrack,
+    /// DPDK's EAL and buffer settings, read when a port has driver dpdk.
+    pub dpdk: Option<Dpdk>,
+}
+
+/// `[dpdk]`: how the EAL starts (cores, memory, hugepages, extra arguments) and how
+/// the mbuf pools and descriptor rings of dpdk ports are sized; every field has a
+/// default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dpdk {
+    /// EAL `--lcores` (default "0": the EAL's own thread; the workers are the
+    /// dataplane's threads, placed by its `--cores`).
+    pub lcores: Option<String>,
+    /// Megabytes the EAL reserves up front (`-m`); default: as it needs.
+    pub memory_mb: Option<i64>,
+    /// Run without hugepages (`--no-huge`, needs `memory_mb`); default false.
+    pub no_huge: Option<bool>,
+    /// EAL `--file-prefix`; default: none, and the EAL keeps no files (`--in-memory`).
+    pub file_prefix: Option<String>,
+    /// Mbufs in each port's pool (default 8191).
+    pub mbufs: Option<i64>,
+    /// Per-lcore cache of each pool (default 256; 0: none).
+    pub mbuf_cache: Option<i64>,
+    /// Descriptors of each receive and transmit ring (default 1024).
+    pub rx_descriptors: Option<i64>,
+    pub tx_descriptors: Option<i64>,
+    /// Further EAL arguments, passed as they are.
+    #[serde(default)]
+    pub args: Vec<String>,
 }
 
 /// `[conntrack]`: table size, mapping behaviour and timeouts in seconds (names after
@@ -80,7 +109,8 @@ pub struct Chassis {
 }
 
 /// `driver` is one of pcap | vhost-user | tap | af-xdp | af-packet | dpdk; the field it
-/// needs (socket, ifname, pci; path is optional for pcap) is checked by the validator.
+/// needs (socket, ifname, devargs or pci; path is optional for pcap) is checked by the
+/// validator.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Port {
@@ -90,6 +120,13 @@ pub struct Port {
     pub ifname: Option<String>,
     pub path: Option<String>,
     pub pci: Option<String>,
+    /// dpdk: the device as the EAL names it, a PCI address or a virtual device with
+    /// its arguments (`net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap`); `pci` is the
+    /// older spelling of a PCI address.
+    pub devargs: Option<String>,
+    /// dpdk: receive and transmit queues (default 1 each).
+    pub rx_queues: Option<i64>,
+    pub tx_queues: Option<i64>,
     #[serde(default = "default_mtu")]
     pub mtu: i64,
     /// Receive and transmit queues of a kernel-interface port (tap, af-packet,

@@ -65,6 +65,43 @@ pub struct Topology {
     pub flow_classifiers: Vec<FlowClassifier>,
     pub port_chains: Vec<PortChain>,
     pub conntrack: Conntrack,
+    /// `[dpdk]`, with its defaults when the file has none.
+    pub dpdk: Dpdk,
+}
+
+/// DPDK's EAL and buffer settings (`[dpdk]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dpdk {
+    /// EAL `--lcores`.
+    pub lcores: String,
+    /// Megabytes the EAL reserves up front, if set.
+    pub memory_mb: Option<u32>,
+    pub no_huge: bool,
+    /// EAL `--file-prefix`; none: `--in-memory`.
+    pub file_prefix: Option<String>,
+    /// Mbufs in each port's pool, and each pool's per-lcore cache.
+    pub mbufs: u32,
+    pub mbuf_cache: u32,
+    pub rx_descriptors: u16,
+    pub tx_descriptors: u16,
+    /// Further EAL arguments.
+    pub args: Vec<String>,
+}
+
+impl Default for Dpdk {
+    fn default() -> Self {
+        Dpdk {
+            lcores: "0".into(),
+            memory_mb: None,
+            no_huge: false,
+            file_prefix: None,
+            mbufs: 8191,
+            mbuf_cache: 256,
+            rx_descriptors: 1024,
+            tx_descriptors: 1024,
+            args: Vec::new(),
+        }
+    }
 }
 
 /// Connection tracking settings of each worker (`[conntrack]`).
@@ -130,12 +167,28 @@ pub struct Port {
 /// How a port reaches its packets, with what that driver needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Driver {
-    Pcap { path: Option<PathBuf> },
-    VhostUser { socket: PathBuf },
-    Tap { ifname: String },
-    AfXdp { ifname: String },
-    AfPacket { ifname: String },
-    Dpdk { pci: String },
+    Pcap {
+        path: Option<PathBuf>,
+    },
+    VhostUser {
+        socket: PathBuf,
+    },
+    Tap {
+        ifname: String,
+    },
+    AfXdp {
+        ifname: String,
+    },
+    AfPacket {
+        ifname: String,
+    },
+    /// `devargs` as the EAL takes it: a PCI address or a virtual device with its
+    /// arguments.
+    Dpdk {
+        devargs: String,
+        rx_queues: u16,
+        tx_queues: u16,
+    },
 }
 
 impl Driver {

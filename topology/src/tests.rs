@@ -674,25 +674,138 @@ fn kernel_ports_take_a_queue_count() {
 }
 
 #[test]
-fn dpdk_needs_a_pci_address() {
+fn dpdk_needs_a_device() {
+    let uplink = "driver = \"af-xdp\"\nifname = \"eth1\"";
     refused(
-        &EXAMPLE.replace(
-            "driver = \"af-xdp\"\nifname = \"eth1\"",
-            "driver = \"dpdk\"",
-        ),
-        "ports \"uplink\": pci: ",
+        &EXAMPLE.replace(uplink, "driver = \"dpdk\""),
+        "ports \"uplink\": devargs: ",
         "required by driver dpdk",
     );
+    // `pci` is still the name of a PCI address.
+    let t = accepted(&EXAMPLE.replace(uplink, "driver = \"dpdk\"\npci = \"0000:3b:00.0\""));
+    assert_eq!(
+        t.ports[0].driver,
+        Driver::Dpdk {
+            devargs: "0000:3b:00.0".into(),
+            rx_queues: 1,
+            tx_queues: 1,
+        }
+    );
     let t = accepted(&EXAMPLE.replace(
-        "driver = \"af-xdp\"\nifname = \"eth1\"",
-        "driver = \"dpdk\"\npci = \"0000:3b:00.0\"",
+        uplink,
+        "driver = \"dpdk\"\ndevargs = \"net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap\"\nrx_queues = 2\ntx_queues = 3",
     ));
     assert_eq!(
         t.ports[0].driver,
         Driver::Dpdk {
-            pci: "0000:3b:00.0".into()
+            devargs: "net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap".into(),
+            rx_queues: 2,
+            tx_queues: 3,
         }
     );
+}
+
+#[test]
+fn dpdk_ports_refuse_bad_devices_and_queue_counts() {
+    let uplink = "driver = \"af-xdp\"\nifname = \"eth1\"";
+    let cases = [
+        ("devargs = \"\"", "devargs: ", "is not a device"),
+        ("devargs = \",rx_pcap=a\"", "devargs: ", "is not a device"),
+        ("devargs = \"net_null0, size=64\"", "devargs: ", "no spaces"),
+        ("pci = \"0000:3b:00.0,txq_inline=1\"", "pci: ", "devargs"),
+        (
+            "pci = \"0000:3b:00.0\"\ndevargs = \"net_null0\"",
+            "pci: ",
+            "not both",
+        ),
+        (
+            "devargs = \"net_null0\"\nrx_queues = 0",
+            "rx_queues: ",
+            "outside 1..=1024",
+        ),
+        (
+            "devargs = \"net_null0\"\ntx_queues = 2000",
+            "tx_queues: ",
+            "outside 1..=1024",
+        ),
+    ];
+    for (fields, field, message) in cases {
+        refused(
+            &EXAMPLE.replace(uplink, &format!("driver = \"dpdk\"\n{fields}")),
+            &format!("ports \"uplink\": {field}"),
+            message,
+        );
+    }
+    refused(
+        &EXAMPLE.replace(
+            uplink,
+            "driver = \"af-xdp\"\nifname = \"eth1\"\nrx_queues = 2",
+        ),
+        "ports \"uplink\": rx_queues: ",
+        "not used by driver af-xdp",
+    );
+    refused(
+        &EXAMPLE.replace(
+            uplink,
+            "driver = \"tap\"\nifname = \"eth1\"\ndevargs = \"net_null0\"",
+        ),
+        "ports \"uplink\": devargs: ",
+        "not used by driver tap",
+    );
+}
+
+#[test]
+fn dpdk_section_defaults_and_values() {
+    assert_eq!(accepted(EXAMPLE).dpdk, Dpdk::default());
+    let t = accepted(&format!(
+        "{EXAMPLE}\n[dpdk]\nlcores = \"0@(0-1)\"\nmemory_mb = 512\nno_huge = true\nfile_prefix = \"dp1\"\nmbufs = 4096\nmbuf_cache = 64\nrx_descriptors = 512\ntx_descriptors = 256\nargs = [\"--log-level=7\"]\n"
+    ));
+    assert_eq!(
+        t.dpdk,
+        Dpdk {
+            lcores: "0@(0-1)".into(),
+            memory_mb: Some(512),
+            no_huge: true,
+            file_prefix: Some("dp1".into()),
+            mbufs: 4096,
+            mbuf_cache: 64,
+            rx_descriptors: 512,
+            tx_descriptors: 256,
+            args: vec!["--log-level=7".into()],
+        }
+    );
+}
+
+#[test]
+fn dpdk_section_refuses_bad_values() {
+    let cases = [
+        ("lcores = \"0 1\"", "lcores: ", "not an EAL lcore list"),
+        ("lcores = \"\"", "lcores: ", "not an EAL lcore list"),
+        ("no_huge = true", "memory_mb: ", "required with no_huge"),
+        ("memory_mb = 10", "memory_mb: ", "outside 64..="),
+        ("file_prefix = \"a/b\"", "file_prefix: ", "without '/'"),
+        ("mbufs = 100", "mbufs: ", "outside 512..="),
+        (
+            "mbufs = 600\nmbuf_cache = 512",
+            "mbuf_cache: ",
+            "mbufs (600) / 1.5",
+        ),
+        (
+            "rx_descriptors = 16",
+            "rx_descriptors: ",
+            "outside 32..=32768",
+        ),
+        ("args = [\"\"]", "args: ", "an empty argument"),
+    ];
+    for (fields, field, message) in cases {
+        refused(
+            &format!("{EXAMPLE}\n[dpdk]\n{fields}\n"),
+            &format!("dpdk \"dpdk\": {field}"),
+            message,
+        );
+    }
+    let err = Topology::from_toml_str(&format!("{EXAMPLE}\n[dpdk]\ncores = 2\n")).unwrap_err();
+    assert!(err.to_string().contains("unknown field `cores`"), "{err}");
 }
 
 #[test]

@@ -6,6 +6,8 @@
 mod af_packet;
 #[cfg(feature = "af-xdp")]
 mod af_xdp;
+#[cfg(feature = "dpdk")]
+mod dpdk;
 mod pcap;
 #[cfg(feature = "tap")]
 mod tap;
@@ -36,6 +38,9 @@ pub fn supported_drivers() -> String {
     if cfg!(feature = "af-xdp") {
         drivers.push("af-xdp");
     }
+    if cfg!(feature = "dpdk") {
+        drivers.push("dpdk");
+    }
     drivers.join(", ")
 }
 
@@ -46,6 +51,9 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
     for port in &topology.ports {
         match &port.driver {
             Driver::Pcap { path } => pcap::check(&port.name, path.as_deref())?,
+            // What a device needs is known once the EAL runs: `open` refuses it.
+            #[cfg(feature = "dpdk")]
+            Driver::Dpdk { .. } => {}
             #[cfg(feature = "af-packet")]
             Driver::AfPacket { ifname } => af_packet::check(&port.name, ifname)?,
             #[cfg(feature = "tap")]
@@ -65,11 +73,25 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
             RunError::Option(format!("--pcap-out-dir {}: {error}", dir.display()))
         })?;
     }
+    #[cfg(feature = "dpdk")]
+    dpdk::start_eal(topology)?;
     let mut ports = Vec::with_capacity(topology.ports.len());
     for (id, port) in topology.ports.iter().enumerate() {
         let id = id as u16;
         ports.push(match &port.driver {
             Driver::Pcap { path } => pcap::open(id, &port.name, path.as_deref(), options)?,
+            #[cfg(feature = "dpdk")]
+            Driver::Dpdk {
+                devargs,
+                rx_queues,
+                tx_queues,
+            } => dpdk::open(
+                id,
+                &port.name,
+                (devargs, *rx_queues, *tx_queues),
+                port.mtu,
+                &topology.dpdk,
+            )?,
             #[cfg(feature = "af-packet")]
             Driver::AfPacket { ifname } => af_packet::open(id, port, ifname)?,
             #[cfg(feature = "tap")]

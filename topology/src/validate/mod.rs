@@ -15,10 +15,12 @@ use super::model::*;
 use super::TopologyError;
 
 mod conntrack;
+mod dpdk;
 mod network;
 mod sfc;
 
 use conntrack::conntrack;
+use dpdk::dpdk;
 
 use network::{logical_ports, networks, routers};
 use sfc::{flow_classifier, port_chains, port_pair_groups, port_pairs};
@@ -39,6 +41,7 @@ pub(super) fn validate(f: &file::TopologyFile) -> Result<Topology> {
         flow_classifiers: Vec::new(),
         port_chains: Vec::new(),
         conntrack: conntrack(&f.conntrack)?,
+        dpdk: dpdk(f.dpdk.as_ref())?,
     };
     t.chassis = chassis(&f.chassis, &t.node)?;
     t.routers = routers(&f.routers, &names, &mut t.networks, &t.node)?;
@@ -438,16 +441,15 @@ fn port(p: &file::Port) -> Result<Port> {
         "af-packet" => Driver::AfPacket {
             ifname: need("ifname", &p.ifname)?,
         },
-        "dpdk" => Driver::Dpdk {
-            pci: need("pci", &p.pci)?,
-        },
+        "dpdk" => dpdk::port(p, &obj)?,
         other => return Err(obj.unknown("driver", other, &DRIVERS)),
     };
     // Each driver reads one field; another one set is a leftover or a mistake.
     let used = match driver {
         Driver::Pcap { .. } => "path",
         Driver::VhostUser { .. } => "socket",
-        Driver::Dpdk { .. } => "pci",
+        Driver::Dpdk { .. } if p.pci.is_some() => "pci",
+        Driver::Dpdk { .. } => "devargs",
         _ => "ifname",
     };
     let fields = [
@@ -455,6 +457,7 @@ fn port(p: &file::Port) -> Result<Port> {
         ("ifname", &p.ifname),
         ("path", &p.path),
         ("pci", &p.pci),
+        ("devargs", &p.devargs),
     ];
     if let Some((field, _)) = fields.iter().find(|(f, v)| v.is_some() && *f != used) {
         return Err(obj.err(field, format!("not used by driver {}", p.driver)));
@@ -468,6 +471,12 @@ fn port(p: &file::Port) -> Result<Port> {
             return Err(obj.err("queues", format!("not used by driver {}", p.driver)));
         }
     };
+    if !matches!(driver, Driver::Dpdk { .. }) {
+        let queues = [("rx_queues", p.rx_queues), ("tx_queues", p.tx_queues)];
+        if let Some((field, _)) = queues.iter().find(|(_, v)| v.is_some()) {
+            return Err(obj.err(field, format!("not used by driver {}", p.driver)));
+        }
+    }
     Ok(Port {
         name: p.name.clone(),
         driver,

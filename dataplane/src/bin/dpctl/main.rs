@@ -770,6 +770,21 @@ fn stats(format: Format, reply: &pb::StatsReply, workers: bool) {
         .map(String::from);
         output::print_table(&header, &drivers);
     }
+    // What devices count themselves (DPDK ports), the counters that are not zero.
+    let device: Vec<Vec<String>> = reply
+        .drivers
+        .iter()
+        .flat_map(|d| {
+            d.device
+                .iter()
+                .filter(|c| c.value > 0)
+                .map(|c| vec![d.port.clone(), c.name.clone(), c.value.to_string()])
+        })
+        .collect();
+    if !device.is_empty() {
+        let header = ["PORT", "DEVICE_COUNTER", "VALUE"].map(String::from);
+        output::print_table(&header, &device);
+    }
     if workers {
         for (index, counters) in reply.workers.iter().enumerate() {
             show(&format!("worker {index}"), counters);
