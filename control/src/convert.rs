@@ -89,6 +89,13 @@ pub fn network_from(n: pb::Network) -> Result<file::Network, String> {
         vni: n.vni,
         cidr: n.cidr,
         gateway_ip: n.gateway_ip,
+        dhcp: None,
+        dns_servers: None,
+        domain: None,
+        lease_time: None,
+        host_routes: None,
+        mtu: None,
+        ipv6_ra_mode: None,
     })
 }
 
@@ -134,6 +141,7 @@ pub fn logical_port_from(l: pb::LogicalPort) -> Result<file::LogicalPort, String
         chassis: l.chassis,
         vlan: l.vlan,
         port_security: l.port_security.unwrap_or(true),
+        extra_dhcp_opts: None,
     })
 }
 

@@ -16,6 +16,7 @@ use super::TopologyError;
 
 mod conntrack;
 mod network;
+mod services;
 mod sfc;
 
 use conntrack::conntrack;
