@@ -100,6 +100,8 @@ pub struct ForwardingTables {
     pub sfc: SfcTables,
     /// The VXLAN overlay: VTEPs, VNIs, head-end replication lists.
     pub vxlan: VxlanTables,
+    /// What the node answers for its VMs itself (DHCP, ICMP, neighbour discovery).
+    pub services: local_services::ServiceTables,
 }
 
 /// Every build of the tables gets the next number.
@@ -279,6 +281,7 @@ impl ForwardingTables {
             snat: snat_tables(topology),
             sfc,
             vxlan,
+            services: local_services::ServiceTables::build(topology, link_local_of),
         }
     }
 }
