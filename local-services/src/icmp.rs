@@ -25,6 +25,7 @@ const MAX_ICMPV6_ERROR: usize = 1280;
 pub(crate) enum Error {
     TimeExceeded,
     NetUnreachable,
+    HostUnreachable,
     PortUnreachable,
 }
 
@@ -33,6 +34,7 @@ impl Error {
         match self {
             Error::TimeExceeded => Answer::TimeExceeded,
             Error::NetUnreachable => Answer::NetUnreachable,
+            Error::HostUnreachable => Answer::HostUnreachable,
             Error::PortUnreachable => Answer::PortUnreachable,
         }
     }
@@ -41,6 +43,7 @@ impl Error {
         match self {
             Error::TimeExceeded => (Icmpv4Message::TimeExceeded, 0),
             Error::NetUnreachable => (Icmpv4Message::DstUnreachable, 0),
+            Error::HostUnreachable => (Icmpv4Message::DstUnreachable, 1),
             Error::PortUnreachable => (Icmpv4Message::DstUnreachable, 3),
         }
     }
@@ -49,6 +52,8 @@ impl Error {
         match self {
             Error::TimeExceeded => (Icmpv6Message::TimeExceeded, 0),
             Error::NetUnreachable => (Icmpv6Message::DstUnreachable, 0),
+            // RFC 4443: code 3, address unreachable.
+            Error::HostUnreachable => (Icmpv6Message::DstUnreachable, 3),
             Error::PortUnreachable => (Icmpv6Message::DstUnreachable, 4),
         }
     }

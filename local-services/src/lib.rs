@@ -34,6 +34,8 @@ pub enum Request {
     TtlExpired,
     /// A routed packet with no route.
     NoRoute,
+    /// A routed packet for a network of the router where no port has its address.
+    NoHost,
 }
 
 impl Request {
@@ -44,6 +46,7 @@ impl Request {
             Request::ToRouter => "to the router",
             Request::TtlExpired => "ttl expired",
             Request::NoRoute => "no route",
+            Request::NoHost => "no such host",
         }
     }
 }
@@ -74,6 +77,7 @@ pub enum Answer {
     EchoReply,
     TimeExceeded,
     NetUnreachable,
+    HostUnreachable,
     PortUnreachable,
     NeighbourAdvertisement,
     RouterAdvertisement,
@@ -88,6 +92,7 @@ impl Answer {
             Answer::EchoReply => "echo reply",
             Answer::TimeExceeded => "icmp time exceeded",
             Answer::NetUnreachable => "icmp network unreachable",
+            Answer::HostUnreachable => "icmp host unreachable",
             Answer::PortUnreachable => "icmp port unreachable",
             Answer::NeighbourAdvertisement => "neighbour advertisement",
             Answer::RouterAdvertisement => "router advertisement",
@@ -175,6 +180,13 @@ pub fn serve(
             network,
             packet,
             icmp::Error::TimeExceeded,
+            &mut worker.icmp_errors,
+            now,
+        ),
+        Request::NoHost => icmp::error(
+            network,
+            packet,
+            icmp::Error::HostUnreachable,
             &mut worker.icmp_errors,
             now,
         ),

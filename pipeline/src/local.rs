@@ -60,7 +60,7 @@ pub(super) fn serve(
                 }
                 Request::ToRouter => Next::Drop(DropReason::RouterLocal),
                 Request::TtlExpired => Next::Drop(DropReason::TtlExpired),
-                Request::NoRoute => Next::Drop(DropReason::NoRoute),
+                Request::NoRoute | Request::NoHost => Next::Drop(DropReason::NoRoute),
             }
         }
     }

@@ -1,6 +1,8 @@
 //! Distributed routing between the networks of one router: every node routes for
 //! its own VMs, so a routed packet never crosses a central node.
 
+use std::net::IpAddr;
+
 use packet::{rewrite, Packet};
 
 use super::graph::{Context, Next, Stage};
@@ -23,7 +25,9 @@ pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Pa
     // What the router answers itself: its own addresses, expiring packets, no route.
     let ingress = LogicalPortId(meta.logical_port);
     let local = |request| Next::Stage(Stage::LocalService { ingress, request });
-    if tables.routes.is_gateway(router_id, destination) {
+    if tables.routes.is_gateway(router_id, destination)
+        || destination == IpAddr::V6(tables.router_link_locals[router_id.index()])
+    {
         return local(Request::ToRouter);
     }
     if meta.ttl <= 1 {
@@ -43,7 +47,7 @@ pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Pa
         return local(Request::NoRoute);
     };
     let Some(&target) = tables.hosts.get(&(next_network, destination)) else {
-        return local(Request::NoRoute);
+        return local(Request::NoHost);
     };
     let target_mac = tables.logical_port(target).mac;
     cx.note("routing", || {
