@@ -11,6 +11,10 @@ use crate::model::*;
 
 /// What smoltcp's DHCP message carries in its DNS option.
 const MAX_DNS_SERVERS: usize = 3;
+/// Option 121 holds at most 255 bytes: 16 routes of 9 and the default route.
+const MAX_HOST_ROUTES: usize = 16;
+/// What one answer carries besides the network's options.
+const MAX_EXTRA_OPTIONS: usize = 24;
 
 pub(super) fn network_services(
     obj: Obj,
@@ -58,6 +62,10 @@ pub(super) fn network_services(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    if host_routes.len() > MAX_HOST_ROUTES {
+        let message = format!("{} routes, at most {MAX_HOST_ROUTES}", host_routes.len());
+        return Err(obj.err("host_routes", message));
+    }
     let ipv6_ra_mode = match &n.ipv6_ra_mode {
         None => RaMode::Slaac,
         Some(mode) => {
@@ -146,6 +154,10 @@ const NAMED_OPTIONS: &[(&str, u8, Encoding)] = &[
 const RESERVED: &[u8] = &[0, 1, 53, 54, 55, 255];
 
 pub(super) fn extra_dhcp(obj: Obj, opts: &[file::ExtraDhcpOpt]) -> Result<ExtraDhcp> {
+    if opts.len() > MAX_EXTRA_OPTIONS {
+        let message = format!("{} options, at most {MAX_EXTRA_OPTIONS}", opts.len());
+        return Err(obj.err("extra_dhcp_opts", message));
+    }
     let mut extra = ExtraDhcp::default();
     for opt in opts {
         let field = "extra_dhcp_opts";
