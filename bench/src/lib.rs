@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod harness;
+pub mod instructions;
 pub mod machine;
 pub mod memory;
 pub mod pipeline;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use bench::harness::{self, Measurement, RunSpec};
+use bench::instructions::Driver;
 use bench::pipeline::{self, PipelineConfig};
 use bench::report::{self, ReportConfig};
 use bench::scenario::{Mix, Scenario};
@@ -20,8 +21,16 @@ use clap::{Parser, ValueEnum};
 #[command(about = "Throughput of the dataplane over ports on the workers' own threads")]
 struct Args {
     /// A scenario (null, l2, routed, vxlan-encap, vxlan-decap, snat-established,
-    /// snat-new, sfc-mpls, sfc-proxy, full), `pipeline`, `report` or `memory`.
+    /// snat-new, sfc-mpls, sfc-proxy, full), `pipeline`, `report`, `memory`, or
+    /// `instructions` (`Pipeline::process` alone on one thread, `--scenario` over
+    /// `--bursts` bursts, for an instruction counter such as callgrind).
     target: String,
+    /// The scenario `instructions` runs.
+    #[arg(long, value_enum, default_value = "l2")]
+    scenario: Scenario,
+    /// Bursts `instructions` counts, after one pass over every flow.
+    #[arg(long, default_value_t = 2_000)]
+    bursts: u64,
     #[arg(long, default_value_t = 1)]
     workers: usize,
     /// Distinct flows in the offered traffic (default 10,000; for `pipeline`, the
@@ -109,6 +118,26 @@ fn main() {
                 );
             });
             print!("{}", pipeline::table(&rows));
+        }
+        "instructions" => {
+            let flows = args.flows.unwrap_or(65_536);
+            let mut driver = Driver::new(args.scenario, flows, args.classifiers);
+            // Every flow once (connections opened, caches filled), twice over.
+            while driver.offered < 2 * u64::from(flows) {
+                driver.burst();
+            }
+            let (warm, drops) = (driver.offered, driver.drops());
+            driver.measuring = true;
+            for _ in 0..args.bursts {
+                driver.burst();
+            }
+            println!(
+                "{} {} flows: {} packets counted, {} dropped",
+                args.scenario.name(),
+                flows,
+                driver.offered - warm,
+                driver.drops() - drops
+            );
         }
         "memory" => {
             let m = state::measure(args.connections, args.classifiers.max(10_000));

@@ -20,6 +20,7 @@ mod routes;
 mod routing;
 pub mod sfc;
 pub mod snat;
+mod staging;
 mod switching;
 pub mod tables;
 pub mod trace;
@@ -70,9 +71,14 @@ impl TxQueues {
     }
 }
 
-/// How many packets ahead of the one processed the headers are prefetched: far enough
+/// How many packets ahead of the one parsed its headers are prefetched: far enough
 /// for a load from memory to land, near enough to stay in L1.
 const PREFETCH_AHEAD: usize = 4;
+
+/// How many packets ahead of the one processed its connection is requested: its
+/// bucket (requested in the first pass) has arrived, and the connection has the time
+/// of a few packets to follow.
+const CONNECTION_AHEAD: usize = 3;
 
 /// What a worker's stages remember between packets (connection tracking, the SFC
 /// proxy's flow table, ...): owned by one worker, never shared.
@@ -112,6 +118,8 @@ pub struct Pipeline {
     neighbours: neighbours::Neighbours,
     /// What the node learned on its uplink: outlives every snapshot.
     learned: Arc<LearnedMacs>,
+    /// The first pass's findings for each packet of the burst (allocated once).
+    staged: Vec<staging::Staged>,
 }
 
 impl Pipeline {
@@ -129,6 +137,7 @@ impl Pipeline {
             tables,
             state,
             learned: Arc::default(),
+            staged: Vec::with_capacity(MAX_BURST),
         }
     }
 
@@ -230,19 +239,34 @@ impl Pipeline {
             learned: &self.learned,
             trace: None,
         };
-        let mut now_ns = None;
-        let mut packets = rx.drain();
+        // First pass: parse every frame and request the connections' buckets.
+        let staged = &mut self.staged;
+        staged.clear();
+        let mut packets = rx.iter_mut();
         while let Some(packet) = packets.next() {
             // The headers of a packet a few places ahead start loading now, while
-            // this one goes through the stages.
+            // this one is parsed.
             if let Some(ahead) = packets.as_slice().get(PREFETCH_AHEAD - 1) {
                 prefetch::read(ahead.data());
+            }
+            staged.push(staging::stage(tables, &state.nat, packet));
+        }
+        // Second pass: the stages.
+        let mut now_ns = None;
+        for (index, packet) in rx.drain().enumerate() {
+            if let Some(&staging::Staged::Connection(hash)) = staged.get(index + CONNECTION_AHEAD) {
+                state.nat.prefetch_connection_hashed(hash);
             }
             let now = packet.timestamp_ns;
             now_ns = Some(now);
             graph::release_held(tables, &mut cx, pool);
-            let first = graph::entry(tables, &packet);
-            graph::run(tables, state, &mut cx, pool, packet, Next::Stage(first));
+            match staged.get(index) {
+                Some(&staging::Staged::Malformed(reason)) => cx.drop(pool, packet, reason),
+                _ => {
+                    let first = graph::entry(tables, &packet);
+                    graph::run(tables, state, &mut cx, pool, packet, Next::Stage(first));
+                }
+            }
             if cx.neighbours.requests_due() {
                 uplink_host::send_arp_requests(tables, &mut cx, pool, now);
             }
