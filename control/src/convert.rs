@@ -51,6 +51,7 @@ pub fn port_from(p: pb::Port) -> Result<file::Port, String> {
         path: p.path,
         pci: p.pci,
         mtu: p.mtu.unwrap_or(1500),
+        queues: p.queues,
     })
 }
 
@@ -63,6 +64,7 @@ pub fn port_to(p: &file::Port) -> pb::Port {
         path: p.path.clone(),
         pci: p.pci.clone(),
         mtu: Some(p.mtu),
+        queues: p.queues,
     }
 }
 

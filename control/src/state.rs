@@ -239,6 +239,7 @@ fn same_ports(running: &[file::Port], next: &[file::Port]) -> Result<(), Status>
                 && old.ifname == port.ifname
                 && old.path == port.path
                 && old.pci == port.pci
+                && old.queues == port.queues
         });
         if !same {
             return Err(Status::failed_precondition(format!(

@@ -88,6 +88,10 @@ pub struct Port {
     pub pci: Option<String>,
     #[serde(default = "default_mtu")]
     pub mtu: i64,
+    /// Receive and transmit queues of a kernel-interface port (tap, af-packet,
+    /// af-xdp); 1 when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queues: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

@@ -121,6 +121,8 @@ pub struct Port {
     pub name: String,
     pub driver: Driver,
     pub mtu: u16,
+    /// Receive and transmit queues (kernel-interface drivers; 1 for the others).
+    pub queues: u16,
 }
 
 /// How a port reaches its packets, with what that driver needs.

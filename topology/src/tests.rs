@@ -646,6 +646,34 @@ fn kernel_drivers_need_an_ifname() {
 }
 
 #[test]
+fn kernel_ports_take_a_queue_count() {
+    assert_eq!(accepted(EXAMPLE).ports[0].queues, 1);
+    let with = |queues: &str| {
+        EXAMPLE.replace(
+            "ifname = \"eth1\"",
+            &format!("ifname = \"eth1\"\nqueues = {queues}"),
+        )
+    };
+    assert_eq!(accepted(&with("4")).ports[0].queues, 4);
+    for bad in ["0", "65", "-1"] {
+        refused(
+            &with(bad),
+            "ports \"uplink\": queues: ",
+            "is outside 1..=64",
+        );
+    }
+    let pcap = EXAMPLE.replace(
+        "driver = \"af-xdp\"\nifname = \"eth1\"",
+        "driver = \"pcap\"\nqueues = 2",
+    );
+    refused(
+        &pcap,
+        "ports \"uplink\": queues: ",
+        "not used by driver pcap",
+    );
+}
+
+#[test]
 fn dpdk_needs_a_pci_address() {
     refused(
         &EXAMPLE.replace(

@@ -2,7 +2,13 @@
 //! what cannot be opened, opening nothing that stays open) and an `open`. Drivers that
 //! need a system library are behind a cargo feature of this crate.
 
+#[cfg(feature = "af-packet")]
+mod af_packet;
+#[cfg(feature = "af-xdp")]
+mod af_xdp;
 mod pcap;
+#[cfg(feature = "tap")]
+mod tap;
 
 use std::path::PathBuf;
 
@@ -19,8 +25,18 @@ pub struct OpenOptions {
 }
 
 /// The drivers `run` can open in this build.
-pub fn supported_drivers() -> &'static str {
-    "pcap"
+pub fn supported_drivers() -> String {
+    let mut drivers = vec!["pcap"];
+    if cfg!(feature = "af-packet") {
+        drivers.push("af-packet");
+    }
+    if cfg!(feature = "tap") {
+        drivers.push("tap");
+    }
+    if cfg!(feature = "af-xdp") {
+        drivers.push("af-xdp");
+    }
+    drivers.join(", ")
 }
 
 /// Refuses what `run` cannot open, without opening anything that stays open: drivers
@@ -30,6 +46,12 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
     for port in &topology.ports {
         match &port.driver {
             Driver::Pcap { path } => pcap::check(&port.name, path.as_deref())?,
+            #[cfg(feature = "af-packet")]
+            Driver::AfPacket { ifname } => af_packet::check(&port.name, ifname)?,
+            #[cfg(feature = "tap")]
+            Driver::Tap { ifname } => tap::check(&port.name, ifname)?,
+            #[cfg(feature = "af-xdp")]
+            Driver::AfXdp { ifname } => af_xdp::check(port, ifname)?,
             other => return Err(unsupported(&port.name, other)),
         }
     }
@@ -48,6 +70,12 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
         let id = id as u16;
         ports.push(match &port.driver {
             Driver::Pcap { path } => pcap::open(id, &port.name, path.as_deref(), options)?,
+            #[cfg(feature = "af-packet")]
+            Driver::AfPacket { ifname } => af_packet::open(id, port, ifname)?,
+            #[cfg(feature = "tap")]
+            Driver::Tap { ifname } => tap::open(id, port, ifname)?,
+            #[cfg(feature = "af-xdp")]
+            Driver::AfXdp { ifname } => af_xdp::open(id, port, ifname)?,
             other => return Err(unsupported(&port.name, other)),
         });
     }
@@ -59,4 +87,20 @@ fn unsupported(port: &str, driver: &Driver) -> RunError {
         port: port.to_owned(),
         driver: driver.name(),
     }
+}
+
+/// A driver's refusal, under the port's name.
+#[cfg(any(feature = "af-packet", feature = "tap", feature = "af-xdp"))]
+fn port_error(port: &str, source: std::io::Error) -> RunError {
+    RunError::Port {
+        port: port.to_owned(),
+        source,
+    }
+}
+
+/// The largest frame of a kernel-interface port: its MTU, the Ethernet header and
+/// one VLAN tag.
+#[cfg(any(feature = "af-packet", feature = "tap", feature = "af-xdp"))]
+fn kernel_max_frame(port: &crate::topology::Port) -> u32 {
+    u32::from(port.mtu) + 14 + 4
 }

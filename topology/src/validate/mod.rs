@@ -411,6 +411,9 @@ fn chassis(items: &[file::Chassis], node: &Node) -> Result<Vec<Chassis>> {
     Ok(out)
 }
 
+/// The most queues a kernel-interface port opens (sockets or file descriptors).
+const MAX_QUEUES: i64 = 64;
+
 const DRIVERS: [&str; 6] = ["pcap", "vhost-user", "tap", "af-xdp", "af-packet", "dpdk"];
 
 fn port(p: &file::Port) -> Result<Port> {
@@ -456,9 +459,19 @@ fn port(p: &file::Port) -> Result<Port> {
     if let Some((field, _)) = fields.iter().find(|(f, v)| v.is_some() && *f != used) {
         return Err(obj.err(field, format!("not used by driver {}", p.driver)));
     }
+    let queues = match (p.queues, &driver) {
+        (None, _) => 1,
+        (Some(q), Driver::Tap { .. } | Driver::AfPacket { .. } | Driver::AfXdp { .. }) => {
+            obj.int("queues", q, 1..=MAX_QUEUES)?
+        }
+        (Some(_), _) => {
+            return Err(obj.err("queues", format!("not used by driver {}", p.driver)));
+        }
+    };
     Ok(Port {
         name: p.name.clone(),
         driver,
         mtu: obj.int("mtu", p.mtu, 68..=65535)?,
+        queues,
     })
 }
