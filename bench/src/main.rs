@@ -28,9 +28,13 @@ struct Args {
     /// The scenario `instructions` runs.
     #[arg(long, value_enum, default_value = "l2")]
     scenario: Scenario,
-    /// Bursts `instructions` counts, after one pass over every flow.
+    /// Bursts `instructions` counts, after `--warm-rounds` passes over every flow.
     #[arg(long, default_value_t = 2_000)]
     bursts: u64,
+    /// Passes over every flow before `instructions` counts (connections opened,
+    /// caches filled and grown).
+    #[arg(long, default_value_t = 8)]
+    warm_rounds: u64,
     #[arg(long, default_value_t = 1)]
     workers: usize,
     /// Distinct flows in the offered traffic (default 10,000; for `pipeline`, the
@@ -122,21 +126,25 @@ fn main() {
         "instructions" => {
             let flows = args.flows.unwrap_or(65_536);
             let mut driver = Driver::new(args.scenario, flows, args.classifiers);
-            // Every flow once (connections opened, caches filled), twice over.
-            while driver.offered < 2 * u64::from(flows) {
+            while driver.offered < args.warm_rounds * u64::from(flows) {
                 driver.burst();
             }
             let (warm, drops) = (driver.offered, driver.drops());
             driver.measuring = true;
+            // The main thread's CPU time (not the wall clock: the machine may be shared).
+            let cpu = machine::threads_cpu_ns("bench");
             for _ in 0..args.bursts {
                 driver.burst();
             }
+            let cpu_ns = machine::threads_cpu_ns("bench").saturating_sub(cpu);
+            let counted = driver.offered - warm;
             println!(
-                "{} {} flows: {} packets counted, {} dropped",
+                "{} {} flows: {} packets counted, {} dropped, {:.0} ns of CPU per packet (generator and freeing included)",
                 args.scenario.name(),
                 flows,
-                driver.offered - warm,
-                driver.drops() - drops
+                counted,
+                driver.drops() - drops,
+                cpu_ns as f64 / counted.max(1) as f64
             );
         }
         "memory" => {

@@ -103,7 +103,10 @@ impl WorkerState {
                 ..tables.snat.config
             }),
             sfc: ::sfc::SfcState::default(),
-            classified: sfc::ClassificationCache::new(sfc::CLASSIFICATION_CACHE_SLOTS),
+            classified: sfc::ClassificationCache::growing(
+                sfc::CLASSIFICATION_CACHE_SLOTS,
+                sfc::CLASSIFICATION_CACHE_MAX_SLOTS,
+            ),
             services: local_services::WorkerServices::default(),
         }
     }
@@ -278,5 +281,7 @@ impl Pipeline {
         if let Some(now_ns) = now_ns {
             state.nat.sweep(now_ns);
         }
+        // More established flows than the flow cache holds: it grows (rarely).
+        state.classified.adapt();
     }
 }

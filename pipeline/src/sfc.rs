@@ -126,9 +126,13 @@ pub struct FlowDecision {
 /// looks at, valid for one generation of the tables.
 pub type ClassificationCache = FlowTable<Key, FlowDecision>;
 
-/// Entries of a worker's classification cache: as many as the flows the worker pins
-/// (`sfc::SfcState::default`), about 80 bytes each.
-pub const CLASSIFICATION_CACHE_SLOTS: usize = 1 << 15;
+/// Entries of a worker's classification cache at start: about 100 bytes each, so
+/// that a worker with few flows keeps it in its core's cache.
+pub const CLASSIFICATION_CACHE_SLOTS: usize = 1 << 12;
+
+/// The most entries it grows to while flows outnumber its entries (see
+/// `FlowTable::adapt`): room for about 64k flows per worker, 13 MiB.
+pub const CLASSIFICATION_CACHE_MAX_SLOTS: usize = 1 << 17;
 
 /// A cached pair is taken without touching the pin for this long; then the pin is
 /// looked up again, so that it never idles out while its flow is active.

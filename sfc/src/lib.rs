@@ -12,6 +12,7 @@ mod expiring;
 pub mod mpls;
 pub mod nsh;
 mod proxy;
+mod recent;
 mod select;
 mod steer;
 

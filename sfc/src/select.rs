@@ -5,6 +5,7 @@ use packet::FlowKey;
 
 use crate::chain::{Chain, Group};
 use crate::expiring::ExpiringMap;
+use crate::recent::RecentPairs;
 
 /// splitmix64's finaliser: a full-avalanche 64-bit mixer.
 #[inline]
@@ -49,8 +50,17 @@ struct PinKey {
 /// survives a new configuration as long as the group still has that pair; a flow
 /// whose pair is gone is placed again by [`rendezvous`]. When the table is full, new
 /// flows are placed by rendezvous alone (still stable while the group is unchanged).
+///
+/// A group of one pair has nothing to choose: its flows get no pin, only a record of
+/// the pair in [`RecentPairs`] (one cache line, no map). When such a group grows, a
+/// flow it had turns its record into a pin on its first packet, so a pair added to
+/// the group takes only new flows.
 pub struct FlowPins {
     pins: ExpiringMap<PinKey, u64>,
+    recent: RecentPairs,
+    /// Packet time a group of one pair last placed a flow: until the pins' idle time
+    /// has passed since, a flow of a larger group looks for a record before its pin.
+    single_seen: Option<u64>,
 }
 
 /// Idle time after which a pin is forgotten.
@@ -60,25 +70,51 @@ impl FlowPins {
     pub fn new(capacity: usize) -> Self {
         FlowPins {
             pins: ExpiringMap::new(capacity, PIN_IDLE_NS),
+            recent: RecentPairs::new(capacity),
+            single_seen: None,
         }
     }
 
     /// The pair (index in the group) for this flow at this group of the chain.
     #[inline]
     pub fn select(&mut self, chain: &Chain, group: usize, flow: &FlowKey, now: u64) -> usize {
-        // Even a group of one pair pins its flows: a pair added later must not take
-        // flows whose pair still exists.
         let pairs = &chain.groups[group];
-        let (flow, hash) = if chain.symmetric {
-            (canonical(flow), flow.symmetric_hash())
+        let hash = if chain.symmetric {
+            flow.symmetric_hash()
         } else {
-            (*flow, flow.hash())
+            flow.hash()
+        };
+        // The flow at this group of this chain.
+        let record = mix(hash ^ mix(u64::from(chain.chain_id) << 16 | group as u64));
+        if let [only] = pairs.pairs.as_slice() {
+            // A pair added later must not take this flow: recorded, not pinned.
+            self.recent.record(record, only.key, now);
+            self.single_seen = Some(now);
+            return 0;
+        }
+        let flow = if chain.symmetric {
+            canonical(flow)
+        } else {
+            *flow
         };
         let key = PinKey {
             chain_id: chain.chain_id,
             group: group as u16,
             flow,
         };
+        // A flow of a group that had one pair until lately: its record is newer than
+        // any pin it has (a pin is not refreshed while its group has one pair).
+        if self
+            .single_seen
+            .is_some_and(|seen| now.saturating_sub(seen) <= PIN_IDLE_NS)
+        {
+            if let Some(pair) = self.recent.take(record, now, PIN_IDLE_NS) {
+                if let Some(index) = pairs.pairs.iter().position(|p| p.key == pair) {
+                    self.pins.insert(key, pair, now);
+                    return index;
+                }
+            }
+        }
         if let Some(&mut pinned) = self.pins.get(&key, now) {
             if let Some(index) = pairs.pairs.iter().position(|p| p.key == pinned) {
                 return index;
@@ -187,6 +223,30 @@ mod tests {
             .filter(|&i| pins.select(&v2, 0, &flow(i), 1) == 0)
             .count();
         assert!(fresh > 700, "new flows follow the new weights: {fresh}");
+    }
+
+    #[test]
+    fn a_group_of_one_pins_nothing_and_its_flows_keep_their_pair_through_a_shrink_and_a_growth() {
+        let v1 = chain(vec![pair(1, 1), pair(2, 1)], false);
+        let mut pins = FlowPins::new(1 << 12);
+        let on_two: Vec<u32> = (0..400)
+            .filter(|&i| v1.groups[0].pairs[pins.select(&v1, 0, &flow(i), 0)].key == 2)
+            .collect();
+        assert!(on_two.len() > 100, "{}", on_two.len());
+        let pinned = pins.len();
+        // Pair 2 leaves: every flow goes to pair 1, and no pin is taken for that.
+        let v2 = chain(vec![pair(1, 1)], false);
+        for i in (0..400).chain(1000..1100) {
+            assert_eq!(pins.select(&v2, 0, &flow(i), 1), 0);
+        }
+        assert_eq!(pins.len(), pinned, "a group of one pair pins no new flow");
+        // Pair 2 is back: the flows that were on it moved to pair 1 and stay there,
+        // though their old pins (not yet idle) name pair 2.
+        let v3 = chain(vec![pair(2, 1), pair(1, 1)], false);
+        for &i in &on_two {
+            assert_eq!(pins.select(&v3, 0, &flow(i), 2), 1, "flow {i}");
+            assert_eq!(pins.select(&v3, 0, &flow(i), 3), 1, "flow {i}, pinned now");
+        }
     }
 
     #[test]
