@@ -105,3 +105,99 @@ pub(super) fn advertise(
         graph::run(tables, state, cx, pool, packet, Next::SendToLogicalPort(id));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use packet::{rewrite, Pool, PoolConfig};
+    use topology::Topology;
+
+    use crate::counters::Counters;
+    use crate::tables::ForwardingTables;
+    use crate::{Pipeline, TxQueues};
+
+    /// Two ports: one on an IPv6 network with a router, one on an IPv4 network.
+    const TOPOLOGY: &str = r#"
+[node]
+name = "n"
+
+[[ports]]
+name = "v6"
+driver = "pcap"
+
+[[ports]]
+name = "v4"
+driver = "pcap"
+
+[[networks]]
+name = "v6"
+tenant = "t"
+vni = 1
+cidr = "fd00::/64"
+gateway_ip = "fd00::1"
+
+[[networks]]
+name = "v4"
+tenant = "t"
+vni = 2
+cidr = "10.0.0.0/24"
+gateway_ip = "10.0.0.1"
+
+[[routers]]
+name = "r"
+tenant = "t"
+mac = "02:00:00:00:00:01"
+networks = ["v6", "v4"]
+
+[[logical_ports]]
+name = "a"
+network = "v6"
+mac = "02:00:00:00:00:0a"
+port = "v6"
+
+[[logical_ports]]
+name = "b"
+network = "v4"
+mac = "02:00:00:00:00:0b"
+port = "v4"
+"#;
+
+    #[test]
+    fn advertisements_go_to_the_ipv6_ports_once_per_interval() {
+        let topology = Topology::from_toml_str(TOPOLOGY).unwrap();
+        let mut pipeline = Pipeline::new(Arc::new(ForwardingTables::build(&topology)));
+        let mut pool = Pool::new(PoolConfig::default());
+        let mut tx = TxQueues::new(2);
+        let mut counters = Counters::new(2);
+        let start = 5_000_000_000;
+        let mut sent = |pipeline: &mut Pipeline, now| {
+            pipeline.advertise(now, &mut pool, &mut tx, &mut counters);
+            let frames: Vec<(usize, Vec<u8>)> = tx
+                .pending()
+                .flat_map(|(port, queue)| {
+                    queue
+                        .drain()
+                        .map(|p| (port, p.data().to_vec()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            frames
+        };
+        let first = sent(&mut pipeline, start);
+        assert_eq!(first.len(), 1, "one advertisement, to the IPv6 port only");
+        let (port, frame) = &first[0];
+        assert_eq!(*port, 0);
+        assert_eq!(
+            rewrite::destination_mac(frame).to_string(),
+            "33:33:00:00:00:01"
+        );
+        assert_eq!(rewrite::source_mac(frame).to_string(), "02:00:00:00:00:01");
+        // IPv6, ICMPv6 type 134 (router advertisement), hop limit 255.
+        assert_eq!(&frame[12..14], &[0x86, 0xdd]);
+        assert_eq!((frame[20], frame[21], frame[54]), (58, 255, 134));
+        let interval = local_services::RA_INTERVAL_NS;
+        assert!(sent(&mut pipeline, start + interval - 1).is_empty());
+        assert_eq!(sent(&mut pipeline, start + interval).len(), 1);
+    }
+}
