@@ -248,11 +248,12 @@ def scenario_routing():
     )
     s.rx("vma", f, drop="ttl_expired")
     # The errors are rate-limited per worker: after a rest the bucket holds 10, and
-    # refills one per 10 ms. 14 expiring packets 1 ms apart: 11 answered (10 and
-    # the one refilled over the next 10 ms), then 3 dropped as icmp_rate_limited.
+    # refills one per 10 ms. 14 expiring packets of one flow (one worker) 1 ms apart:
+    # 11 answered (10 and the one refilled over the next 10 ms), then 3 dropped as
+    # icmp_rate_limited.
     s.advance(1)
     for k in range(14):
-        f = udp4(a.mac, R, a.ip, b.ip, 33100 + k, 33434, b"routing: burst", ttl=1, ident=0xB00 + k)
+        f = udp4(a.mac, R, a.ip, b.ip, 33100, 33434, b"routing: burst", ttl=1, ident=0xB00 + k)
         if k < 11:
             s.rx("vma", f, tx=[out(a, icmp4_error(f, R, "10.0.1.1", 11, 0))])
         else:
