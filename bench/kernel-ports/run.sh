@@ -9,18 +9,21 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECONDS_EACH=${1:-10}
 DATAPLANE=${DATAPLANE:-target/release/dataplane}
-P=kpb$$                      # a prefix of our own for namespaces and interfaces
-A=${P}a B=${P}b WORK=$(mktemp -d)
+WORK=$(mktemp -d)
+RUN=0
 MAC_A=02:00:00:5b:00:01 MAC_B=02:00:00:5b:00:02 IP_A=10.95.0.1 IP_B=10.95.0.2
 DP_PID=
 
 cleanup() {
   [ -n "$DP_PID" ] && kill "$DP_PID" 2>/dev/null && wait "$DP_PID" 2>/dev/null || true
   DP_PID=
+  ip link del "${P}ah" 2>/dev/null || true
+  ip link del "${P}bh" 2>/dev/null || true
   ip netns del "$A" 2>/dev/null || true
   ip netns del "$B" 2>/dev/null || true
   ip link del "${P}br" 2>/dev/null || true
 }
+P=kpb$$r0 A= B=
 trap 'cleanup; rm -rf "$WORK"' EXIT
 
 # The namespaces' ends: MAC, address, up; offloads off when asked (the dataplane's
@@ -77,9 +80,16 @@ TOML
 }
 
 start_dataplane() {
-  "$DATAPLANE" run --no-control --workers 1 --config "$WORK/topology.toml" \
-    >"$WORK/dataplane.out" 2>"$WORK/dataplane.err" &
+  "$DATAPLANE" run --json --no-control --workers 1 --config "$WORK/topology.toml" \
+    >"$WORK/dataplane.json" 2>"$WORK/dataplane.err" &
   DP_PID=$!
+}
+
+# Stops the dataplane; prints the frames its port b transmitted (toward B).
+stop_dataplane() {
+  kill -TERM "$DP_PID"; wait "$DP_PID" || true; DP_PID=
+  python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["ports"]["b"]["tx"])' \
+    "$WORK/dataplane.json"
 }
 
 wait_ping() {
@@ -123,11 +133,17 @@ iperf() { # ARGS...: prints the iperf3 JSON of a client run from A to B
 }
 
 measure() { # MODE
+  # A prefix of our own for namespaces and interfaces, new for each path.
+  RUN=$((RUN + 1)); P=kpb$$r$RUN; A=${P}a; B=${P}b
   setup "$1"
-  local tcp udp
+  local tcp udp forwarded=-
   tcp=$(iperf)
+  # All anew for the UDP run, so that the dataplane's counters are that run's.
+  cleanup
+  setup "$1"
   udp=$(iperf -u -l 18 -b 0)
-  python3 - "$1" "$tcp" "$udp" <<'PY'
+  [ -n "$DP_PID" ] && forwarded=$(stop_dataplane)
+  python3 - "$1" "$tcp" "$udp" "$forwarded" <<'PY'
 import json, sys
 mode, tcp, udp = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
 gbps = tcp["end"]["sum_received"]["bits_per_second"] / 1e9
@@ -135,13 +151,14 @@ s = udp["end"]["sum"]
 seconds = s["seconds"]
 sent = s["packets"] / seconds
 got = (s["packets"] - s["lost_packets"]) / seconds
-print(f"| {mode} | {gbps:.2f} | {sent/1e3:.0f} | {got/1e3:.0f} | {s['lost_percent']:.1f} |")
+fwd = "-" if sys.argv[4] == "-" else f"{int(sys.argv[4]) / seconds / 1e3:.0f}"
+print(f"| {mode} | {gbps:.2f} | {sent/1e3:.0f} | {fwd} | {got/1e3:.0f} | {s['lost_percent']:.1f} |")
 PY
   cleanup
 }
 
-echo "| path | TCP Gbit/s | UDP 64-byte frames sent, kpps | received, kpps | lost % |"
-echo "| --- | ---: | ---: | ---: | ---: |"
+echo "| path | TCP Gbit/s | UDP 64-byte frames sent by A, kpps | forwarded by the dataplane, kpps | received by B's socket, kpps | lost % |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: |"
 for mode in ${MODES:-bridge bridge-offloads-off af-packet af-xdp tap}; do
   measure "$mode"
 done

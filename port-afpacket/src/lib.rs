@@ -3,9 +3,14 @@
 //! packet (receiving makes none at all; transmitting one per burst).
 //!
 //! - Receive: one socket per queue, each with a TPACKET_V3 ring ([`rx`]). With several
-//!   queues the sockets form a fanout group hashing flows (the kernel's flow hash is
-//!   symmetric, so both directions of a flow reach the same queue). Frames this host
-//!   sends are not received (PACKET_IGNORE_OUTGOING, and checked per frame).
+//!   queues the sockets form a fanout group hashing flows (the kernel's own flow hash
+//!   is symmetric, so both directions of a flow reach the same queue; a NIC that hands
+//!   the kernel its RSS hash is as symmetric as its key). Frames this host sends are
+//!   not received (PACKET_IGNORE_OUTGOING, and checked per frame).
+//! - A peer that leaves checksums or segmentation to the device (a veth end with its
+//!   default offloads) hands over frames whose checksum is not filled in or that are
+//!   larger than the MTU (the latter counted as receive errors): such peers need
+//!   their transmit offloads off (`ethtool -K DEV tx off`).
 //! - Transmit: one socket per queue with a TPACKET_V2 ring ([`tx`]), bound to no
 //!   protocol (it receives nothing) and bypassing the qdisc.
 //! - The interface is put in promiscuous mode while the port is open (a packet

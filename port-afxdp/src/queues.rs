@@ -23,10 +23,6 @@ pub(crate) struct AfXdpRxQueue {
     stats: Arc<CachePadded<QueueStatsCell>>,
 }
 
-// SAFETY: the queue's rings and frames are used by the one worker that owns the
-// queue; the UMEM handle is only read through frames this queue owns.
-unsafe impl Send for AfXdpRxQueue {}
-
 impl AfXdpRxQueue {
     /// Lends every one of `frames` to the kernel to receive into.
     pub(crate) fn new(
@@ -125,9 +121,6 @@ pub(crate) struct AfXdpTxQueue {
     unsent: bool,
     stats: Arc<CachePadded<QueueStatsCell>>,
 }
-
-// SAFETY: as for the receive half: one worker at a time, its own rings and frames.
-unsafe impl Send for AfXdpTxQueue {}
 
 impl AfXdpTxQueue {
     pub(crate) fn new(
