@@ -108,7 +108,7 @@ impl Routes {
                 scan = Vec::new();
             }
             // Longest prefix first, as the hash probes go.
-            scan.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.1));
+            scan.sort_unstable_by_key(|&(_, mask, _)| std::cmp::Reverse(mask));
             routes.scan_v4.push(scan);
             routes.lengths_v6.push(v6);
         }
