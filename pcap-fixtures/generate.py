@@ -20,7 +20,7 @@ microsecond resolution, linktype Ethernet).
 The library is `fixturegen/`: `model.py` (topology and its TOML), `pcap.py`,
 `scenario.py` (a scenario's inputs, expected outputs and counters; the registry),
 `frames.py` (frame builders); and one module per scenario family: `switching.py`,
-`snat.py`, `sfc.py`, `vxlan.py`.
+`snat.py`, `sfc.py`, `vxlan.py`, `services.py`.
 
 To add a scenario: in its family's module, write a function `scenario_<name>()`
 decorated with `@register` that builds a `Topology`, creates
@@ -38,6 +38,7 @@ from fixturegen import switching  # noqa: E402,F401
 from fixturegen import snat  # noqa: E402,F401
 from fixturegen import sfc  # noqa: E402,F401
 from fixturegen import vxlan  # noqa: E402
+from fixturegen import services  # noqa: E402,F401
 from fixturegen.scenario import HERE, SCENARIOS  # noqa: E402
 
 

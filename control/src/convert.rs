@@ -99,7 +99,27 @@ pub fn network_from(n: pb::Network) -> Result<file::Network, String> {
         vni: n.vni,
         cidr: n.cidr,
         gateway_ip: n.gateway_ip,
+        dhcp: n.dhcp,
+        dns_servers: non_empty(n.dns_servers),
+        domain: n.domain,
+        lease_time: n.lease_time,
+        host_routes: non_empty(
+            n.host_routes
+                .into_iter()
+                .map(|r| file::HostRoute {
+                    destination: r.destination,
+                    nexthop: r.nexthop,
+                })
+                .collect(),
+        ),
+        mtu: n.mtu,
+        ipv6_ra_mode: n.ipv6_ra_mode,
     })
+}
+
+/// proto3 has no unset list: an empty one is none.
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
 }
 
 pub fn network_to(n: &file::Network) -> pb::Network {
@@ -109,6 +129,21 @@ pub fn network_to(n: &file::Network) -> pb::Network {
         vni: n.vni,
         cidr: n.cidr.clone(),
         gateway_ip: n.gateway_ip.clone(),
+        dhcp: n.dhcp,
+        dns_servers: n.dns_servers.clone().unwrap_or_default(),
+        domain: n.domain.clone(),
+        lease_time: n.lease_time,
+        host_routes: n
+            .host_routes
+            .iter()
+            .flatten()
+            .map(|r| pb::HostRoute {
+                destination: r.destination.clone(),
+                nexthop: r.nexthop.clone(),
+            })
+            .collect(),
+        mtu: n.mtu,
+        ipv6_ra_mode: n.ipv6_ra_mode.clone(),
     }
 }
 
@@ -144,6 +179,16 @@ pub fn logical_port_from(l: pb::LogicalPort) -> Result<file::LogicalPort, String
         chassis: l.chassis,
         vlan: l.vlan,
         port_security: l.port_security.unwrap_or(true),
+        extra_dhcp_opts: non_empty(
+            l.extra_dhcp_opts
+                .into_iter()
+                .map(|o| file::ExtraDhcpOpt {
+                    opt_name: o.opt_name,
+                    opt_value: o.opt_value,
+                    ip_version: o.ip_version,
+                })
+                .collect(),
+        ),
     })
 }
 
@@ -157,6 +202,16 @@ pub fn logical_port_to(l: &file::LogicalPort) -> pb::LogicalPort {
         chassis: l.chassis.clone(),
         vlan: l.vlan,
         port_security: Some(l.port_security),
+        extra_dhcp_opts: l
+            .extra_dhcp_opts
+            .iter()
+            .flatten()
+            .map(|o| pb::ExtraDhcpOpt {
+                opt_name: o.opt_name.clone(),
+                opt_value: o.opt_value.clone(),
+                ip_version: o.ip_version,
+            })
+            .collect(),
     }
 }
 
@@ -303,6 +358,18 @@ mod tests {
     fn the_example_topology_goes_round_unchanged() {
         let text = include_str!("../../dataplane/tests/data/topology-example.toml");
         let original: file::TopologyFile = toml::from_str(text).unwrap();
+        let back = topology_from(topology_to(&original)).unwrap();
+        assert_eq!(back, original);
+    }
+
+    /// The local services' fields cross the API both ways (the dhcp fixture sets
+    /// every one of them).
+    #[test]
+    fn the_services_fields_go_round_unchanged() {
+        let text = include_str!("../../pcap-fixtures/dhcp/topology.toml");
+        let original: file::TopologyFile = toml::from_str(text).unwrap();
+        assert!(original.networks[0].host_routes.is_some());
+        assert!(original.logical_ports[0].extra_dhcp_opts.is_some());
         let back = topology_from(topology_to(&original)).unwrap();
         assert_eq!(back, original);
     }

@@ -147,13 +147,15 @@ fn api_changes_take_effect_on_flowing_traffic_and_refusals_change_nothing() {
         .unwrap();
     rt.block_on(async {
         let mut c = client::connect(daemon.socket.clone()).await.unwrap();
-        // Before: nobody owns 10.0.1.5, the flow is dropped as no_route.
+        // Before: nobody owns 10.0.1.5: the router answers host unreachable as fast
+        // as its ICMP budget allows and drops the rest of the flow.
         assert!(collect(&vm3, Duration::from_millis(200)).is_empty());
         let stats = c.stats(pb::Empty {}).await.unwrap().into_inner();
-        let no_route = |s: &pb::StatsReply| {
-            s.total.as_ref().unwrap().drops.iter().find(|d| d.reason == "no_route").unwrap().count
+        let rate_limited = |s: &pb::StatsReply| {
+            let drops = &s.total.as_ref().unwrap().drops;
+            drops.iter().find(|d| d.reason == "icmp_rate_limited").unwrap().count
         };
-        assert!(no_route(&stats) > 0, "the flow is running and dropped");
+        assert!(rate_limited(&stats) > 0, "the flow is running and dropped");
         // The drivers' own statistics, per port: vm1's queue delivered the flow.
         let drivers: Vec<&str> = stats.drivers.iter().map(|d| d.port.as_str()).collect();
         assert_eq!(drivers.len(), daemon.peers.len(), "{drivers:?}");
@@ -677,7 +679,8 @@ fn list_connections_shows_what_snat_tracks() {
 fn show_port_and_worker_status_and_stats_clear() {
     let daemon = Daemon::start();
     let stop = Arc::new(AtomicBool::new(false));
-    // vm1 sends to an address nobody owns: received on vm1, dropped as no_route.
+    // vm1 sends to an address nobody owns: received on vm1, answered host unreachable
+    // within the router's ICMP budget, the rest dropped.
     let sender = keep_sending(&daemon, 1, routed_frame(), Arc::clone(&stop));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -805,10 +808,11 @@ fn prometheus_endpoint_counts_running_traffic() {
         .unwrap();
     let daemon = Daemon::start_with_metrics(Some(address));
     let stop = Arc::new(AtomicBool::new(false));
-    // vm1 sends to an address nobody owns: received, then dropped as no_route.
+    // vm1 sends to an address nobody owns: received, answered host unreachable within
+    // the router's ICMP budget, the rest dropped.
     let sender = keep_sending(&daemon, 1, routed_frame(), Arc::clone(&stop));
     let rx = "dataplane_port_rx_packets_total{port=\"vm1\"}";
-    let no_route = "dataplane_drops_total{reason=\"no_route\"}";
+    let rate_limited = "dataplane_drops_total{reason=\"icmp_rate_limited\"}";
     std::thread::sleep(Duration::from_millis(100));
     let first = scrape(address);
     std::thread::sleep(Duration::from_millis(200));
@@ -818,7 +822,7 @@ fn prometheus_endpoint_counts_running_traffic() {
 
     let (before, after) = (sample(&first, rx).unwrap(), sample(&second, rx).unwrap());
     assert!(after > before, "{rx}: {before} then {after}");
-    assert!(sample(&second, no_route).unwrap() > 0.0, "{second}");
+    assert!(sample(&second, rate_limited).unwrap() > 0.0, "{second}");
     assert_eq!(sample(&second, "dataplane_config_generation"), Some(1.0));
     let bytes = "dataplane_port_rx_bytes_total{port=\"vm1\"}";
     assert!(sample(&second, bytes).unwrap() > sample(&first, bytes).unwrap());

@@ -581,15 +581,38 @@ fn operator_commands_show_clear_flush_and_neighbours() {
 #[test]
 fn trace_exits_1_when_the_packet_is_dropped() {
     let daemon = start();
-    // Nobody owns 10.0.1.99: routed into green-db, then no route.
+    // TCP to the router's own address: the router answers no TCP.
     let dropped = dpctl(
         &daemon,
-        &["trace", "--from", "green-vm1", "--dst-ip", "10.0.1.99"],
+        &[
+            "trace",
+            "--from",
+            "green-vm1",
+            "--dst-ip",
+            "10.0.0.1",
+            "--protocol",
+            "tcp",
+            "--dport",
+            "22",
+        ],
     );
     let text = String::from_utf8_lossy(&dropped.stdout);
     assert_eq!(dropped.status.code(), Some(1), "{text}");
-    assert!(text.contains("dropped: no_route"), "{text}");
+    assert!(text.contains("dropped: router_local"), "{text}");
     assert!(text.contains("\"green-vm1\""), "objects by name: {text}");
+    // Nobody owns 10.0.1.99: the router's local services answer host unreachable,
+    // shown as their stage's decision.
+    let answered = dpctl(
+        &daemon,
+        &["trace", "--from", "green-vm1", "--dst-ip", "10.0.1.99"],
+    );
+    let text = String::from_utf8_lossy(&answered.stdout);
+    assert_eq!(answered.status.code(), Some(0), "{text}");
+    assert!(text.contains("local_service"), "{text}");
+    assert!(
+        text.contains("no such host: answered with icmp host unreachable"),
+        "{text}"
+    );
     let delivered = dpctl(
         &daemon,
         &["trace", "--from", "green-vm1", "--dst-ip", "10.0.0.6"],

@@ -23,7 +23,13 @@ from scapy.all import (  # noqa: E402
     ICMPv6ND_NS,
     ICMPv6NDOptDstLLAddr,
     ICMPv6NDOptSrcLLAddr,
+    ICMPv6DestUnreach,
+    ICMPv6ND_RA,
+    ICMPv6ND_RS,
+    ICMPv6NDOptMTU,
+    ICMPv6NDOptPrefixInfo,
     ICMPv6PacketTooBig,
+    ICMPv6TimeExceeded,
     IPOption_Router_Alert,
     IPv6,
     Raw,
@@ -248,4 +254,73 @@ def ipv6_raw(src, dst, next_header, payload_len, payload, version=6, hlim=64):
         + ipaddress.IPv6Address(src).packed
         + ipaddress.IPv6Address(dst).packed
         + payload
+    )
+
+
+# ---------------------------------------------------------------------------
+# What the router answers itself (local services)
+# ---------------------------------------------------------------------------
+
+
+def eui64_link_local(mac):
+    """fe80::/64 with the modified EUI-64 interface identifier of `mac` (RFC 4291)."""
+    import ipaddress
+
+    m = mac_bytes(mac)
+    iid = bytes([m[0] ^ 0x02, m[1], m[2], 0xFF, 0xFE, m[3], m[4], m[5]])
+    return str(ipaddress.IPv6Address(b"\xfe\x80" + b"\x00" * 6 + iid))
+
+
+def icmp4_echo_answer(request, router_mac):
+    """The router's echo reply: addresses swapped (from the address asked), TTL 64,
+    the request's IP identification, flags and payload kept, type 0."""
+    req = Ether(request)
+    ip, icmp = req[IP], req[ICMP]
+    return bytes(
+        Ether(src=router_mac, dst=req.src, type=0x0800)
+        / IP(src=ip.dst, dst=ip.src, ttl=64, id=ip.id, flags=ip.flags, tos=ip.tos)
+        / ICMP(type=0, code=0, id=icmp.id, seq=icmp.seq)
+        / Raw(bytes(icmp.payload))
+    )
+
+
+def icmp6_echo_answer(request, router_mac):
+    req = Ether(request)
+    ip, echo = req[IPv6], req[ICMPv6EchoRequest]
+    return bytes(
+        Ether(src=router_mac, dst=req.src, type=0x86DD)
+        / IPv6(src=ip.dst, dst=ip.src, hlim=64, fl=ip.fl, tc=ip.tc)
+        / ICMPv6EchoReply(id=echo.id, seq=echo.seq, data=echo.data)
+    )
+
+
+def gateway_of(topo, lp):
+    """The gateway address of logical port `lp`'s network."""
+    return next(n.gateway_ip for n in topo.networks if n.name == lp.network)
+
+
+def icmp4_error(frame, router_mac, gateway, icmp_type, code):
+    """RFC 792/1812: the router's ICMP error about `frame` (untagged), from the
+    gateway of the network it came from, to its source: IP id 0, DF, TTL 64, the
+    original IP packet quoted (Ethernet padding dropped) up to 576 bytes in all."""
+    req = Ether(frame)
+    original = bytes(req[IP])[: req[IP].len]
+    return bytes(
+        Ether(src=router_mac, dst=req.src, type=0x0800)
+        / IP(src=gateway, dst=req[IP].src, ttl=64, id=0, flags="DF", tos=0, proto=1)
+        / ICMP(type=icmp_type, code=code, unused=0)
+        / Raw(original[: 576 - 28])
+    )
+
+
+def icmp6_error(frame, router_mac, gateway, layer, code):
+    """RFC 4443: the ICMPv6 error (`layer`: ICMPv6TimeExceeded, ICMPv6DestUnreach)
+    about `frame`, hop limit 64, quoting the original up to 1280 bytes in all."""
+    req = Ether(frame)
+    original = bytes(req[IPv6])[: 40 + req[IPv6].plen]
+    return bytes(
+        Ether(src=router_mac, dst=req.src, type=0x86DD)
+        / IPv6(src=gateway, dst=req[IPv6].src, hlim=64, fl=0, tc=0)
+        / layer(code=code)
+        / Raw(original[: 1280 - 48])
     )

@@ -28,6 +28,9 @@ class Network:
     vni: int
     cidr: str
     gateway_ip: str
+    # The local services' fields (dhcp, dns_servers, domain, lease_time, host_routes,
+    # mtu, ipv6_ra_mode), written as given, in this order.
+    services: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class LP:
     vlan: int = None
     port_security: bool = True
     chassis: str = None
+    extra_dhcp_opts: list = None  # [(opt_name, opt_value)], Neutron's extra_dhcp_opts
 
 
 def remote_lp(name, network, mac, ip, chassis):
@@ -133,8 +137,9 @@ class Topology:
                 f"vni = {n.vni}",
                 f"cidr = {toml_value(n.cidr)}",
                 f"gateway_ip = {toml_value(n.gateway_ip)}",
-                "",
             ]
+            out += [f"{k} = {toml_value(v)}" for k, v in n.services.items()]
+            out.append("")
         for r in self.routers:
             out += [
                 "[[routers]]",
@@ -153,13 +158,19 @@ class Topology:
                 f"name = {toml_value(lp.name)}",
                 f"network = {toml_value(lp.network)}",
                 f"mac = {toml_value(lp.mac)}",
-                f"ip = {toml_value(lp.ip)}",
+            ]
+            if lp.ip is not None:
+                out.append(f"ip = {toml_value(lp.ip)}")
+            out += [
                 f"port = {toml_value(lp.port)}" if lp.port else f"chassis = {toml_value(lp.chassis)}",
             ]
             if lp.vlan is not None:
                 out.append(f"vlan = {lp.vlan}")
             if not lp.port_security:
                 out.append("port_security = false")
+            if lp.extra_dhcp_opts:
+                opts = [{"opt_name": k, "opt_value": v} for k, v in lp.extra_dhcp_opts]
+                out.append(f"extra_dhcp_opts = {toml_value(opts)}")
             out.append("")
         if self.extra:
             out.append(self.extra)
@@ -192,6 +203,8 @@ def toml_value(v):
         return f'"{v}"'
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(x)}" for k, x in v.items()) + " }"
     raise TypeError(v)
 
 

@@ -159,13 +159,16 @@ def scenario_snat_basic():
     # GRE (47) has no ports to translate.
     f = bytes(Ether(src=vm.mac, dst=R) / IP(src=vm.ip, dst=SERVER, ttl=64, id=0x204, flags="DF", tos=0, proto=47) / Raw(b"\x00\x00\x08\x00"))
     s.rx("vm1", f, drop="snat_unsupported")
-    # TTL 1 towards the outside: expired at the router, no connection made.
+    # TTL 1 towards the outside: expired at the router (which says so), no
+    # connection made.
     f = udp4(vm.mac, R, vm.ip, SERVER, 5400, 9053, b"ttl 1", ttl=1, ident=0x205)
-    s.rx("vm1", f, drop="ttl_expired")
-    # A router without snat: the outside is no route.
-    f = udp4(orange.mac, topo.routers[1].mac, orange.ip, SERVER, 45353, 9053, b"orange: no snat", ident=0x301)
-    s.rx("vm2", f, drop="no_route")
-    # IPv6 to the outside from an SNAT router: no NAT66, so no route.
+    s.rx("vm1", f, tx=[out(vm, icmp4_error(f, R, gateway_of(topo, vm), 11, 0))])
+    # A router without snat: the outside is no route (network unreachable).
+    orange_r = topo.routers[1].mac
+    f = udp4(orange.mac, orange_r, orange.ip, SERVER, 45353, 9053, b"orange: no snat", ident=0x301)
+    s.rx("vm2", f, tx=[out(orange, icmp4_error(f, orange_r, gateway_of(topo, orange), 3, 0))])
+    # IPv6 to the outside from an SNAT router: no NAT66, so no route (decided by
+    # the SNAT stage, which sends no error).
     vm6 = topo.lp("green-vm6")
     f = udp6(vm6.mac, R, vm6.ip, "2001:db8::7", 45353, 9053, b"v6 north-south")
     s.rx("vm3", f, drop="no_route")

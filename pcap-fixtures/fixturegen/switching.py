@@ -199,28 +199,65 @@ def scenario_routing():
     # IPv6 UDP.
     f = udp6(a6.mac, R, a6.ip, b6.ip, 34000, 34001, b"routing: udp6 a6 -> b6")
     s.rx("vma6", f, tx=[out(b6, routed(f, R, b6.mac))])
-    # TTL 1 and TTL 0 -> ttl_expired; IPv6 hop limit 1 -> ttl_expired.
+    # TTL 1 and TTL 0: time exceeded from the gateway of the sender's network;
+    # IPv6 hop limit 1 likewise (ICMPv6 time exceeded).
     f = udp4(a.mac, R, a.ip, b.ip, 33000, 33005, b"routing: ttl 1", ttl=1, ident=0xA06)
-    s.rx("vma", f, drop="ttl_expired")
+    s.rx("vma", f, tx=[out(a, icmp4_error(f, R, "10.0.1.1", 11, 0))])
     f = udp4(a.mac, R, a.ip, b.ip, 33000, 33006, b"routing: ttl 0", ttl=0, ident=0xA07)
-    s.rx("vma", f, drop="ttl_expired")
+    s.rx("vma", f, tx=[out(a, icmp4_error(f, R, "10.0.1.1", 11, 0))])
     f = icmp6_echo(a6.mac, R, a6.ip, b6.ip, ident=0x4321, seq=2, hlim=1)
-    s.rx("vma6", f, drop="ttl_expired")
-    # Destination in no network of the router -> no_route.
+    s.rx("vma6", f, tx=[out(a6, icmp6_error(f, R, "fd00:a::1", ICMPv6TimeExceeded, 0))])
+    # Destination in no network of the router: network unreachable.
     f = udp4(a.mac, R, a.ip, "10.0.3.5", 33000, 33007, b"routing: 10.0.3.5", ident=0xA08)
-    s.rx("vma", f, drop="no_route")
-    # In net-b but no logical port has it -> no_route.
+    s.rx("vma", f, tx=[out(a, icmp4_error(f, R, "10.0.1.1", 3, 0))])
+    # In net-b but no logical port has it: host unreachable (ICMPv6: address
+    # unreachable); outside every network: no route (ICMPv6 code 0).
     f = udp4(a.mac, R, a.ip, "10.0.2.99", 33000, 33008, b"routing: 10.0.2.99", ident=0xA09)
-    s.rx("vma", f, drop="no_route")
+    s.rx("vma", f, tx=[out(a, icmp4_error(f, R, "10.0.1.1", 3, 1))])
+    f = udp6(a6.mac, R, a6.ip, "fd00:b::99", 34000, 34003, b"routing: fd00:b::99")
+    s.rx("vma6", f, tx=[out(a6, icmp6_error(f, R, "fd00:a::1", ICMPv6DestUnreach, 3))])
     f = udp6(a6.mac, R, a6.ip, "fd00:c::5", 34000, 34002, b"routing: fd00:c::5")
-    s.rx("vma6", f, drop="no_route")
-    # To a gateway address of the router (own network's or another's) -> router_local.
+    s.rx("vma6", f, tx=[out(a6, icmp6_error(f, R, "fd00:a::1", ICMPv6DestUnreach, 0))])
+    # Echo requests to a gateway address of the router (own network's or another's,
+    # and its IPv6 link-local address) are answered from the address asked.
     f = icmp4_echo(a.mac, R, a.ip, "10.0.1.1", ident=0x1234, seq=2, ip_id=0xA0A)
-    s.rx("vma", f, drop="router_local")
+    s.rx("vma", f, tx=[out(a, icmp4_echo_answer(f, R))])
     f = icmp4_echo(a.mac, R, a.ip, "10.0.2.1", ident=0x1234, seq=3, ip_id=0xA0B)
-    s.rx("vma", f, drop="router_local")
+    s.rx("vma", f, tx=[out(a, icmp4_echo_answer(f, R))])
     f = icmp6_echo(a6.mac, R, a6.ip, "fd00:a::1", ident=0x4321, seq=3)
-    s.rx("vma6", f, drop="router_local")
+    s.rx("vma6", f, tx=[out(a6, icmp6_echo_answer(f, R))])
+    f = icmp6_echo(a6.mac, R, a6.ip, eui64_link_local(R), ident=0x4321, seq=4)
+    s.rx("vma6", f, tx=[out(a6, icmp6_echo_answer(f, R))])
+    # UDP to the gateway (a traceroute's last probe): port unreachable; TCP is not
+    # answered (router_local); an echo request with a bad checksum is dropped.
+    f = udp4(a.mac, R, a.ip, "10.0.1.1", 33000, 33434, b"routing: udp to gateway", ident=0xA0C)
+    s.rx("vma", f, tx=[out(a, icmp4_error(f, R, "10.0.1.1", 3, 3))])
+    f = udp6(a6.mac, R, a6.ip, "fd00:a::1", 34000, 33434, b"routing: udp6 to gateway")
+    s.rx("vma6", f, tx=[out(a6, icmp6_error(f, R, "fd00:a::1", ICMPv6DestUnreach, 4))])
+    f = tcp4(a.mac, R, a.ip, "10.0.1.1", 43000, 22, "S", seq=7, ident=0xA0D)
+    s.rx("vma", f, drop="router_local")
+    f = bytearray(icmp4_echo(a.mac, R, a.ip, "10.0.1.1", ident=0x1234, seq=5, ip_id=0xA0E))
+    f[14 + 20 + 2] ^= 0xFF
+    s.rx("vma", bytes(f), drop="icmp_malformed")
+    # No error about an ICMP error (a time exceeded the VM sends with TTL 1).
+    f = bytes(
+        Ether(src=a.mac, dst=R, type=0x0800)
+        / IP(src=a.ip, dst=b.ip, ttl=1, id=0xA0F, flags="DF", tos=0)
+        / ICMP(type=11, code=0)
+        / Raw(b"\x45" + b"\x00" * 27)
+    )
+    s.rx("vma", f, drop="ttl_expired")
+    # The errors are rate-limited per worker: after a rest the bucket holds 10, and
+    # refills one per 10 ms. 14 expiring packets of one flow (one worker) 1 ms apart:
+    # 11 answered (10 and the one refilled over the next 10 ms), then 3 dropped as
+    # icmp_rate_limited.
+    s.advance(1)
+    for k in range(14):
+        f = udp4(a.mac, R, a.ip, b.ip, 33100, 33434, b"routing: burst", ttl=1, ident=0xB00 + k)
+        if k < 11:
+            s.rx("vma", f, tx=[out(a, icmp4_error(f, R, "10.0.1.1", 11, 0))])
+        else:
+            s.rx("vma", f, drop="icmp_rate_limited")
     return s
 
 
@@ -229,6 +266,9 @@ def scenario_port_security():
     networks, routers = green_orange_base()
     networks = networks[:1]
     routers = routers[:1]
+    # No DHCP responder here: a discover is shown flooded, as any allowed broadcast
+    # (the dhcp scenario has the responder).
+    networks[0].services = {"dhcp": False}
     networks.append(Network("green-v6-net", "green", 1003, "fd00:1::/64", "fd00:1::1"))
     routers[0].networks.append("green-v6-net")
     topo = Topology(

@@ -62,7 +62,8 @@ drop_reasons! {
     Hairpin => "hairpin",
     /// Broadcast or unknown unicast with no other port in the network.
     NoDestination => "no_destination",
-    /// Addressed to the router itself (the node's own stack is not there yet).
+    /// Addressed to the router itself and not answered by it (it answers echo
+    /// requests and UDP, with port unreachable).
     RouterLocal => "router_local",
     /// Routed destination in no network of the router, or no port has it.
     NoRoute => "no_route",
@@ -142,6 +143,25 @@ drop_reasons! {
     /// An ARP frame or IPv6 neighbour advertisement that taught this node a chassis
     /// MAC: consumed by the node.
     NeighbourLearned => "neighbour_learned",
+    // Local services.
+    /// A DHCP message from a VM that does not parse (short, bad magic cookie, options
+    /// running past the end or overloaded, no message type).
+    DhcpMalformed => "dhcp_malformed",
+    /// A DHCP server's message (OFFER, ACK, NAK) sent by a VM.
+    DhcpServerMessage => "dhcp_server_message",
+    /// A DHCP RELEASE or DECLINE, or a REQUEST for another server: consumed, nothing
+    /// to answer.
+    DhcpNoReply => "dhcp_no_reply",
+    /// A DHCP request from a logical port without an IPv4 address to lease.
+    DhcpNoLease => "dhcp_no_lease",
+    /// A neighbour or router solicitation RFC 4861 says to ignore (hop limit not 255,
+    /// bad checksum or length, a zero-length option).
+    NdiscMalformed => "ndisc_malformed",
+    /// An echo request to the router that does not parse (bad checksum, short).
+    IcmpMalformed => "icmp_malformed",
+    /// An ICMP error the router owed was not sent: the worker's budget (a token
+    /// bucket) was spent.
+    IcmpRateLimited => "icmp_rate_limited",
 }
 
 impl DropReason {
@@ -168,6 +188,22 @@ impl From<nat::NatError> for DropReason {
             nat::NatError::Fragment => DropReason::SnatFragment,
             nat::NatError::Unsupported => DropReason::SnatUnsupported,
             nat::NatError::TcpNotSyn => DropReason::SnatTcpNotSyn,
+        }
+    }
+}
+
+impl From<local_services::Refusal> for DropReason {
+    fn from(refusal: local_services::Refusal) -> Self {
+        use local_services::Refusal;
+        match refusal {
+            Refusal::DhcpMalformed => DropReason::DhcpMalformed,
+            Refusal::DhcpServerMessage => DropReason::DhcpServerMessage,
+            Refusal::DhcpNoReply => DropReason::DhcpNoReply,
+            Refusal::DhcpNoLease => DropReason::DhcpNoLease,
+            Refusal::NdiscMalformed => DropReason::NdiscMalformed,
+            Refusal::IcmpMalformed => DropReason::IcmpMalformed,
+            Refusal::IcmpRateLimited => DropReason::IcmpRateLimited,
+            Refusal::NoRoom => DropReason::NoHeadroom,
         }
     }
 }

@@ -9,7 +9,7 @@ use packet::{rewrite, Packet, Pool};
 
 use super::tables::{Attachment, ChassisId, ForwardingTables, LogicalPortId, NetworkId, PortId};
 use super::{
-    ingress, neighbours, routing, sfc, snat, switching, trace, uplink, uplink_host, vxlan,
+    ingress, local, neighbours, routing, sfc, snat, switching, trace, uplink, uplink_host, vxlan,
     TxQueues, WorkerState,
 };
 use crate::counters::{Counters, DropReason};
@@ -51,6 +51,12 @@ pub(super) enum Stage {
     UplinkNeighbourAdvertisement,
     /// A neighbour answer taught a MAC; nothing else to do with it.
     NeighbourLearned,
+    /// Answered by the node's local services (DHCP, the router's ICMP, neighbour
+    /// discovery), for the frame from this logical port.
+    LocalService {
+        ingress: LogicalPortId,
+        request: local_services::Request,
+    },
 }
 
 /// What happens to the packet after a stage.
@@ -204,6 +210,9 @@ fn step(
             uplink_host::neighbour_advertisement(tables, cx, packet)
         }
         Stage::NeighbourLearned => Next::Drop(DropReason::NeighbourLearned),
+        Stage::LocalService { ingress, request } => {
+            local::serve(tables, state, cx, packet, ingress, request)
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod flow_table;
 mod graph;
 mod ids;
 mod ingress;
+mod local;
 pub mod neighbours;
 mod prefetch;
 mod routes;
@@ -88,6 +89,8 @@ pub struct WorkerState {
     pub sfc: ::sfc::SfcState,
     /// Classification results of established flows (the flow cache).
     pub classified: sfc::ClassificationCache,
+    /// The local services' ICMP error budget and advertisement timer.
+    pub services: local_services::WorkerServices,
 }
 
 impl WorkerState {
@@ -104,6 +107,7 @@ impl WorkerState {
                 sfc::CLASSIFICATION_CACHE_SLOTS,
                 sfc::CLASSIFICATION_CACHE_MAX_SLOTS,
             ),
+            services: local_services::WorkerServices::default(),
         }
     }
 }
@@ -181,6 +185,33 @@ impl Pipeline {
             trace: None,
         };
         graph::release_held(&self.tables, &mut cx, pool);
+    }
+
+    /// Periodic work of the local services at `now_ns` (the caller's clock): the
+    /// unsolicited router advertisements to the VMs when due. One worker of a node
+    /// calls it, per burst or idle poll; it costs a comparison when nothing is due.
+    /// Returns whether it queued anything.
+    pub fn advertise(
+        &mut self,
+        now_ns: u64,
+        pool: &mut Pool,
+        tx: &mut TxQueues,
+        counters: &mut Counters,
+    ) -> bool {
+        if self.tables.services.advertised_ports().is_empty()
+            || !self.state.services.advertisements_due(now_ns)
+        {
+            return false;
+        }
+        let mut cx = Context {
+            tx,
+            counters,
+            neighbours: &mut self.neighbours,
+            learned: &self.learned,
+            trace: None,
+        };
+        local::advertise(&self.tables, &mut self.state, &mut cx, pool, now_ns);
+        true
     }
 
     /// The pipeline stops: what is still held (frames waiting for a resolution that

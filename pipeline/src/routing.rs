@@ -1,11 +1,14 @@
 //! Distributed routing between the networks of one router: every node routes for
 //! its own VMs, so a routed packet never crosses a central node.
 
+use std::net::IpAddr;
+
 use packet::{rewrite, Packet};
 
 use super::graph::{Context, Next, Stage};
-use super::tables::{ForwardingTables, NetworkId};
+use super::tables::{ForwardingTables, LogicalPortId, NetworkId};
 use crate::counters::DropReason;
+use local_services::Request;
 
 /// Routes a packet addressed to its network's router MAC.
 pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Packet) -> Next {
@@ -19,11 +22,16 @@ pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Pa
         return Next::Drop(DropReason::RouterLocal);
     }
     let destination = meta.flow.dst_ip();
-    if tables.routes.is_gateway(router_id, destination) {
-        return Next::Drop(DropReason::RouterLocal);
+    // What the router answers itself: its own addresses, expiring packets, no route.
+    let ingress = LogicalPortId(meta.logical_port);
+    let local = |request| Next::Stage(Stage::LocalService { ingress, request });
+    if tables.routes.is_gateway(router_id, destination)
+        || destination == IpAddr::V6(tables.router_link_locals[router_id.index()])
+    {
+        return local(Request::ToRouter);
     }
     if meta.ttl <= 1 {
-        return Next::Drop(DropReason::TtlExpired);
+        return local(Request::TtlExpired);
     }
     let Some(next_network) = tables.routes.lookup(router_id, destination) else {
         // North-south: leaves through SNAT when the router does it.
@@ -36,10 +44,10 @@ pub(super) fn route(tables: &ForwardingTables, cx: &mut Context, packet: &mut Pa
             });
             return Next::Stage(Stage::SnatOutbound(external_ip));
         }
-        return Next::Drop(DropReason::NoRoute);
+        return local(Request::NoRoute);
     };
     let Some(&target) = tables.hosts.get(&(next_network, destination)) else {
-        return Next::Drop(DropReason::NoRoute);
+        return local(Request::NoHost);
     };
     let target_mac = tables.logical_port(target).mac;
     cx.note("routing", || {

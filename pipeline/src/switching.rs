@@ -6,7 +6,7 @@ use packet::wire::arp;
 use packet::{rewrite, MacAddr, Packet, L3};
 
 use super::graph::{Context, Next, Stage};
-use super::tables::{ForwardingTables, LogicalPortId};
+use super::tables::{Attachment, ForwardingTables, LogicalPortId};
 use crate::counters::DropReason;
 
 /// The MAC to answer an ARP request with, when the network knows the address asked
@@ -49,6 +49,27 @@ pub(super) fn turn_into_arp_reply(packet: &mut Packet, answer: MacAddr) {
 /// Forwarding once the frame's logical port is known (a local port after ingress, or a
 /// remote one after VXLAN decapsulation): ARP responder, routing or L2.
 pub(super) fn forward(
+    tables: &ForwardingTables,
+    cx: &mut Context,
+    packet: &mut Packet,
+    ingress: LogicalPortId,
+) -> Next {
+    // DHCP and neighbour discovery from a VM of this node are answered here; what
+    // comes over the overlay was answered by the node hosting its sender.
+    if let Some(request) = local_services::vm_request(&packet.meta) {
+        if matches!(
+            tables.logical_port(ingress).attachment,
+            Attachment::Local { .. }
+        ) {
+            return Next::Stage(Stage::LocalService { ingress, request });
+        }
+    }
+    forward_without_services(tables, cx, packet, ingress)
+}
+
+/// Forwarding once the local services had nothing to say: ARP responder, routing or
+/// L2.
+pub(super) fn forward_without_services(
     tables: &ForwardingTables,
     cx: &mut Context,
     packet: &mut Packet,

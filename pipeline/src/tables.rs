@@ -100,6 +100,10 @@ pub struct ForwardingTables {
     pub sfc: SfcTables,
     /// The VXLAN overlay: VTEPs, VNIs, head-end replication lists.
     pub vxlan: VxlanTables,
+    /// Each router's IPv6 link-local address (from its MAC), by router: its own too.
+    pub router_link_locals: Vec<Ipv6Addr>,
+    /// What the node answers for its VMs itself (DHCP, ICMP, neighbour discovery).
+    pub services: local_services::ServiceTables,
 }
 
 /// Every build of the tables gets the next number.
@@ -262,7 +266,9 @@ impl ForwardingTables {
             })
             .collect();
 
+        let router_link_locals = routers.iter().map(|r| link_local_of(r.mac)).collect();
         ForwardingTables {
+            router_link_locals,
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
             uplink: topology.node.uplink.map(|port| PortId(port.index() as u16)),
             ports,
@@ -279,6 +285,7 @@ impl ForwardingTables {
             snat: snat_tables(topology),
             sfc,
             vxlan,
+            services: local_services::ServiceTables::build(topology, link_local_of),
         }
     }
 }

@@ -53,6 +53,7 @@ pub(super) fn run(
         }
         work += worker.serve_handoff(&mut rx)?;
         worker.serve_requests();
+        worker.periodic()?;
         if work > 0 {
             worker.counters.busy_cycles += tsc::now().wrapping_sub(started);
             worker.publish();
@@ -273,6 +274,24 @@ impl<'a> Worker<'a> {
             if queue.pending() > 0 {
                 queue.drain(&mut self.pool)?;
             }
+        }
+        Ok(())
+    }
+
+    /// The local services' periodic work (router advertisements to the VMs) on the
+    /// runtime's clock, by the first worker of a daemon on live ports. A lossless run
+    /// (replay, benchmarks) sends only what its inputs cause, so its output stays a
+    /// function of them.
+    fn periodic(&mut self) -> io::Result<()> {
+        if self.index != 0 || self.shared.config.lossless {
+            return Ok(());
+        }
+        let now = self.shared.started.elapsed().as_nanos() as u64;
+        if self
+            .pipeline
+            .advertise(now, &mut self.pool, &mut self.tx, &mut self.counters)
+        {
+            self.transmit()?;
         }
         Ok(())
     }

@@ -143,6 +143,41 @@ pub struct Network {
     pub vni: i64,
     pub cidr: String,
     pub gateway_ip: Option<String>,
+    /// The local DHCPv4 responder answers this network's ports (default true).
+    pub dhcp: Option<bool>,
+    /// DHCP option 6 (at most 3, IPv4).
+    pub dns_servers: Option<Vec<String>>,
+    /// DHCP option 15.
+    pub domain: Option<String>,
+    /// DHCP lease time in seconds (default 86400).
+    pub lease_time: Option<i64>,
+    /// DHCP option 121 (classless static routes), Neutron's host_routes.
+    pub host_routes: Option<Vec<HostRoute>>,
+    /// The network's MTU (default 1500); DHCP option 26 and the RA MTU give it less
+    /// the overlay's overhead when the network spans chassis.
+    pub mtu: Option<i64>,
+    /// IPv6: "slaac" (default), "dhcpv6-stateful" or "dhcpv6-stateless" (Neutron's
+    /// ipv6_ra_mode): the router advertisement's prefix and managed/other flags.
+    pub ipv6_ra_mode: Option<String>,
+}
+
+/// A route a DHCP client installs: Neutron's host route.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostRoute {
+    pub destination: String,
+    pub nexthop: String,
+}
+
+/// Neutron's extra_dhcp_opt: a DHCP option by name (dnsmasq's names, e.g.
+/// bootfile-name, tftp-server) or number, and its value as text.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraDhcpOpt {
+    pub opt_name: String,
+    pub opt_value: String,
+    /// 4 (default) or 6; only IPv4 options are served.
+    pub ip_version: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -174,6 +209,8 @@ pub struct LogicalPort {
     /// Neutron's port_security_enabled.
     #[serde(default = "default_true")]
     pub port_security: bool,
+    /// Extra DHCP options of this port (PXE boot and the like).
+    pub extra_dhcp_opts: Option<Vec<ExtraDhcpOpt>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

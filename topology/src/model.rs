@@ -2,7 +2,7 @@
 //! resolved to a typed index into the vectors of `Topology` (kept in file order), every
 //! address is parsed. A `Topology` that exists has passed every check of `validate`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use ipnet::IpNet;
@@ -217,6 +217,77 @@ pub struct Network {
     pub gateway_ip: Option<IpAddr>,
     /// The router attaching this network (at most one).
     pub router: Option<RouterId>,
+    /// What the node's local services (DHCP, router advertisements) tell its ports.
+    pub services: NetworkServices,
+}
+
+/// A network's settings for the node's local services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkServices {
+    /// The DHCPv4 responder answers (IPv4 networks with a router only).
+    pub dhcp: bool,
+    /// At most 3 (what one DHCP option of smoltcp's carries), of the network's family.
+    pub dns_servers: Vec<IpAddr>,
+    pub domain: Option<String>,
+    /// Seconds.
+    pub lease_time: u32,
+    pub host_routes: Vec<HostRoute>,
+    /// The MTU of the network as its VMs see it before the overlay's overhead.
+    pub mtu: u16,
+    pub ipv6_ra_mode: RaMode,
+}
+
+pub const DEFAULT_LEASE_TIME: u32 = 86_400;
+pub const DEFAULT_NETWORK_MTU: u16 = 1500;
+
+impl Default for NetworkServices {
+    fn default() -> Self {
+        NetworkServices {
+            dhcp: true,
+            dns_servers: Vec::new(),
+            domain: None,
+            lease_time: DEFAULT_LEASE_TIME,
+            host_routes: Vec::new(),
+            mtu: DEFAULT_NETWORK_MTU,
+            ipv6_ra_mode: RaMode::Slaac,
+        }
+    }
+}
+
+/// A route pushed to DHCP clients (option 121), of the network's family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostRoute {
+    pub destination: IpNet,
+    pub nexthop: IpAddr,
+}
+
+/// How IPv6 hosts configure themselves (Neutron's ipv6_ra_mode): what the router
+/// advertisement's prefix autonomous flag and managed/other flags say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RaMode {
+    /// Addresses from the advertised prefix (A flag), no DHCPv6.
+    Slaac,
+    /// Addresses and options from DHCPv6 (M flag).
+    Dhcpv6Stateful,
+    /// SLAAC addresses, options from DHCPv6 (A and O flags).
+    Dhcpv6Stateless,
+}
+
+/// A DHCP option of a logical port, encoded for the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpOption {
+    pub code: u8,
+    /// 0..=255 bytes.
+    pub value: Vec<u8>,
+}
+
+/// A logical port's extra DHCP options (Neutron's extra_dhcp_opts).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExtraDhcp {
+    /// By code, in file order; a code the network also sets replaces the network's.
+    pub options: Vec<DhcpOption>,
+    /// The BOOTP next-server field (siaddr): dnsmasq's "server-ip-address".
+    pub next_server: Option<Ipv4Addr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,6 +312,7 @@ pub struct LogicalPort {
     pub binding: Binding,
     /// Neutron's port_security_enabled: source MAC/IP must be this port's.
     pub port_security: bool,
+    pub extra_dhcp: ExtraDhcp,
 }
 
 /// Where a logical port lives.

@@ -1700,3 +1700,195 @@ fn chain_mpls_ttl_defaults_to_255_and_is_bounded() {
         );
     }
 }
+
+// ---- local services ----
+
+#[test]
+fn the_example_gets_the_services_defaults() {
+    let t = accepted(EXAMPLE);
+    let green = &t.networks[t.network_by_name("green-net").unwrap().index()];
+    assert_eq!(green.services, NetworkServices::default());
+    assert!(green.services.dhcp);
+    assert_eq!(green.services.lease_time, 86_400);
+    assert_eq!(green.services.mtu, 1500);
+    let vm1 = &t.logical_ports[t.logical_port_by_name("green-vm1").unwrap().index()];
+    assert_eq!(vm1.extra_dhcp, ExtraDhcp::default());
+}
+
+#[test]
+fn network_services_fields_are_read() {
+    let text = edit(
+        "name = \"green-net\"",
+        "gateway_ip = \"10.0.0.1\"",
+        r#"gateway_ip = "10.0.0.1"
+dhcp = false
+dns_servers = ["10.0.0.2", "192.0.2.53"]
+domain = "green.example."
+lease_time = 600
+host_routes = [{ destination = "192.168.0.0/16", nexthop = "10.0.0.254" }]
+mtu = 9000"#,
+    );
+    let t = accepted(&text);
+    let s = &t.networks[t.network_by_name("green-net").unwrap().index()].services;
+    assert!(!s.dhcp);
+    assert_eq!(s.dns_servers, vec![ip("10.0.0.2"), ip("192.0.2.53")]);
+    assert_eq!(s.domain.as_deref(), Some("green.example"));
+    assert_eq!(s.lease_time, 600);
+    assert_eq!(s.host_routes.len(), 1);
+    assert_eq!(s.host_routes[0].nexthop, ip("10.0.0.254"));
+    assert_eq!(s.mtu, 9000);
+}
+
+#[test]
+fn network_services_refusals_name_the_field() {
+    let green = |field: &str| {
+        edit(
+            "name = \"green-net\"",
+            "gateway_ip = \"10.0.0.1\"",
+            &format!("gateway_ip = \"10.0.0.1\"\n{field}"),
+        )
+    };
+    let cases = [
+        (r#"dns_servers = ["fd00::53"]"#, "dns_servers", "is IPv6"),
+        (
+            r#"dns_servers = ["dns.example"]"#,
+            "dns_servers",
+            "not an IP address",
+        ),
+        (
+            r#"dns_servers = ["10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]"#,
+            "dns_servers",
+            "at most 3",
+        ),
+        (
+            r#"domain = "bad domain""#,
+            "domain",
+            "not a DNS domain name",
+        ),
+        ("lease_time = 10", "lease_time", "outside 60..="),
+        ("mtu = 100", "mtu", "outside 576..=9216"),
+        (
+            r#"host_routes = [{ destination = "192.168.0.1/16", nexthop = "10.0.0.254" }]"#,
+            "host_routes",
+            "host bits set",
+        ),
+        (
+            r#"host_routes = [{ destination = "fd00::/64", nexthop = "10.0.0.254" }]"#,
+            "host_routes",
+            "is IPv6",
+        ),
+        (
+            r#"ipv6_ra_mode = "slaac""#,
+            "ipv6_ra_mode",
+            "set on an IPv4 network",
+        ),
+    ];
+    for (line, field, detail) in cases {
+        refused(
+            &green(line),
+            &format!("networks \"green-net\": {field}: "),
+            detail,
+        );
+    }
+}
+
+#[test]
+fn ipv6_ra_mode_is_one_of_neutrons() {
+    let v6 = r#"
+[[networks]]
+name = "v6"
+tenant = "green"
+vni = 3001
+cidr = "fd00:9::/64"
+gateway_ip = "fd00:9::1"
+ipv6_ra_mode = "#;
+    let t = accepted(&with(&format!("{v6}\"dhcpv6-stateless\"")));
+    let net = &t.networks[t.network_by_name("v6").unwrap().index()];
+    assert_eq!(net.services.ipv6_ra_mode, RaMode::Dhcpv6Stateless);
+    refused(
+        &with(&format!("{v6}\"radvd\"")),
+        "networks \"v6\": ipv6_ra_mode: ",
+        "expected one of: slaac, dhcpv6-stateful, dhcpv6-stateless",
+    );
+}
+
+#[test]
+fn extra_dhcp_opts_are_encoded_by_name_and_number() {
+    let text = edit(
+        "name = \"green-vm1\"",
+        "port = \"vm1\"",
+        r#"port = "vm1"
+extra_dhcp_opts = [
+  { opt_name = "bootfile-name", opt_value = "pxelinux.0" },
+  { opt_name = "option:ntp-server", opt_value = "10.0.0.3, 10.0.0.4" },
+  { opt_name = "mtu", opt_value = "1400" },
+  { opt_name = "server-ip-address", opt_value = "10.0.0.10" },
+  { opt_name = "224", opt_value = "site" },
+  { opt_name = "bootfile-name", opt_value = "ipxe.efi" },
+  { opt_name = "dns-server", opt_value = "fd00::1", ip_version = 6 },
+]"#,
+    );
+    let t = accepted(&text);
+    let extra = &t.logical_ports[t.logical_port_by_name("green-vm1").unwrap().index()].extra_dhcp;
+    let codes: Vec<(u8, &[u8])> = extra
+        .options
+        .iter()
+        .map(|o| (o.code, &o.value[..]))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            (42, &[10, 0, 0, 3, 10, 0, 0, 4][..]),
+            (26, &[0x05, 0x78][..]),
+            (224, &b"site"[..]),
+            // The later one of the same code wins, in its place.
+            (67, &b"ipxe.efi"[..]),
+        ]
+    );
+    assert_eq!(extra.next_server, Some("10.0.0.10".parse().unwrap()));
+}
+
+#[test]
+fn extra_dhcp_opts_refusals_name_the_field() {
+    let vm1 = |opt: &str| {
+        edit(
+            "name = \"green-vm1\"",
+            "port = \"vm1\"",
+            &format!("port = \"vm1\"\nextra_dhcp_opts = [{opt}]"),
+        )
+    };
+    let field = "logical_ports \"green-vm1\": extra_dhcp_opts: ";
+    let cases = [
+        (
+            r#"{ opt_name = "bootfile", opt_value = "x" }"#,
+            "unknown option \"bootfile\"",
+        ),
+        (
+            r#"{ opt_name = "mtu", opt_value = "big" }"#,
+            "not a number 0-65535",
+        ),
+        (
+            r#"{ opt_name = "ntp-server", opt_value = "ntp.example" }"#,
+            "IPv4 addresses",
+        ),
+        (
+            r#"{ opt_name = "53", opt_value = "x" }"#,
+            "set by the responder itself",
+        ),
+        (
+            r#"{ opt_name = "bootfile-name", opt_value = "" }"#,
+            "1 to 255 bytes",
+        ),
+        (
+            r#"{ opt_name = "tftp-server", opt_value = "x", ip_version = 5 }"#,
+            "ip_version 5",
+        ),
+        (
+            r#"{ opt_name = "server-ip-address", opt_value = "fd00::1" }"#,
+            "not an IPv4 address",
+        ),
+    ];
+    for (opt, detail) in cases {
+        refused(&vm1(opt), field, detail);
+    }
+}

@@ -17,6 +17,7 @@ use super::TopologyError;
 mod conntrack;
 mod dpdk;
 mod network;
+mod services;
 mod sfc;
 
 use conntrack::conntrack;

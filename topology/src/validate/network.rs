@@ -28,6 +28,7 @@ pub(super) fn networks(items: &[file::Network]) -> Result<Vec<Network>> {
         if let Some(gw) = gateway_ip {
             in_net(obj, "gateway_ip", gw, &cidr, "the cidr")?;
         }
+        let services = super::services::network_services(obj, n, &cidr)?;
         out.push(Network {
             name: n.name.clone(),
             tenant: n.tenant.clone(),
@@ -35,6 +36,7 @@ pub(super) fn networks(items: &[file::Network]) -> Result<Vec<Network>> {
             cidr,
             gateway_ip,
             router: None,
+            services,
         });
     }
     Ok(out)
@@ -202,6 +204,10 @@ fn logical_port<'a>(
         ip,
         binding: binding(obj, lp, names, t, taken)?,
         port_security: lp.port_security,
+        extra_dhcp: super::services::extra_dhcp(
+            obj,
+            lp.extra_dhcp_opts.as_deref().unwrap_or_default(),
+        )?,
     })
 }
 
