@@ -99,6 +99,12 @@ pub trait PortInfo: Send + Sync {
 
     /// The driver's statistics, per queue.
     fn stats(&self) -> &PortStats;
+
+    /// What went wrong beyond the counters, one line each (a queue a peer broke and
+    /// why): empty while all is well.
+    fn faults(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A port's name, capabilities and statistics, for drivers with nothing more to say.
