@@ -50,6 +50,8 @@ pub fn port_from(p: pb::Port) -> Result<file::Port, String> {
         ifname: p.ifname,
         path: p.path,
         pci: p.pci,
+        vhost_mode: p.vhost_mode,
+        vhost_queues: p.vhost_queues,
         mtu: p.mtu.unwrap_or(1500),
     })
 }
@@ -62,6 +64,8 @@ pub fn port_to(p: &file::Port) -> pb::Port {
         ifname: p.ifname.clone(),
         path: p.path.clone(),
         pci: p.pci.clone(),
+        vhost_mode: p.vhost_mode.clone(),
+        vhost_queues: p.vhost_queues,
         mtu: Some(p.mtu),
     }
 }

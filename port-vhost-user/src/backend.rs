@@ -6,10 +6,9 @@ use std::fs::File;
 use std::sync::Arc;
 
 use vhost::vhost_user::message::{
-    VhostTransferStateDirection, VhostTransferStatePhase, VhostUserConfigFlags,
-    VhostUserInflight, VhostUserLog, VhostUserMemoryRegion, VhostUserProtocolFeatures,
-    VhostUserShMemConfig, VhostUserSharedMsg, VhostUserSingleMemoryRegion,
-    VhostUserVringAddrFlags, VhostUserVringState,
+    VhostTransferStateDirection, VhostTransferStatePhase, VhostUserConfigFlags, VhostUserInflight,
+    VhostUserLog, VhostUserMemoryRegion, VhostUserProtocolFeatures, VhostUserShMemConfig,
+    VhostUserSharedMsg, VhostUserSingleMemoryRegion, VhostUserVringAddrFlags, VhostUserVringState,
 };
 use vhost::vhost_user::{Error, GpuBackend, Result, VhostUserBackendReqHandlerMut};
 use vhost::VhostUserMemoryRegionBase;
@@ -57,7 +56,9 @@ pub struct Backend {
 
 impl Backend {
     pub fn new(device: Arc<Device>) -> Self {
-        let vrings = (0..device.slots.len()).map(|_| VringSetup::default()).collect();
+        let vrings = (0..device.slots.len())
+            .map(|_| VringSetup::default())
+            .collect();
         Backend {
             device,
             features: 0,
@@ -282,7 +283,12 @@ impl VhostUserBackendReqHandlerMut for Backend {
         Ok(())
     }
 
-    fn get_config(&mut self, offset: u32, size: u32, _flags: VhostUserConfigFlags) -> Result<Vec<u8>> {
+    fn get_config(
+        &mut self,
+        offset: u32,
+        size: u32,
+        _flags: VhostUserConfigFlags,
+    ) -> Result<Vec<u8>> {
         let space = config_space(self.device.queue_pairs, self.device.mtu);
         let (offset, size) = (offset as usize, size as usize);
         let mut out = vec![0u8; size];
@@ -293,7 +299,12 @@ impl VhostUserBackendReqHandlerMut for Backend {
         Ok(out)
     }
 
-    fn set_config(&mut self, _offset: u32, _buf: &[u8], _flags: VhostUserConfigFlags) -> Result<()> {
+    fn set_config(
+        &mut self,
+        _offset: u32,
+        _buf: &[u8],
+        _flags: VhostUserConfigFlags,
+    ) -> Result<()> {
         // Nothing in the configuration is writable by the driver.
         Ok(())
     }
@@ -306,7 +317,10 @@ impl VhostUserBackendReqHandlerMut for Backend {
         Err(Error::InvalidOperation("shared objects are not offered"))
     }
 
-    fn get_inflight_fd(&mut self, _inflight: &VhostUserInflight) -> Result<(VhostUserInflight, File)> {
+    fn get_inflight_fd(
+        &mut self,
+        _inflight: &VhostUserInflight,
+    ) -> Result<(VhostUserInflight, File)> {
         Err(Error::InvalidOperation("inflight tracking is not offered"))
     }
 
@@ -337,15 +351,21 @@ impl VhostUserBackendReqHandlerMut for Backend {
         _phase: VhostTransferStatePhase,
         _fd: File,
     ) -> Result<Option<File>> {
-        Err(Error::InvalidOperation("device state transfer is not offered"))
+        Err(Error::InvalidOperation(
+            "device state transfer is not offered",
+        ))
     }
 
     fn check_device_state(&mut self) -> Result<()> {
-        Err(Error::InvalidOperation("device state transfer is not offered"))
+        Err(Error::InvalidOperation(
+            "device state transfer is not offered",
+        ))
     }
 
     fn get_shmem_config(&mut self) -> Result<VhostUserShMemConfig> {
-        Err(Error::InvalidOperation("shared memory regions are not offered"))
+        Err(Error::InvalidOperation(
+            "shared memory regions are not offered",
+        ))
     }
 
     fn set_log_base(&mut self, _log: &VhostUserLog, _file: File) -> Result<()> {

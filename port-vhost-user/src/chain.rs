@@ -4,8 +4,8 @@
 //! from a clean end (a loop cut short, an unreadable descriptor) shows as a last
 //! descriptor that still points to a next one.
 
-use vm_memory::{GuestAddress, GuestMemoryMmap};
 use virtio_queue::{DescriptorChain, Queue, QueueOwnedT};
+use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 use crate::fault::Fault;
 

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crossbeam::utils::CachePadded;
 use packet::{Burst, Packet, Pool};
 use port::{QueueStatsCell, TxQueue};
-use vm_memory::{Address, Bytes, GuestMemoryMmap};
 use virtio_queue::{Queue, QueueT};
+use vm_memory::{Address, Bytes, GuestMemoryMmap};
 
 use crate::chain::{gather, pop, Segment, MAX_SEGMENTS};
 use crate::fault::Fault;
@@ -55,6 +55,7 @@ impl TxQueue for GuestRxQueue {
         }
         let offered = burst.len();
         if !self.vring.poll() {
+            self.vring.done();
             // No guest on the other side (yet, or any more): nothing is taken.
             self.stats.missed(offered as u64);
             return Ok(0);
@@ -101,6 +102,7 @@ impl TxQueue for GuestRxQueue {
             vring.fault(error);
             errors += 1;
         }
+        vring.done();
         let delivered = sent as u64 - refused;
         stats.passed(delivered, bytes);
         if errors > 0 {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crossbeam::utils::CachePadded;
 use packet::{Burst, Pool};
 use port::{QueueStatsCell, RxQueue};
-use vm_memory::{Address, Bytes, GuestMemoryMmap};
 use virtio_queue::QueueT;
+use vm_memory::{Address, Bytes, GuestMemoryMmap};
 
 use crate::chain::{gather, pop, Segment, MAX_SEGMENTS};
 use crate::fault::Fault;
@@ -43,6 +43,7 @@ enum CopyError {
 impl RxQueue for GuestTxQueue {
     fn rx_burst(&mut self, pool: &mut Pool, burst: &mut Burst, max: usize) -> io::Result<usize> {
         if !self.vring.poll() {
+            self.vring.done();
             return Ok(0);
         }
         let GuestTxQueue {
@@ -111,6 +112,7 @@ impl RxQueue for GuestTxQueue {
             vring.fault(error);
             errors += 1;
         }
+        vring.done();
         stats.passed(received as u64, bytes);
         if errors > 0 {
             stats.error(errors);

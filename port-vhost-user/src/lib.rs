@@ -24,9 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use port::{
-    Capabilities, LinkState, PortInfo, PortQueues, PortStats, RxQueue, TxQueue,
-};
+use port::{Capabilities, LinkState, PortInfo, PortQueues, PortStats, RxQueue, TxQueue};
 
 use device::Device;
 use guest_rx::GuestRxQueue;

@@ -32,11 +32,7 @@ impl GuestMemory {
             let guest = GuestRegionMmap::new(mapping, GuestAddress(region.guest_phys_addr))
                 .ok_or_else(|| invalid("memory region wraps around the address space"))?;
             mapped.push(guest);
-            table.push((
-                region.user_addr,
-                region.guest_phys_addr,
-                region.memory_size,
-            ));
+            table.push((region.user_addr, region.guest_phys_addr, region.memory_size));
         }
         let mem = GuestMemoryMmap::from_regions(mapped)
             .map_err(|error| invalid(&format!("memory regions: {error}")))?;

@@ -136,7 +136,9 @@ fn serve(device: &Arc<Device>, stream: UnixStream) {
 }
 
 fn lock(backend: &Mutex<Backend>) -> std::sync::MutexGuard<'_, Backend> {
-    backend.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    backend
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Waits up to the poll interval for `fd` to be readable (or hung up).
@@ -169,14 +171,8 @@ fn peek_request(fd: RawFd) -> io::Result<Option<u32>> {
     loop {
         // SAFETY: `header` is writable for its whole length; MSG_PEEK leaves the
         // message (and any file descriptors with it) on the socket.
-        let got = unsafe {
-            libc::recv(
-                fd,
-                header.as_mut_ptr().cast(),
-                header.len(),
-                libc::MSG_PEEK,
-            )
-        };
+        let got =
+            unsafe { libc::recv(fd, header.as_mut_ptr().cast(), header.len(), libc::MSG_PEEK) };
         match got {
             0 => return Ok(None),
             n if n < 0 => {
@@ -204,7 +200,10 @@ fn answer_status(stream: &mut UnixStream, backend: &Mutex<Backend>) -> io::Resul
     let word = |at: usize| u32::from_le_bytes(header[at..at + 4].try_into().unwrap());
     let (code, flags, size) = (word(0), word(4), word(8) as usize);
     if size > 64 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "oversized status message"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "oversized status message",
+        ));
     }
     let mut body = [0u8; 64];
     stream.read_exact(&mut body[..size])?;

@@ -5,6 +5,12 @@
 //! The message thread waits for that acknowledgement (never the reverse) before it
 //! answers the frontend, so memory it replaces or rings it stops are no longer in use
 //! by then: the old mapping is unmapped on the message thread when it lets go of it.
+//!
+//! A worker that is not inside a burst of this queue (an idle transmit queue, or no
+//! worker yet) cannot acknowledge; it marks itself busy while in a burst, so the
+//! message thread need not wait for one that is outside: that worker reads the new
+//! generation before it touches the ring again (a store then a load on each side,
+//! both sequentially consistent, so one side always sees the other's store).
 
 use std::fs::File;
 use std::io::Write;
@@ -13,8 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use vm_memory::{Bytes, GuestAddress};
 use virtio_queue::{Queue, QueueT};
+use vm_memory::{Bytes, GuestAddress};
 
 use crate::fault::Fault;
 use crate::memory::GuestMemory;
@@ -50,6 +56,8 @@ pub struct VringSlot {
     published: ArcSwapOption<ActiveVring>,
     /// The worker's next available index when it let the ring go.
     next_avail: AtomicU32,
+    /// The worker is inside a burst of this queue.
+    busy: AtomicBool,
     /// The queue is stopped by a fault of the guest.
     broken: AtomicBool,
     /// Faults by reason (`Fault as usize`); written by the polling worker only.
@@ -61,10 +69,11 @@ impl VringSlot {
     /// generation. Called by the message thread only.
     pub fn publish(&self, ring: Option<Arc<ActiveVring>>) -> u64 {
         if let Some(ring) = &ring {
-            self.next_avail.store(u32::from(ring.base), Ordering::Relaxed);
+            self.next_avail
+                .store(u32::from(ring.base), Ordering::Relaxed);
         }
         self.published.store(ring);
-        self.generation.fetch_add(1, Ordering::AcqRel) + 1
+        self.generation.fetch_add(1, Ordering::SeqCst) + 1
     }
 
     /// Waits until the worker switched to `generation`, at most `timeout`; false when
@@ -72,7 +81,8 @@ impl VringSlot {
     pub fn wait_acked(&self, generation: u64, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
-            if self.acked.load(Ordering::Acquire) >= generation {
+            if self.acked.load(Ordering::Acquire) >= generation || !self.busy.load(Ordering::SeqCst)
+            {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -83,7 +93,7 @@ impl VringSlot {
     }
 
     /// Where the guest's next available descriptor is, as of the worker's last
-    /// acknowledgement (GET_VRING_BASE).
+    /// burst (GET_VRING_BASE, once the worker let go).
     pub fn next_avail(&self) -> u16 {
         self.next_avail.load(Ordering::Relaxed) as u16
     }
@@ -134,13 +144,26 @@ impl VringUser {
 
     /// Follows what the message thread published (one atomic load when nothing
     /// changed); true when there is a ring to work on this burst.
+    /// Every call is followed by [`VringUser::done`] when the burst ends.
     #[inline]
     pub fn poll(&mut self) -> bool {
-        let generation = self.slot.generation.load(Ordering::Acquire);
+        self.slot.busy.store(true, Ordering::SeqCst);
+        let generation = self.slot.generation.load(Ordering::SeqCst);
         if generation != self.seen {
             self.switch(generation);
         }
         self.ring.is_some()
+    }
+
+    /// Ends the burst: leaves the ring's position for the message thread.
+    #[inline]
+    pub fn done(&mut self) {
+        if self.ring.is_some() {
+            self.slot
+                .next_avail
+                .store(u32::from(self.queue.next_avail()), Ordering::Relaxed);
+        }
+        self.slot.busy.store(false, Ordering::Release);
     }
 
     /// The ring in use and the queue's state, borrowed apart.

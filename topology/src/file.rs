@@ -86,6 +86,12 @@ pub struct Port {
     pub ifname: Option<String>,
     pub path: Option<String>,
     pub pci: Option<String>,
+    /// vhost-user: "server" (default: the dataplane owns the socket) or "client".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost_mode: Option<String>,
+    /// vhost-user: queue pairs offered to the guest (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost_queues: Option<i64>,
     #[serde(default = "default_mtu")]
     pub mtu: i64,
 }

@@ -126,12 +126,37 @@ pub struct Port {
 /// How a port reaches its packets, with what that driver needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Driver {
-    Pcap { path: Option<PathBuf> },
-    VhostUser { socket: PathBuf },
-    Tap { ifname: String },
-    AfXdp { ifname: String },
-    AfPacket { ifname: String },
-    Dpdk { pci: String },
+    Pcap {
+        path: Option<PathBuf>,
+    },
+    VhostUser {
+        socket: PathBuf,
+        mode: VhostMode,
+        /// Queue pairs offered to the guest, 1..=64.
+        queues: u16,
+    },
+    Tap {
+        ifname: String,
+    },
+    AfXdp {
+        ifname: String,
+    },
+    AfPacket {
+        ifname: String,
+    },
+    Dpdk {
+        pci: String,
+    },
+}
+
+/// Who owns a vhost-user port's socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VhostMode {
+    /// The dataplane listens; the VM connects.
+    #[default]
+    Server,
+    /// The VM listens; the dataplane connects and reconnects.
+    Client,
 }
 
 impl Driver {

@@ -3,6 +3,8 @@
 //! need a system library are behind a cargo feature of this crate.
 
 mod pcap;
+#[cfg(feature = "vhost-user")]
+mod vhost_user;
 
 use std::path::PathBuf;
 
@@ -19,8 +21,12 @@ pub struct OpenOptions {
 }
 
 /// The drivers `run` can open in this build.
-pub fn supported_drivers() -> &'static str {
-    "pcap"
+pub fn supported_drivers() -> String {
+    let mut drivers = vec!["pcap"];
+    if cfg!(feature = "vhost-user") {
+        drivers.push("vhost-user");
+    }
+    drivers.join(", ")
 }
 
 /// Refuses what `run` cannot open, without opening anything that stays open: drivers
@@ -30,6 +36,8 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
     for port in &topology.ports {
         match &port.driver {
             Driver::Pcap { path } => pcap::check(&port.name, path.as_deref())?,
+            #[cfg(feature = "vhost-user")]
+            Driver::VhostUser { socket, mode, .. } => vhost_user::check(&port.name, socket, *mode)?,
             other => return Err(unsupported(&port.name, other)),
         }
     }
@@ -48,6 +56,12 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
         let id = id as u16;
         ports.push(match &port.driver {
             Driver::Pcap { path } => pcap::open(id, &port.name, path.as_deref(), options)?,
+            #[cfg(feature = "vhost-user")]
+            Driver::VhostUser {
+                socket,
+                mode,
+                queues,
+            } => vhost_user::open(id, port, socket, *mode, *queues)?,
             other => return Err(unsupported(&port.name, other)),
         });
     }

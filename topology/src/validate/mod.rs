@@ -412,6 +412,9 @@ fn chassis(items: &[file::Chassis], node: &Node) -> Result<Vec<Chassis>> {
 
 const DRIVERS: [&str; 6] = ["pcap", "vhost-user", "tap", "af-xdp", "af-packet", "dpdk"];
 
+const VHOST_MODES: [(&str, VhostMode); 2] =
+    [("server", VhostMode::Server), ("client", VhostMode::Client)];
+
 fn port(p: &file::Port) -> Result<Port> {
     let obj = Obj::new("ports", &p.name);
     let need = |field: &'static str, value: &Option<String>| match value.as_deref() {
@@ -424,6 +427,13 @@ fn port(p: &file::Port) -> Result<Port> {
         },
         "vhost-user" => Driver::VhostUser {
             socket: need("socket", &p.socket)?.into(),
+            mode: opt(&p.vhost_mode, |mode| {
+                obj.choice("vhost_mode", mode, &VHOST_MODES)
+            })?
+            .unwrap_or_default(),
+            queues: p
+                .vhost_queues
+                .map_or(Ok(1), |n| obj.int("vhost_queues", n, 1..=64))?,
         },
         "tap" => Driver::Tap {
             ifname: need("ifname", &p.ifname)?,
@@ -454,6 +464,15 @@ fn port(p: &file::Port) -> Result<Port> {
     ];
     if let Some((field, _)) = fields.iter().find(|(f, v)| v.is_some() && *f != used) {
         return Err(obj.err(field, format!("not used by driver {}", p.driver)));
+    }
+    if !matches!(driver, Driver::VhostUser { .. }) {
+        let vhost_fields = [
+            ("vhost_mode", p.vhost_mode.is_some()),
+            ("vhost_queues", p.vhost_queues.is_some()),
+        ];
+        if let Some((field, _)) = vhost_fields.iter().find(|(_, set)| *set) {
+            return Err(obj.err(field, format!("not used by driver {}", p.driver)));
+        }
     }
     Ok(Port {
         name: p.name.clone(),
