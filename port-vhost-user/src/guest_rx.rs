@@ -54,7 +54,7 @@ impl TxQueue for GuestRxQueue {
             return Ok(0);
         }
         let offered = burst.len();
-        if !self.vring.poll() {
+        if !self.vring.poll(&self.stats) {
             self.vring.done();
             // No guest on the other side (yet, or any more): nothing is taken.
             self.stats.missed(offered as u64);

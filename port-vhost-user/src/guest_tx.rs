@@ -42,7 +42,7 @@ enum CopyError {
 
 impl RxQueue for GuestTxQueue {
     fn rx_burst(&mut self, pool: &mut Pool, burst: &mut Burst, max: usize) -> io::Result<usize> {
-        if !self.vring.poll() {
+        if !self.vring.poll(&self.stats) {
             self.vring.done();
             return Ok(0);
         }

@@ -24,6 +24,7 @@ use vm_memory::{Bytes, GuestAddress};
 
 use crate::fault::Fault;
 use crate::memory::GuestMemory;
+use port::QueueStatsCell;
 
 /// `VRING_AVAIL_F_NO_INTERRUPT`: without EVENT_IDX, the guest's way to ask for no
 /// interrupt.
@@ -126,6 +127,8 @@ pub struct VringUser {
     broken_epoch: Option<u64>,
     /// Entries added to the used ring since the last notification check.
     pending_used: bool,
+    /// A ring refused when it was published, not yet counted by the queue.
+    refused: bool,
 }
 
 impl VringUser {
@@ -139,18 +142,23 @@ impl VringUser {
             epoch: None,
             broken_epoch: None,
             pending_used: false,
+            refused: false,
         }
     }
 
     /// Follows what the message thread published (one atomic load when nothing
     /// changed); true when there is a ring to work on this burst.
-    /// Every call is followed by [`VringUser::done`] when the burst ends.
+    /// Every call is followed by [`VringUser::done`] when the burst ends. A ring
+    /// refused on arrival (outside guest memory) counts one error in `stats`.
     #[inline]
-    pub fn poll(&mut self) -> bool {
+    pub fn poll(&mut self, stats: &QueueStatsCell) -> bool {
         self.slot.busy.store(true, Ordering::SeqCst);
         let generation = self.slot.generation.load(Ordering::SeqCst);
         if generation != self.seen {
             self.switch(generation);
+            if std::mem::take(&mut self.refused) {
+                stats.error(1);
+            }
         }
         self.ring.is_some()
     }
@@ -212,6 +220,7 @@ impl VringUser {
         self.slot.broken.store(false, Ordering::Relaxed);
         if !placed || queue.size() != ring.size || !queue.is_valid(&ring.memory.mem) {
             self.fault_epoch(ring.epoch, Fault::RingOutsideMemory);
+            self.refused = true;
             return None;
         }
         // The worker polls: ask the guest not to kick (without EVENT_IDX; with it, the
