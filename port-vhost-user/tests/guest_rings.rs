@@ -225,8 +225,10 @@ fn a_guest_that_stops_consuming_costs_nothing_but_missed_frames() {
     assert_eq!(pool.available(), 512, "no buffer is lost");
 }
 
-/// One hostile ring each: what the guest does, and the reason the port gives.
-fn hostile_cases() -> Vec<(&'static str, Box<dyn Fn(&mut Guest)>, &'static str)> {
+/// A hostile ring: its name, what the guest does, and the reason the port gives.
+type HostileCase = (&'static str, Box<dyn Fn(&mut Guest)>, &'static str);
+
+fn hostile_cases() -> Vec<HostileCase> {
     vec![
         (
             "buffer outside guest memory",
