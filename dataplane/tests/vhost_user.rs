@@ -142,3 +142,198 @@ fn client_mode_connects_to_the_vm_and_reconnects_after_a_restart() {
     }
     assert!(daemon.running());
 }
+
+const ROUTER_MAC: &str = "02:00:0a:00:00:01";
+const VMA_MAC: &str = "fa:16:3e:00:0a:05";
+const VMB_MAC: &str = "fa:16:3e:00:0b:05";
+
+/// The routing scenario's shape: vma on net-a, vmb on net-b, one router between.
+fn routing_topology(dir: &Path) -> String {
+    format!(
+        r#"
+[node]
+name = "compute-1"
+
+[[ports]]
+name = "vma"
+driver = "vhost-user"
+socket = "{dir}/vma.sock"
+
+[[ports]]
+name = "vmb"
+driver = "vhost-user"
+socket = "{dir}/vmb.sock"
+
+[[networks]]
+name = "net-a"
+tenant = "green"
+vni = 2001
+cidr = "10.0.1.0/24"
+gateway_ip = "10.0.1.1"
+
+[[networks]]
+name = "net-b"
+tenant = "green"
+vni = 2002
+cidr = "10.0.2.0/24"
+gateway_ip = "10.0.2.1"
+
+[[routers]]
+name = "r1"
+tenant = "green"
+mac = "{ROUTER_MAC}"
+networks = ["net-a", "net-b"]
+
+[[logical_ports]]
+name = "vm-a"
+network = "net-a"
+mac = "{VMA_MAC}"
+ip = "10.0.1.5"
+port = "vma"
+
+[[logical_ports]]
+name = "vm-b"
+network = "net-b"
+mac = "{VMB_MAC}"
+ip = "10.0.2.5"
+port = "vmb"
+"#,
+        dir = dir.display()
+    )
+}
+
+#[test]
+fn frames_are_routed_between_two_vms_of_one_router() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path(), &routing_topology(dir.path()), 1);
+    daemon.wait_log("worker started", 1, WAIT);
+    let (vma, vmb) = (dir.path().join("vma.sock"), dir.path().join("vmb.sock"));
+    // vma sends to its gateway (the router's MAC) for vmb's address.
+    let mut vms = Testpmd::start(
+        dir.path(),
+        "routing",
+        &[(&vma, VMA_MAC, false), (&vmb, VMB_MAC, false)],
+        &[
+            &format!("--eth-peer=0,{ROUTER_MAC}"),
+            &format!("--eth-peer=1,{ROUTER_MAC}"),
+            "--tx-ip=10.0.1.5,10.0.2.5",
+        ],
+    );
+    daemon.wait_log("port vma: link up", 1, WAIT);
+    daemon.wait_log("port vmb: link up", 1, WAIT);
+    vms.command("set fwd rxonly");
+    vms.command("set verbose 1");
+    vms.command("start tx_first");
+    assert!(
+        vms.wait_received(2, &[(1, 32)], WAIT),
+        "routed frames did not reach vmb\n{}\n{}",
+        vms.log(),
+        daemon.log()
+    );
+    // What vmb received was routed: from the router's MAC, to vmb's.
+    let routed = format!(
+        "src={} - dst={}",
+        ROUTER_MAC.to_uppercase(),
+        VMB_MAC.to_uppercase()
+    );
+    assert!(vms.log().contains(&routed), "{}", vms.log());
+    // vmb's own burst claims vma's address: port security drops it, so vma got
+    // nothing.
+    assert_eq!(vms.port_counters(2)[0].rx, 0);
+}
+
+const SF_MAC: &str = "fa:16:3e:0f:01:01";
+
+/// vm1 to vm2 through one MPLS-aware service function (one port, ingress and
+/// egress the same logical port) for testpmd's UDP traffic.
+fn chain_topology(dir: &Path) -> String {
+    format!(
+        r#"{l2}
+[[ports]]
+name = "sf1"
+driver = "vhost-user"
+socket = "{dir}/sf1.sock"
+
+[[logical_ports]]
+name = "sf1-port"
+network = "green-net"
+mac = "{SF_MAC}"
+ip = "10.0.0.201"
+port = "sf1"
+port_security = false
+
+[[port_pairs]]
+name = "sf1"
+ingress = "sf1-port"
+egress = "sf1-port"
+correlation = "mpls"
+
+[[port_pair_groups]]
+name = "sfs"
+port_pairs = ["sf1"]
+
+[[flow_classifiers]]
+name = "udp"
+ethertype = "IPv4"
+protocol = "udp"
+logical_source_port = "green-vm1"
+
+[[port_chains]]
+name = "chain"
+chain_id = 7
+port_pair_groups = ["sfs"]
+flow_classifiers = ["udp"]
+correlation = "mpls"
+"#,
+        l2 = l2_topology(dir, "server"),
+        dir = dir.display()
+    )
+}
+
+#[test]
+fn frames_go_through_a_service_function_vm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path(), &chain_topology(dir.path()), 1);
+    daemon.wait_log("worker started", 1, WAIT);
+    let (vm1, vm2, sf1) = (
+        dir.path().join("vm1.sock"),
+        dir.path().join("vm2.sock"),
+        dir.path().join("sf1.sock"),
+    );
+    // Port 2, the service function, sends back whatever it receives (loop
+    // topology); the VMs only receive.
+    let mut vms = Testpmd::start(
+        dir.path(),
+        "chain",
+        &[
+            (&vm1, VM1_MAC, false),
+            (&vm2, VM2_MAC, false),
+            (&sf1, SF_MAC, false),
+        ],
+        &[
+            &format!("--eth-peer=0,{VM2_MAC}"),
+            &format!("--eth-peer=1,{VM1_MAC}"),
+            &format!("--eth-peer=2,{VM1_MAC}"),
+            "--tx-ip=10.0.0.5,10.0.0.6",
+            "--port-topology=loop",
+        ],
+    );
+    for port in ["vm1", "vm2", "sf1"] {
+        daemon.wait_log(&format!("port {port}: link up"), 1, WAIT);
+    }
+    vms.command("set fwd io");
+    vms.command("set verbose 1");
+    vms.command("start tx_first");
+    assert!(
+        vms.wait_received(3, &[(2, 32), (1, 32)], WAIT),
+        "frames did not go vm1 -> sf1 -> vm2\n{}\n{}",
+        vms.log(),
+        daemon.log()
+    );
+    // The service function saw MPLS (ethertype 0x8847) frames for its MAC.
+    let to_sf = format!(
+        "dst={} - pool=mb_pool_0 - type=0x8847",
+        SF_MAC.to_uppercase()
+    );
+    assert!(vms.log().contains(&to_sf), "{}", vms.log());
+}
