@@ -39,6 +39,7 @@ pub fn driver_stats(port: &dyn PortInfo) -> pb::PortDriverStats {
         tx_packets: tx.packets,
         tx_bytes: tx.bytes,
         tx_errors: tx.errors,
+        faults: port.faults(),
     }
 }
 

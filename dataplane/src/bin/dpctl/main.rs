@@ -735,6 +735,11 @@ fn stats(format: Format, reply: &pb::StatsReply, workers: bool) {
         .map(String::from);
         output::print_table(&header, &drivers);
     }
+    for driver in &reply.drivers {
+        for fault in &driver.faults {
+            output::line(&format!("port {}: {fault}", driver.port));
+        }
+    }
     if workers {
         for (index, counters) in reply.workers.iter().enumerate() {
             show(&format!("worker {index}"), counters);
