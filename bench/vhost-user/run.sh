@@ -82,7 +82,7 @@ sleep 2
 
 rx_total() {
   target/release/dpctl --socket "$work/control.sock" port show -o json |
-    python3 -c 'import json,sys; print(sum(int(p.get("rx_packets", 0)) for p in json.load(sys.stdin)["ports"]))'
+    python3 -c 'import json,sys; print(sum(int(p.get("rx_packets", 0)) for p in json.load(sys.stdin)))'
 }
 start=$(rx_total); t0=$(date +%s.%N)
 sleep "$DURATION"

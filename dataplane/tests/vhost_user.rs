@@ -337,3 +337,66 @@ fn frames_go_through_a_service_function_vm() {
     );
     assert!(vms.log().contains(&to_sf), "{}", vms.log());
 }
+
+#[test]
+fn queue_pairs_are_spread_over_the_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = l2_topology(dir.path(), "server").replace(
+        "vhost_mode = \"server\"",
+        "vhost_mode = \"server\"\nvhost_queues = 2",
+    );
+    let mut daemon = Daemon::start(dir.path(), &topology, 2);
+    daemon.wait_log("worker started", 2, WAIT);
+    let (vm1, vm2) = (dir.path().join("vm1.sock"), dir.path().join("vm2.sock"));
+    let mut vms = Testpmd::start_with(
+        dir.path(),
+        "mq",
+        &[(&vm1, VM1_MAC, false), (&vm2, VM2_MAC, false)],
+        "queues=2",
+        &[
+            "--rxq=2",
+            "--txq=2",
+            &format!("--eth-peer=0,{VM2_MAC}"),
+            &format!("--eth-peer=1,{VM1_MAC}"),
+            "--tx-ip=10.0.0.5,10.0.0.6",
+        ],
+    );
+    daemon.wait_log("port vm1: link up", 1, WAIT);
+    daemon.wait_log("port vm2: link up", 1, WAIT);
+    start_circling(&mut vms);
+    assert!(
+        vms.wait_received(2, &[(0, 1000), (1, 1000)], WAIT),
+        "{}\n{}",
+        vms.log(),
+        daemon.log()
+    );
+    // Both receive queues of vm1 carried frames, each polled by its own worker.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dpctl"))
+        .arg("--socket")
+        .arg(dir.path().join("control.sock"))
+        .args(["-o", "json", "port", "show"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ports: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let vm1_port = ports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "vm1")
+        .unwrap();
+    let queues = vm1_port["queues"].as_array().unwrap();
+    assert_eq!(queues.len(), 2, "{vm1_port}");
+    let workers: Vec<u64> = queues
+        .iter()
+        .map(|q| q["worker"].as_u64().unwrap_or(0))
+        .collect();
+    assert_eq!(workers, vec![0, 1], "{vm1_port}");
+    for queue in queues {
+        assert!(queue["rx_packets"].as_u64().unwrap_or(0) > 0, "{vm1_port}");
+    }
+}

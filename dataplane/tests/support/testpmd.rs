@@ -25,6 +25,17 @@ impl Testpmd {
     /// Starts testpmd (no huge pages: its memory is memfd-backed, which virtio-user
     /// shares with the backend) with `extra` application options.
     pub fn start(dir: &Path, name: &str, ports: &[(&Path, &str, bool)], extra: &[&str]) -> Self {
+        Testpmd::start_with(dir, name, ports, "", extra)
+    }
+
+    /// As `start`, with `vdev_args` added to every virtio-user device.
+    pub fn start_with(
+        dir: &Path,
+        name: &str,
+        ports: &[(&Path, &str, bool)],
+        vdev_args: &str,
+        extra: &[&str],
+    ) -> Self {
         let prefix = format!("dpvh-{}-{name}", std::process::id());
         let log = dir.join(format!("testpmd-{name}.log"));
         let out = std::fs::File::create(&log).unwrap();
@@ -42,11 +53,15 @@ impl Testpmd {
             &prefix,
         ]);
         for (index, (socket, mac, server)) in ports.iter().enumerate() {
-            command.arg("--vdev").arg(format!(
+            let mut vdev = format!(
                 "net_virtio_user{index},path={},mac={mac},server={}",
                 socket.display(),
                 u8::from(*server)
-            ));
+            );
+            if !vdev_args.is_empty() {
+                vdev = format!("{vdev},{vdev_args}");
+            }
+            command.arg("--vdev").arg(vdev);
         }
         command
             .args(["--", "-i", "--total-num-mbufs=4096"])
