@@ -60,7 +60,7 @@ port = "vm2"
 port_security = false
 TOML
 
-target/release/dataplane run --config "$work/topology.toml" --workers 1 --cores 1 \
+target/release/dataplane run --config "$work/topology.toml" --workers 1 --cores 1 --busy-poll \
   --control-socket "$work/control.sock" 2>"$work/dataplane.log" &
 dp_pid=$!
 while [ ! -S "$work/vm2.sock" ]; do sleep 0.1; done
