@@ -400,3 +400,45 @@ fn queue_pairs_are_spread_over_the_workers() {
         assert!(queue["rx_packets"].as_u64().unwrap_or(0) > 0, "{vm1_port}");
     }
 }
+
+#[test]
+fn a_socket_that_cannot_be_bound_is_refused_by_port_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let not_socket = dir.path().join("file");
+    std::fs::write(&not_socket, "keep me").unwrap();
+    let cases = [
+        (
+            l2_topology(&missing, "server"),
+            format!(
+                "ports \"vm1\": socket: {}/vm1.sock: directory {} does not exist",
+                missing.display(),
+                missing.display()
+            ),
+        ),
+        (
+            l2_topology(dir.path(), "server").replace(
+                &format!("{}/vm1.sock", dir.path().display()),
+                &not_socket.display().to_string(),
+            ),
+            format!(
+                "ports \"vm1\": socket: {}: exists and is not a socket",
+                not_socket.display()
+            ),
+        ),
+    ];
+    for (topology, expected) in cases {
+        let config = dir.path().join("check.toml");
+        std::fs::write(&config, topology).unwrap();
+        let output = support::dataplane()
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        let message = String::from_utf8_lossy(&output.stderr);
+        assert!(message.contains(&expected), "{message}");
+    }
+    // Refused, and left alone.
+    assert_eq!(std::fs::read_to_string(&not_socket).unwrap(), "keep me");
+}
