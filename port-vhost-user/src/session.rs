@@ -222,6 +222,7 @@ fn answer_status(stream: &mut UnixStream, backend: &Mutex<Backend>) -> io::Resul
     let ok = size == 8;
     if ok {
         lock(backend).status = body[0];
+        tracing::debug!(status = body[0], "vhost-user device status set");
     }
     if flags & NEED_REPLY != 0 {
         stream.write_all(&reply(u64::from(!ok)))?;
