@@ -41,6 +41,8 @@ pub fn derive(objects: &Objects, node: &str) -> Result<(TopologyFile, Origins), 
         flow_classifiers: Vec::new(),
         port_chains: Vec::new(),
         conntrack: Default::default(),
+        // EAL settings are per machine, not cloud-wide: a node in etcd takes the defaults.
+        dpdk: None,
     };
     let registrations: HashMap<&str, _> = objects
         .values()

@@ -53,6 +53,8 @@ pub fn port_from(p: pb::Port) -> Result<file::Port, String> {
         devargs: p.devargs,
         rx_queues: p.rx_queues,
         tx_queues: p.tx_queues,
+        vhost_mode: p.vhost_mode,
+        vhost_queues: p.vhost_queues,
         mtu: p.mtu.unwrap_or(1500),
         queues: p.queues,
     })
@@ -69,6 +71,8 @@ pub fn port_to(p: &file::Port) -> pb::Port {
         devargs: p.devargs.clone(),
         rx_queues: p.rx_queues,
         tx_queues: p.tx_queues,
+        vhost_mode: p.vhost_mode.clone(),
+        vhost_queues: p.vhost_queues,
         mtu: Some(p.mtu),
         queues: p.queues,
     }
@@ -387,6 +391,8 @@ mod tests {
             devargs: Some("net_pcap0,rx_pcap=in.pcap".into()),
             rx_queues: Some(2),
             tx_queues: Some(4),
+            vhost_mode: None,
+            vhost_queues: None,
             mtu: 9000,
         };
         assert_eq!(port_from(port_to(&port)).unwrap(), port);

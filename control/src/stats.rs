@@ -44,6 +44,7 @@ pub fn driver_stats(port: &dyn PortInfo) -> pb::PortDriverStats {
             .into_iter()
             .map(|(name, value)| pb::DeviceCounter { name, value })
             .collect(),
+        faults: port.faults(),
     }
 }
 

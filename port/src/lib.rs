@@ -105,6 +105,12 @@ pub trait PortInfo: Send + Sync {
     fn extended_stats(&self) -> Vec<(String, u64)> {
         Vec::new()
     }
+
+    /// What went wrong beyond the counters, one line each (a queue a peer broke and
+    /// why): empty while all is well.
+    fn faults(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A port's name, capabilities and statistics, for drivers with nothing more to say.

@@ -127,6 +127,12 @@ pub struct Port {
     /// dpdk: receive and transmit queues (default 1 each).
     pub rx_queues: Option<i64>,
     pub tx_queues: Option<i64>,
+    /// vhost-user: "server" (default: the dataplane owns the socket) or "client".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost_mode: Option<String>,
+    /// vhost-user: queue pairs offered to the guest (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vhost_queues: Option<i64>,
     #[serde(default = "default_mtu")]
     pub mtu: i64,
     /// Receive and transmit queues of a kernel-interface port (tap, af-packet,

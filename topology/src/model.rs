@@ -172,6 +172,9 @@ pub enum Driver {
     },
     VhostUser {
         socket: PathBuf,
+        mode: VhostMode,
+        /// Queue pairs offered to the guest, 1..=64.
+        queues: u16,
     },
     Tap {
         ifname: String,
@@ -189,6 +192,16 @@ pub enum Driver {
         rx_queues: u16,
         tx_queues: u16,
     },
+}
+
+/// Who owns a vhost-user port's socket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum VhostMode {
+    /// The dataplane listens; the VM connects.
+    #[default]
+    Server,
+    /// The VM listens; the dataplane connects and reconnects.
+    Client,
 }
 
 impl Driver {

@@ -107,7 +107,9 @@ fn example_ports() {
     assert_eq!(
         vm1.driver,
         Driver::VhostUser {
-            socket: PathBuf::from("/run/dataplane/vm1.sock")
+            socket: PathBuf::from("/run/dataplane/vm1.sock"),
+            mode: VhostMode::Server,
+            queues: 1,
         }
     );
     assert_eq!(vm1.driver.name(), "vhost-user");
@@ -1891,4 +1893,40 @@ fn extra_dhcp_opts_refusals_name_the_field() {
     for (opt, detail) in cases {
         refused(&vm1(opt), field, detail);
     }
+}
+
+#[test]
+fn vhost_user_mode_and_queues() {
+    let text = EXAMPLE.replace(
+        "socket = \"/run/dataplane/vm1.sock\"",
+        "socket = \"/run/dataplane/vm1.sock\"\nvhost_mode = \"client\"\nvhost_queues = 4",
+    );
+    let t = accepted(&text);
+    let vm1 = t.port(t.port_by_name("vm1").unwrap());
+    assert_eq!(
+        vm1.driver,
+        Driver::VhostUser {
+            socket: PathBuf::from("/run/dataplane/vm1.sock"),
+            mode: VhostMode::Client,
+            queues: 4,
+        }
+    );
+    refused(
+        &text.replace("vhost_mode = \"client\"", "vhost_mode = \"listen\""),
+        "ports \"vm1\": vhost_mode: ",
+        "unknown value \"listen\"; expected one of: server, client",
+    );
+    refused(
+        &text.replace("vhost_queues = 4", "vhost_queues = 0"),
+        "ports \"vm1\": vhost_queues: ",
+        "0 is outside 1..=64",
+    );
+    refused(
+        &EXAMPLE.replace(
+            "ifname = \"eth1\"",
+            "ifname = \"eth1\"\nvhost_mode = \"server\"",
+        ),
+        "ports \"uplink\": vhost_mode: ",
+        "not used by driver af-xdp",
+    );
 }

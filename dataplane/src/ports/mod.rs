@@ -11,6 +11,8 @@ mod dpdk;
 mod pcap;
 #[cfg(feature = "tap")]
 mod tap;
+#[cfg(feature = "vhost-user")]
+mod vhost_user;
 
 use std::path::PathBuf;
 
@@ -41,6 +43,9 @@ pub fn supported_drivers() -> String {
     if cfg!(feature = "dpdk") {
         drivers.push("dpdk");
     }
+    if cfg!(feature = "vhost-user") {
+        drivers.push("vhost-user");
+    }
     drivers.join(", ")
 }
 
@@ -60,6 +65,10 @@ pub fn check(topology: &Topology) -> Result<(), RunError> {
             Driver::Tap { ifname } => tap::check(&port.name, ifname)?,
             #[cfg(feature = "af-xdp")]
             Driver::AfXdp { ifname } => af_xdp::check(port, ifname)?,
+            #[cfg(feature = "vhost-user")]
+            Driver::VhostUser { socket, mode, .. } => vhost_user::check(&port.name, socket, *mode)?,
+            // Reached in builds without some driver's feature.
+            #[allow(unreachable_patterns)]
             other => return Err(unsupported(&port.name, other)),
         }
     }
@@ -98,6 +107,14 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
             Driver::Tap { ifname } => tap::open(id, port, ifname)?,
             #[cfg(feature = "af-xdp")]
             Driver::AfXdp { ifname } => af_xdp::open(id, port, ifname)?,
+            #[cfg(feature = "vhost-user")]
+            Driver::VhostUser {
+                socket,
+                mode,
+                queues,
+            } => vhost_user::open(id, port, socket, *mode, *queues)?,
+            // Reached in builds without some driver's feature.
+            #[allow(unreachable_patterns)]
             other => return Err(unsupported(&port.name, other)),
         });
     }

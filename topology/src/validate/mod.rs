@@ -420,6 +420,9 @@ const MAX_QUEUES: i64 = 64;
 
 const DRIVERS: [&str; 6] = ["pcap", "vhost-user", "tap", "af-xdp", "af-packet", "dpdk"];
 
+const VHOST_MODES: [(&str, VhostMode); 2] =
+    [("server", VhostMode::Server), ("client", VhostMode::Client)];
+
 fn port(p: &file::Port) -> Result<Port> {
     let obj = Obj::new("ports", &p.name);
     let need = |field: &'static str, value: &Option<String>| match value.as_deref() {
@@ -432,6 +435,13 @@ fn port(p: &file::Port) -> Result<Port> {
         },
         "vhost-user" => Driver::VhostUser {
             socket: need("socket", &p.socket)?.into(),
+            mode: opt(&p.vhost_mode, |mode| {
+                obj.choice("vhost_mode", mode, &VHOST_MODES)
+            })?
+            .unwrap_or_default(),
+            queues: p
+                .vhost_queues
+                .map_or(Ok(1), |n| obj.int("vhost_queues", n, 1..=64))?,
         },
         "tap" => Driver::Tap {
             ifname: need("ifname", &p.ifname)?,
@@ -475,6 +485,15 @@ fn port(p: &file::Port) -> Result<Port> {
     if !matches!(driver, Driver::Dpdk { .. }) {
         let queues = [("rx_queues", p.rx_queues), ("tx_queues", p.tx_queues)];
         if let Some((field, _)) = queues.iter().find(|(_, v)| v.is_some()) {
+            return Err(obj.err(field, format!("not used by driver {}", p.driver)));
+        }
+    }
+    if !matches!(driver, Driver::VhostUser { .. }) {
+        let vhost_fields = [
+            ("vhost_mode", p.vhost_mode.is_some()),
+            ("vhost_queues", p.vhost_queues.is_some()),
+        ];
+        if let Some((field, _)) = vhost_fields.iter().find(|(_, set)| *set) {
             return Err(obj.err(field, format!("not used by driver {}", p.driver)));
         }
     }

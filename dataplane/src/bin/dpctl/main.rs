@@ -785,6 +785,11 @@ fn stats(format: Format, reply: &pb::StatsReply, workers: bool) {
         let header = ["PORT", "DEVICE_COUNTER", "VALUE"].map(String::from);
         output::print_table(&header, &device);
     }
+    for driver in &reply.drivers {
+        for fault in &driver.faults {
+            output::line(&format!("port {}: {fault}", driver.port));
+        }
+    }
     if workers {
         for (index, counters) in reply.workers.iter().enumerate() {
             show(&format!("worker {index}"), counters);
