@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use cloud_config::AgentOptions;
 use dataplane::control::tls::ServerTlsFiles;
 use dataplane::control::{default_socket_path, ControlOptions};
 use dataplane::replay::{replay, ReplayOptions, DEFAULT_BURST};
@@ -254,13 +253,25 @@ fn main() -> ExitCode {
                 metrics,
             });
             let defaults = RuntimeConfig::default();
-            let cloud = node.filter(|_| !etcd.is_empty()).map(|node| AgentOptions {
-                endpoints: etcd,
-                prefix,
-                node,
-                lease_ttl: etcd_lease_ttl,
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-            });
+            #[cfg(feature = "etcd")]
+            let cloud =
+                node.filter(|_| !etcd.is_empty())
+                    .map(|node| dataplane::cloud::AgentOptions {
+                        endpoints: etcd,
+                        prefix,
+                        node,
+                        lease_ttl: etcd_lease_ttl,
+                        version: env!("CARGO_PKG_VERSION").to_owned(),
+                    });
+            #[cfg(not(feature = "etcd"))]
+            let cloud = {
+                let _ = (prefix, node, etcd_lease_ttl);
+                if !etcd.is_empty() {
+                    eprintln!("dataplane: --etcd: this build has no etcd support (build with --features etcd)");
+                    return ExitCode::from(2);
+                }
+                None
+            };
             let options = RunOptions {
                 config: config.unwrap_or_default(),
                 cloud,

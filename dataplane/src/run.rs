@@ -33,7 +33,7 @@ pub struct RunOptions {
     /// is loaded instead of `config` (the configuration that was running).
     pub state: Option<PathBuf>,
     /// Follow the cloud's configuration in etcd instead of `config` (the agent).
-    pub cloud: Option<cloud_config::AgentOptions>,
+    pub cloud: Option<crate::cloud::AgentOptions>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,7 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
     let cloud_status = options
         .cloud
         .as_ref()
-        .map(|cloud| Arc::new(CloudStatus::new(cloud.status())));
+        .map(|cloud| Arc::new(CloudStatus::new(crate::cloud::status(cloud))));
     let shared = if options.control.is_some() || options.cloud.is_some() {
         let state = ControlState::new(file, tables, runtime.handle())?;
         let state = match &options.state {
@@ -152,7 +152,7 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         _ => None,
     };
     let agent = match (&options.cloud, &shared, cloud_status) {
-        (Some(cloud), Some(state), Some(status)) => Some(cloud_config::Agent::spawn(
+        (Some(cloud), Some(state), Some(status)) => Some(crate::cloud::spawn(
             cloud.clone(),
             Arc::clone(state),
             status,
@@ -180,7 +180,7 @@ pub fn run(options: &RunOptions) -> Result<Report, RunError> {
         }
     }
     if let Some(agent) = agent {
-        agent.stop();
+        crate::cloud::stop(agent);
     }
     if let Some(control) = control {
         control.stop();

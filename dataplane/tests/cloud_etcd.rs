@@ -6,6 +6,8 @@
 //! restart and a node's restart. With `CLOUD_ETCD_MEASURE=1`, the time from an etcd
 //! write to both nodes' data path is measured (bench/results/etcd-convergence.md).
 
+// Built with the etcd feature (its client needs protoc to build).
+#![cfg(feature = "etcd")]
 #![cfg(feature = "af-packet")]
 
 mod support;

@@ -5,6 +5,9 @@
 //! Nodes run in process (a runtime over memory ports, the agent), except the one
 //! test that drives the binaries (`dataplane run --etcd`, `dpctl --etcd`).
 
+// Built with the etcd feature (its client needs protoc to build).
+#![cfg(feature = "etcd")]
+
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+#[cfg(feature = "etcd")]
 pub mod etcd;
 
 use std::path::{Path, PathBuf};

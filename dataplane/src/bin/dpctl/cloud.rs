@@ -5,17 +5,21 @@
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
+#[cfg(feature = "etcd")]
 use cloud_config::cloud_file::CloudFile;
+#[cfg(feature = "etcd")]
 use cloud_config::nodes;
 use dataplane::control::proto as pb;
 
 use crate::output::{self, Format};
 
+#[cfg_attr(not(feature = "etcd"), allow(dead_code))]
 pub enum Command {
     Apply(PathBuf),
     Nodes,
 }
 
+#[cfg(feature = "etcd")]
 pub async fn run(
     endpoints: &[String],
     prefix: &str,

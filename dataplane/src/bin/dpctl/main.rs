@@ -455,9 +455,17 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     .into(),
             )),
         };
+        #[cfg(feature = "etcd")]
         return cloud::run(&cli.etcd, &cli.prefix, cli.output, command)
             .await
             .map_err(Failure::Other);
+        #[cfg(not(feature = "etcd"))]
+        {
+            let _ = command;
+            return Err(Failure::Other(
+                "--etcd: this build has no etcd support (build with --features etcd)".into(),
+            ));
+        }
     }
     let mut client: Client = match (&cli.tcp, cli.tls_cert, cli.tls_key, cli.tls_ca) {
         (Some(address), Some(cert), Some(key), Some(ca)) => {
