@@ -364,8 +364,15 @@ impl Nat {
         } else {
             preferred % len
         };
-        for step in 0..len {
-            let port = (u32::from(first) + (start + step) % len) as u16;
+        // The next few ports after the preferred one, then a walk from a point the
+        // connection hashes to: many tenants wanting one port of one server would
+        // otherwise each walk the run of ports the earlier ones took (quadratic).
+        let scatter = scatter_start(original, len);
+        let offsets = (0..NEXT_PORTS.min(len))
+            .map(|step| start + step)
+            .chain((0..len).map(|step| scatter + step));
+        for offset in offsets {
+            let port = (u32::from(first) + offset % len) as u16;
             let free = if eim {
                 self.endpoints.is_free(external_ip, original.protocol, port)
             } else {
@@ -378,6 +385,17 @@ impl Nat {
         }
         Err(NatError::PortsExhausted)
     }
+}
+
+/// Ports tried after the preferred one before the search scatters.
+const NEXT_PORTS: u32 = 8;
+
+/// Where a connection's port search goes on once the ports next to its preferred one
+/// are taken: spread by its source, so tenants clashing on one port spread out.
+fn scatter_start(original: &ConnKey, len: u32) -> u32 {
+    let mixed = (original.src ^ (u32::from(original.src_port) << 16) ^ original.zone)
+        .wrapping_mul(0x9e37_79b1);
+    ((u64::from(mixed) * u64::from(len)) >> 32) as u32
 }
 
 /// Only unfragmented IPv4 is translated (a non-first fragment has no ports).

@@ -457,3 +457,34 @@ fn removed_connections_free_their_ports_and_keys() {
     let mut other = packet(&mut pool, &frame(VM, SERVER, "udp", 40001, 53, 0), 1);
     nat.outbound(&mut other, 1, EXT).unwrap();
 }
+
+#[test]
+fn tenants_clashing_on_one_port_take_the_next_few_then_spread_out() {
+    let mut pool = Pool::new(PoolConfig::default());
+    let mut nat = nat((1024, 65535), 64, Mapping::default());
+    let mut ports = Vec::new();
+    for host in 0..20u8 {
+        let out = frame([10, 0, 1, host], SERVER, "udp", 40000, 53, 0);
+        let mut p = packet(&mut pool, &out, 1);
+        nat.outbound(&mut p, 1, EXT).unwrap();
+        ports.push(reparsed(&p).flow.src_port);
+    }
+    let unique: std::collections::HashSet<_> = ports.iter().collect();
+    assert_eq!(unique.len(), ports.len(), "every connection its own port");
+    assert_eq!(
+        ports[..8],
+        (40000..40008).collect::<Vec<u16>>(),
+        "the preferred port, then the next free ones"
+    );
+    // Walking on from the run would give 40008, 40009, ...: each newcomer would
+    // probe every port the earlier ones took.
+    let consecutive = ports[8..]
+        .iter()
+        .zip(40008..)
+        .filter(|(port, next)| **port == *next)
+        .count();
+    assert!(
+        consecutive < 3,
+        "past the first few, clashing connections spread over the range: {ports:?}"
+    );
+}
