@@ -10,10 +10,10 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use port_netdev::testing::{unique_name, Netns, VethNs};
+use support::daemon::Daemon;
 use support::dataplane;
 
 const MAC_A: &str = "02:00:00:5a:00:01";
@@ -122,56 +122,6 @@ port = "b"
         let path = dir.join("topology.toml");
         std::fs::write(&path, text).unwrap();
         path
-    }
-}
-
-/// The daemon, killed if the test ends without stopping it.
-struct Daemon(Option<Child>);
-
-impl Daemon {
-    fn start(config: &Path, workers: u16) -> Daemon {
-        Daemon::start_with(dataplane(), config, workers)
-    }
-
-    /// `command` runs the dataplane binary (perhaps inside a namespace).
-    fn start_with(mut command: std::process::Command, config: &Path, workers: u16) -> Daemon {
-        let child = command
-            .args(["run", "--json", "--no-control", "--workers"])
-            .arg(workers.to_string())
-            .arg("--config")
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Daemon(Some(child))
-    }
-
-    /// SIGTERM, then the final report.
-    fn stop(mut self) -> serde_json::Value {
-        let child = self.0.take().unwrap();
-        let pid = child.id().to_string();
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -10,11 +10,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use port_netdev::testing::{run, Netns};
-use support::dataplane;
+use support::daemon::Daemon;
 
 const ROUTER_MAC: &str = "02:00:0a:5d:00:01";
 const MAC_DHCP: &str = "02:00:00:5d:00:05";
@@ -55,52 +54,6 @@ impl Vm {
 
     fn up(&self) {
         self.ns.exec(&["ip", "link", "set", &self.peer, "up"]);
-    }
-}
-
-/// The daemon, killed if the test ends without stopping it.
-struct Daemon(Option<Child>);
-
-impl Daemon {
-    fn start(config: &Path) -> Daemon {
-        let child = dataplane()
-            .args([
-                "run",
-                "--json",
-                "--no-control",
-                "--workers",
-                "2",
-                "--config",
-            ])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        Daemon(Some(child))
-    }
-
-    /// SIGTERM, then the final report.
-    fn stop(mut self) -> serde_json::Value {
-        let child = self.0.take().unwrap();
-        let pid = child.id().to_string();
-        run(&["kill", "-TERM", &pid]);
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 
@@ -270,7 +223,7 @@ fn vms_configure_themselves_from_the_dataplane() {
     let far = Vm::new("svf", MAC_FAR);
     let v6 = Vm::new("svv", MAC_V6);
     let config = topology(dir.path(), &dhcp, &far, &v6);
-    let daemon = Daemon::start(&config);
+    let daemon = Daemon::start(&config, 2);
     // The far VM is configured by hand; the others by the dataplane.
     far.ns
         .exec(&["ip", "addr", "add", &format!("{FAR}/24"), "dev", &far.peer]);

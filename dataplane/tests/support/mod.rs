@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 #[cfg(feature = "etcd")]
 pub mod etcd;
 
