@@ -200,12 +200,17 @@ fn ping(vm: &Vm, program: &str, target: &str) {
     }
 }
 
-/// Waits until `vm`'s IPv6 configuration (from the advertisements) shows `wanted`.
+/// Waits until `vm`'s IPv6 configuration (from the advertisements) shows `wanted`
+/// on a line of its own that is no longer tentative: until duplicate address
+/// detection ends, the kernel holds packets from that address.
 fn wait_for(vm: &Vm, args: &[&str], wanted: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let text = vm.ns.exec(args);
-        if text.contains(wanted) {
+        if text
+            .lines()
+            .any(|line| line.contains(wanted) && !line.contains("tentative"))
+        {
             return text;
         }
         assert!(
