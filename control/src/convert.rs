@@ -54,7 +54,6 @@ pub fn port_from(p: pb::Port) -> Result<file::Port, String> {
         rx_queues: p.rx_queues,
         tx_queues: p.tx_queues,
         vhost_mode: p.vhost_mode,
-        vhost_queues: p.vhost_queues,
         mtu: p.mtu.unwrap_or(1500),
         queues: p.queues,
     })
@@ -72,7 +71,6 @@ pub fn port_to(p: &file::Port) -> pb::Port {
         rx_queues: p.rx_queues,
         tx_queues: p.tx_queues,
         vhost_mode: p.vhost_mode.clone(),
-        vhost_queues: p.vhost_queues,
         mtu: Some(p.mtu),
         queues: p.queues,
     }
@@ -392,7 +390,6 @@ mod tests {
             rx_queues: Some(2),
             tx_queues: Some(4),
             vhost_mode: None,
-            vhost_queues: None,
             mtu: 9000,
         };
         assert_eq!(port_from(port_to(&port)).unwrap(), port);

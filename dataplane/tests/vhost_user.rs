@@ -343,7 +343,7 @@ fn queue_pairs_are_spread_over_the_workers() {
     let dir = tempfile::tempdir().unwrap();
     let topology = l2_topology(dir.path(), "server").replace(
         "vhost_mode = \"server\"",
-        "vhost_mode = \"server\"\nvhost_queues = 2",
+        "vhost_mode = \"server\"\nqueues = 2",
     );
     let mut daemon = Daemon::start(dir.path(), &topology, 2);
     daemon.wait_log("worker started", 2, WAIT);

@@ -124,19 +124,16 @@ pub struct Port {
     /// its arguments (`net_pcap0,rx_pcap=in.pcap,tx_pcap=out.pcap`); `pci` is the
     /// older spelling of a PCI address.
     pub devargs: Option<String>,
-    /// dpdk: receive and transmit queues (default 1 each).
+    /// dpdk: receive and transmit queues when they differ (default: `queues`).
     pub rx_queues: Option<i64>,
     pub tx_queues: Option<i64>,
     /// vhost-user: "server" (default: the dataplane owns the socket) or "client".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vhost_mode: Option<String>,
-    /// vhost-user: queue pairs offered to the guest (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vhost_queues: Option<i64>,
     #[serde(default = "default_mtu")]
     pub mtu: i64,
-    /// Receive and transmit queues of a kernel-interface port (tap, af-packet,
-    /// af-xdp); 1 when unset.
+    /// Queue pairs (a receive and a transmit queue each) of every driver but pcap;
+    /// 1 when unset. For vhost-user, the pairs offered to the guest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queues: Option<i64>,
 }

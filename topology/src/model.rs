@@ -160,7 +160,9 @@ pub struct Port {
     pub name: String,
     pub driver: Driver,
     pub mtu: u16,
-    /// Receive and transmit queues (kernel-interface drivers; 1 for the others).
+    /// Queue pairs: receive and transmit queues of a kernel interface, pairs offered
+    /// to a vhost-user guest, a DPDK device's queues unless it sets them apart; 1 for
+    /// pcap.
     pub queues: u16,
 }
 
@@ -173,8 +175,6 @@ pub enum Driver {
     VhostUser {
         socket: PathBuf,
         mode: VhostMode,
-        /// Queue pairs offered to the guest, 1..=64.
-        queues: u16,
     },
     Tap {
         ifname: String,

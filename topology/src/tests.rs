@@ -109,9 +109,9 @@ fn example_ports() {
         Driver::VhostUser {
             socket: PathBuf::from("/run/dataplane/vm1.sock"),
             mode: VhostMode::Server,
-            queues: 1,
         }
     );
+    assert_eq!(vm1.queues, 1);
     assert_eq!(vm1.driver.name(), "vhost-user");
     assert_eq!(vm1.mtu, 1500);
     assert_eq!(t.port_by_name("vm9"), None);
@@ -705,6 +705,20 @@ fn dpdk_needs_a_device() {
             tx_queues: 3,
         }
     );
+    // `queues` sizes both sides, as for every driver; one side may be set apart.
+    let t = accepted(&EXAMPLE.replace(
+        uplink,
+        "driver = \"dpdk\"\ndevargs = \"net_null0\"\nqueues = 4\ntx_queues = 2",
+    ));
+    assert_eq!(
+        t.ports[0].driver,
+        Driver::Dpdk {
+            devargs: "net_null0".into(),
+            rx_queues: 4,
+            tx_queues: 2,
+        }
+    );
+    assert_eq!(t.ports[0].queues, 4);
 }
 
 #[test]
@@ -1899,7 +1913,7 @@ fn extra_dhcp_opts_refusals_name_the_field() {
 fn vhost_user_mode_and_queues() {
     let text = EXAMPLE.replace(
         "socket = \"/run/dataplane/vm1.sock\"",
-        "socket = \"/run/dataplane/vm1.sock\"\nvhost_mode = \"client\"\nvhost_queues = 4",
+        "socket = \"/run/dataplane/vm1.sock\"\nvhost_mode = \"client\"\nqueues = 4",
     );
     let t = accepted(&text);
     let vm1 = t.port(t.port_by_name("vm1").unwrap());
@@ -1908,17 +1922,17 @@ fn vhost_user_mode_and_queues() {
         Driver::VhostUser {
             socket: PathBuf::from("/run/dataplane/vm1.sock"),
             mode: VhostMode::Client,
-            queues: 4,
         }
     );
+    assert_eq!(vm1.queues, 4);
     refused(
         &text.replace("vhost_mode = \"client\"", "vhost_mode = \"listen\""),
         "ports \"vm1\": vhost_mode: ",
         "unknown value \"listen\"; expected one of: server, client",
     );
     refused(
-        &text.replace("vhost_queues = 4", "vhost_queues = 0"),
-        "ports \"vm1\": vhost_queues: ",
+        &text.replace("queues = 4", "queues = 0"),
+        "ports \"vm1\": queues: ",
         "0 is outside 1..=64",
     );
     refused(

@@ -108,11 +108,7 @@ pub fn open(topology: &Topology, options: &OpenOptions) -> Result<Vec<PortQueues
             #[cfg(feature = "af-xdp")]
             Driver::AfXdp { ifname } => af_xdp::open(id, port, ifname)?,
             #[cfg(feature = "vhost-user")]
-            Driver::VhostUser {
-                socket,
-                mode,
-                queues,
-            } => vhost_user::open(id, port, socket, *mode, *queues)?,
+            Driver::VhostUser { socket, mode } => vhost_user::open(id, port, socket, *mode)?,
             // Reached in builds without some driver's feature.
             #[allow(unreachable_patterns)]
             other => return Err(unsupported(&port.name, other)),

@@ -48,7 +48,6 @@ pub(super) fn open(
     port: &Port,
     socket: &Path,
     mode: VhostMode,
-    queues: u16,
 ) -> Result<PortQueues, RunError> {
     check(&port.name, socket, mode)?;
     let config = VhostUserConfig {
@@ -57,7 +56,7 @@ pub(super) fn open(
             VhostMode::Server => Mode::Server,
             VhostMode::Client => Mode::Client,
         },
-        queue_pairs: queues,
+        queue_pairs: port.queues,
         mtu: port.mtu,
     };
     VhostUserPort::open(id, &port.name, &config).map_err(|error| refused(&port.name, socket, error))

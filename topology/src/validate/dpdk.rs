@@ -4,7 +4,7 @@ use super::{file, Obj, Result};
 use crate::model::{Dpdk, Driver};
 
 /// Queues a dpdk port may ask for each way (DPDK's own limit is 1024).
-const MAX_QUEUES: i64 = 1024;
+pub(super) const MAX_QUEUES: i64 = 1024;
 
 pub(super) fn dpdk(d: Option<&file::Dpdk>) -> Result<Dpdk> {
     let defaults = Dpdk::default();
@@ -75,8 +75,9 @@ fn is_lcores_char(c: char) -> bool {
     c.is_ascii_digit() || ",-@()".contains(c)
 }
 
-/// A dpdk port: its device (`devargs`, or `pci` for a PCI address) and queues.
-pub(super) fn port(p: &file::Port, obj: &Obj) -> Result<Driver> {
+/// A dpdk port: its device (`devargs`, or `pci` for a PCI address) and queues
+/// (`queues` pairs, unless `rx_queues` or `tx_queues` sets one side apart).
+pub(super) fn port(p: &file::Port, obj: &Obj, queues: u16) -> Result<Driver> {
     let devargs = match (&p.devargs, &p.pci) {
         (Some(_), Some(_)) => {
             return Err(obj.err("pci", "give devargs or pci, not both"));
@@ -92,7 +93,7 @@ pub(super) fn port(p: &file::Port, obj: &Obj) -> Result<Driver> {
     };
     let queues = |field, value: Option<i64>| match value {
         Some(n) => obj.int(field, n, 1..=MAX_QUEUES),
-        None => Ok(1),
+        None => Ok(queues),
     };
     Ok(Driver::Dpdk {
         devargs,

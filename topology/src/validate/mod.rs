@@ -415,7 +415,8 @@ fn chassis(items: &[file::Chassis], node: &Node) -> Result<Vec<Chassis>> {
     Ok(out)
 }
 
-/// The most queues a kernel-interface port opens (sockets or file descriptors).
+/// The most queue pairs a kernel-interface or vhost-user port opens (sockets, file
+/// descriptors, virtqueue pairs).
 const MAX_QUEUES: i64 = 64;
 
 const DRIVERS: [&str; 6] = ["pcap", "vhost-user", "tap", "af-xdp", "af-packet", "dpdk"];
@@ -429,6 +430,14 @@ fn port(p: &file::Port) -> Result<Port> {
         Some(v) if !v.is_empty() => Ok(v.to_string()),
         _ => Err(obj.err(field, format!("required by driver {}", p.driver))),
     };
+    let queues = match p.queues {
+        None => 1,
+        Some(_) if p.driver == "pcap" => {
+            return Err(obj.err("queues", "not used by driver pcap"));
+        }
+        Some(q) if p.driver == "dpdk" => obj.int("queues", q, 1..=dpdk::MAX_QUEUES)?,
+        Some(q) => obj.int("queues", q, 1..=MAX_QUEUES)?,
+    };
     let driver = match p.driver.as_str() {
         "pcap" => Driver::Pcap {
             path: p.path.as_ref().map(PathBuf::from),
@@ -439,9 +448,6 @@ fn port(p: &file::Port) -> Result<Port> {
                 obj.choice("vhost_mode", mode, &VHOST_MODES)
             })?
             .unwrap_or_default(),
-            queues: p
-                .vhost_queues
-                .map_or(Ok(1), |n| obj.int("vhost_queues", n, 1..=64))?,
         },
         "tap" => Driver::Tap {
             ifname: need("ifname", &p.ifname)?,
@@ -452,7 +458,7 @@ fn port(p: &file::Port) -> Result<Port> {
         "af-packet" => Driver::AfPacket {
             ifname: need("ifname", &p.ifname)?,
         },
-        "dpdk" => dpdk::port(p, &obj)?,
+        "dpdk" => dpdk::port(p, &obj, queues)?,
         other => return Err(obj.unknown("driver", other, &DRIVERS)),
     };
     // Each driver reads one field; another one set is a leftover or a mistake.
@@ -473,29 +479,14 @@ fn port(p: &file::Port) -> Result<Port> {
     if let Some((field, _)) = fields.iter().find(|(f, v)| v.is_some() && *f != used) {
         return Err(obj.err(field, format!("not used by driver {}", p.driver)));
     }
-    let queues = match (p.queues, &driver) {
-        (None, _) => 1,
-        (Some(q), Driver::Tap { .. } | Driver::AfPacket { .. } | Driver::AfXdp { .. }) => {
-            obj.int("queues", q, 1..=MAX_QUEUES)?
-        }
-        (Some(_), _) => {
-            return Err(obj.err("queues", format!("not used by driver {}", p.driver)));
-        }
-    };
     if !matches!(driver, Driver::Dpdk { .. }) {
         let queues = [("rx_queues", p.rx_queues), ("tx_queues", p.tx_queues)];
         if let Some((field, _)) = queues.iter().find(|(_, v)| v.is_some()) {
             return Err(obj.err(field, format!("not used by driver {}", p.driver)));
         }
     }
-    if !matches!(driver, Driver::VhostUser { .. }) {
-        let vhost_fields = [
-            ("vhost_mode", p.vhost_mode.is_some()),
-            ("vhost_queues", p.vhost_queues.is_some()),
-        ];
-        if let Some((field, _)) = vhost_fields.iter().find(|(_, set)| *set) {
-            return Err(obj.err(field, format!("not used by driver {}", p.driver)));
-        }
+    if p.vhost_mode.is_some() && !matches!(driver, Driver::VhostUser { .. }) {
+        return Err(obj.err("vhost_mode", format!("not used by driver {}", p.driver)));
     }
     Ok(Port {
         name: p.name.clone(),
