@@ -557,8 +557,16 @@ fn operator_commands_show_clear_flush_and_neighbours() {
         ]
     );
     assert_eq!(ports.lines().count(), 2, "{ports}");
-    let workers = stdout(&dpctl(&daemon, &["worker", "show", "-o", "json"]));
-    let workers: serde_json::Value = serde_json::from_str(&workers).unwrap();
+    // Idle cycles are published as the worker polls: wait for its first report.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let workers = loop {
+        let workers = stdout(&dpctl(&daemon, &["worker", "show", "-o", "json"]));
+        let workers: serde_json::Value = serde_json::from_str(&workers).unwrap();
+        if workers[0]["idle_cycles"].as_u64() > Some(0) || std::time::Instant::now() > deadline {
+            break workers;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert_eq!(workers[0]["worker"], 0);
     // The worker has polled (its ports have no input): idle cycles counted, no busy ones.
     assert!(workers[0]["idle_cycles"].as_u64().unwrap() > 0, "{workers}");
